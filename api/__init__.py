@@ -1,0 +1,127 @@
+"""The HTTP face of Groupshop: `create_app` wires the database, Redis, the job queue, the
+external-service clients and the blueprints."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask_migrate import Migrate
+from flask_smorest import Api
+from redis import Redis
+from rq import Queue
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
+
+from api.config import Settings
+from api.errors import register_error_handlers
+from shop.cache import REDIS_EXTENSION
+from shop.db import db
+from shop.jobs import QUEUE_EXTENSION
+from shop.wechat import FakeWeChatAuth, HttpWeChatAuth
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+migrate = Migrate()
+
+
+class GroupshopApi(Api):
+    """flask-smorest's Api, with our error envelope instead of its own."""
+
+    def _register_error_handlers(self) -> None:
+        pass
+
+
+def install_fork_guard(engine: Engine) -> None:
+    """A forked process (an RQ work horse, a gunicorn worker) never uses its parent's connections."""
+
+    @event.listens_for(engine, "connect")
+    def _remember_pid(dbapi_connection: Any, record: Any) -> None:
+        record.info["pid"] = os.getpid()
+
+    @event.listens_for(engine, "checkout")
+    def _refuse_foreign(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if record.info.get("pid") != os.getpid():
+            record.dbapi_connection = proxy.dbapi_connection = None
+            raise DisconnectionError("connection belongs to another process")
+
+
+def create_app(settings: Settings | None = None, **config: Any) -> Flask:
+    settings = settings or Settings.from_env()
+    if settings.database_url is None or settings.redis_url is None:
+        from api import embedded
+
+        if settings.database_url is None:
+            settings.database_url = embedded.start_postgres(settings.data_dir).replace(
+                "postgresql://", "postgresql+psycopg://", 1
+            )
+        if settings.redis_url is None:
+            settings.redis_url = embedded.start_redis(settings.data_dir)
+
+    app = Flask("groupshop")
+    app.config.update(
+        SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        TESTING=settings.env == "test",
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS={
+            "pool_pre_ping": True,
+            "pool_size": 10,
+            "max_overflow": 20,
+            "connect_args": {"connect_timeout": 5},
+        },
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        JSON_SORT_KEYS=False,
+        API_TITLE="Groupshop API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        API_SPEC_OPTIONS={
+            "info": {
+                "description": "Backend of a WeChat mini-program shop. Money is always an integer number "
+                'of fen. Errors: {"error": {"code", "message", "details"}}.'
+            },
+            "components": {
+                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+            },
+        },
+    )
+    app.config.update(config)
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
+
+    if settings.env == "test":
+        from shop.staff import use_cheap_hashing
+
+        use_cheap_hashing()
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+    with app.app_context():
+        install_fork_guard(db.engine)
+
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=5)
+    app.extensions[REDIS_EXTENSION] = redis
+    app.extensions[QUEUE_EXTENSION] = Queue(settings.queue_name, connection=redis)
+    app.extensions["groupshop.wechat"] = (
+        FakeWeChatAuth() if settings.wechat_auth == "fake" else HttpWeChatAuth(settings.wechat_api_base)
+    )
+
+    from api import health, member_api, merchant_api
+    from api.schemas.common import ErrorSchema
+
+    api = GroupshopApi()
+    api.ERROR_SCHEMA = ErrorSchema
+    api.init_app(app)
+    for blueprint in (health.blp, member_api.blp, merchant_api.blp):
+        api.register_blueprint(blueprint)
+    register_error_handlers(app)
+
+    from api.cli import register_cli
+
+    register_cli(app)
+    return app

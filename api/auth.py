@@ -1,0 +1,137 @@
+"""Signed tokens and who may call what.
+
+A token is a JWT (HS256, the app's SECRET_KEY) carrying the merchant (`mid`), the subject (member
+or staff id), the role and an expiry. Views get the caller from `current_caller()`; every service
+call they make is scoped by `caller.merchant_id` (and, for members, `caller.subject_id`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, TypeVar
+
+import jwt
+from flask import current_app, g, request
+from flask_smorest import Blueprint
+
+from shop.db import db
+from shop.errors import Forbidden, Unauthorized
+from shop.models import Staff
+
+MEMBER = "member"
+STAFF_ROLES = ("owner", "operator", "finance")
+
+# What each staff role may do. Later issues add their permissions here.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "catalog:read": frozenset(STAFF_ROLES),
+    "catalog:write": frozenset({"owner", "operator"}),
+    "staff:manage": frozenset({"owner"}),
+    "money:approve": frozenset({"owner", "finance"}),
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Caller:
+    kind: str  # "member" or "staff"
+    subject_id: int
+    merchant_id: int
+    role: str
+
+    def can(self, permission: str) -> bool:
+        return self.kind == "staff" and self.role in PERMISSIONS.get(permission, frozenset())
+
+
+def issue_token(*, kind: str, subject_id: int, merchant_id: int, role: str) -> tuple[str, int]:
+    """Return (token, expires_in seconds)."""
+    settings = current_app.config["SETTINGS"]
+    ttl = settings.member_token_ttl if kind == MEMBER else settings.staff_token_ttl
+    now = int(time.time())
+    claims = {"sub": str(subject_id), "mid": merchant_id, "role": role, "typ": kind, "iat": now, "exp": now + ttl}
+    return jwt.encode(claims, settings.secret_key, algorithm="HS256"), ttl
+
+
+def decode_token(token: str) -> Caller:
+    settings = current_app.config["SETTINGS"]
+    try:
+        claims = jwt.decode(
+            token, settings.secret_key, algorithms=["HS256"], options={"require": ["exp", "sub", "mid", "typ"]}
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("the token has expired; log in again", code="token_expired") from None
+    except jwt.InvalidTokenError:
+        raise Unauthorized("the token is not valid", code="token_invalid") from None
+    kind = claims.get("typ")
+    role = claims.get("role")
+    if kind not in (MEMBER, "staff") or (kind == "staff" and role not in STAFF_ROLES):
+        raise Unauthorized("the token is not valid", code="token_invalid")
+    try:
+        return Caller(kind=kind, subject_id=int(claims["sub"]), merchant_id=int(claims["mid"]), role=role)
+    except (TypeError, ValueError):
+        raise Unauthorized("the token is not valid", code="token_invalid") from None
+
+
+def _caller_from_request() -> Caller:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("log in first: send Authorization: Bearer <token>", code="token_missing")
+    return decode_token(token.strip())
+
+
+def current_caller() -> Caller:
+    return g.caller
+
+
+def _current_staff(caller: Caller) -> Caller:
+    """A deactivated account loses access at once, and a changed role applies at once."""
+    staff = db.session.get(Staff, caller.subject_id)
+    if staff is None or staff.merchant_id != caller.merchant_id or not staff.active:
+        raise Unauthorized("this staff account is no longer active", code="token_revoked")
+    return Caller(kind="staff", subject_id=staff.id, merchant_id=staff.merchant_id, role=staff.role)
+
+
+def member_required(view: F) -> F:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        caller = _caller_from_request()
+        if caller.kind != MEMBER:
+            raise Forbidden("this endpoint is for members", code="members_only")
+        g.caller = caller
+        return view(*args, **kwargs)
+
+    return _documented(wrapper)
+
+
+def _documented(wrapper: Any) -> Any:
+    """Mark the operation as needing a bearer token in the OpenAPI document."""
+    return Blueprint.doc(security=[{"bearerAuth": []}])(wrapper)
+
+
+def staff_required(permission: str) -> Callable[[F], F]:
+    if permission not in PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}")
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            caller = _caller_from_request()
+            if caller.kind != "staff":
+                raise Forbidden("this endpoint is for merchant staff", code="staff_only")
+            caller = _current_staff(caller)
+            if not caller.can(permission):
+                raise Forbidden(
+                    f"the {caller.role} role may not do this",
+                    code="role_forbidden",
+                    details={"required": sorted(PERMISSIONS[permission])},
+                )
+            g.caller = caller
+            return view(*args, **kwargs)
+
+        return _documented(wrapper)
+
+    return decorate

@@ -1,0 +1,55 @@
+"""Flask CLI commands: `flask --app wsgi groupshop ...`."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+group = AppGroup("groupshop", help="Groupshop commands.")
+
+
+@group.command("worker")
+@click.option("--burst", is_flag=True, help="Run the queued jobs and exit.")
+def worker_command(burst: bool) -> None:
+    """Run an RQ worker with its scheduler (delayed jobs)."""
+    from api.worker import make_worker
+
+    make_worker(current_app._get_current_object()).work(burst=burst, with_scheduler=not burst)
+
+
+@group.command("seed-demo")
+def seed_demo_command() -> None:
+    """Load the demo merchant, staff and catalog unless they are already there."""
+    from shop import demo
+
+    created = demo.load_demo_data()
+    click.echo("demo data loaded" if created else "demo data already present")
+
+
+@group.command("create-merchant")
+@click.option("--code", required=True)
+@click.option("--name", required=True)
+@click.option("--appid", required=True)
+@click.option("--secret", default="")
+@click.option("--owner", "owner_username", required=True)
+@click.password_option("--owner-password")
+def create_merchant_command(code: str, name: str, appid: str, secret: str, owner_username: str, owner_password: str):
+    """Create a merchant (a tenant) and its owner account."""
+    from shop import demo
+    from shop.db import transaction
+
+    with transaction():
+        merchant = demo.create_merchant(
+            code=code,
+            name=name,
+            appid=appid,
+            secret=secret,
+            owner_username=owner_username,
+            owner_password=owner_password,
+        )
+    click.echo(f"merchant {merchant.code} created with id {merchant.id}")
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(group)

@@ -1,0 +1,91 @@
+"""/api/v1: what the mini-program calls for members (and, later, distributors)."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.auth import MEMBER, current_caller, issue_token, member_required
+from api.responses import cached_json
+from api.schemas.catalog import CategoryTreeSchema, ProductDetailSchema, ProductListArgsSchema, ProductPageSchema
+from api.schemas.identity import MemberSchema, MemberTokenSchema, ProfileUpdateSchema, WxLoginSchema
+from shop import catalog, members
+from shop.db import transaction
+
+blp = Blueprint("members", __name__, url_prefix="/api/v1", description="Members in the mini-program")
+
+
+@blp.route("/auth/wx-login", methods=["POST"])
+@blp.arguments(WxLoginSchema)
+@blp.response(200, MemberTokenSchema)
+def wx_login(args):
+    """Log in with a wx.login() code; creates the member on first login."""
+    with transaction():
+        login = members.login_with_wx_code(args["merchant"], args["code"], current_app.extensions["groupshop.wechat"])
+    token, ttl = issue_token(kind=MEMBER, subject_id=login.member.id, merchant_id=login.member.merchant_id, role=MEMBER)
+    return {"token": token, "expires_in": ttl, "new_member": login.created, "member": login.member}
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @member_required
+    @blp.response(200, MemberSchema)
+    def get(self):
+        """The member's own profile."""
+        caller = current_caller()
+        return members.get_member(caller.merchant_id, caller.subject_id)
+
+    @member_required
+    @blp.arguments(ProfileUpdateSchema)
+    @blp.response(200, MemberSchema)
+    def patch(self, args):
+        """Change the nickname or avatar."""
+        caller = current_caller()
+        with transaction():
+            return members.update_profile(
+                caller.merchant_id, caller.subject_id, nickname=args.get("nickname"), avatar_url=args.get("avatar_url")
+            )
+
+
+@blp.route("/categories")
+@member_required
+@blp.response(200, CategoryTreeSchema)
+def categories():
+    """The category tree (two levels)."""
+    caller = current_caller()
+    return cached_json(
+        catalog.catalog_namespace(caller.merchant_id),
+        {"v": "categories"},
+        CategoryTreeSchema(),
+        lambda: {"items": catalog.category_tree(caller.merchant_id)},
+    )
+
+
+@blp.route("/products")
+@member_required
+@blp.arguments(ProductListArgsSchema, location="query")
+@blp.response(200, ProductPageSchema)
+def products(args):
+    """Products on the shelf: newest first, or by price or sales; filter by category, search titles."""
+    caller = current_caller()
+    return cached_json(
+        catalog.catalog_namespace(caller.merchant_id),
+        {"v": "products", **args},
+        ProductPageSchema(),
+        lambda: catalog.member_product_page(caller.merchant_id, **args),
+    )
+
+
+@blp.route("/products/<int:product_id>")
+@member_required
+@blp.response(200, ProductDetailSchema)
+def product_detail(product_id: int):
+    """One product with its SKUs, price range and stock status."""
+    caller = current_caller()
+    return cached_json(
+        catalog.catalog_namespace(caller.merchant_id),
+        {"v": "product", "id": product_id},
+        ProductDetailSchema(),
+        lambda: catalog.member_product_detail(caller.merchant_id, product_id),
+    )

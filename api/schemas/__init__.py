@@ -1,0 +1,2 @@
+"""Marshmallow schemas: the wire contract. Load schemas reject unknown fields (marshmallow's
+default RAISE) and never carry a server-owned field; dump schemas say what clients get."""

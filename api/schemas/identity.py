@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from api.auth import STAFF_ROLES
+
+MERCHANT_CODE = fields.String(
+    required=True, validate=validate.Length(min=1, max=32), metadata={"description": "the merchant's code, e.g. demo"}
+)
+
+
+class WxLoginSchema(Schema):
+    merchant = MERCHANT_CODE
+    code = fields.String(
+        required=True, validate=validate.Length(min=1, max=128), metadata={"description": "the code from wx.login()"}
+    )
+
+
+class MemberSchema(Schema):
+    id = fields.Integer()
+    nickname = fields.String()
+    avatar_url = fields.String()
+    created_at = fields.DateTime()
+
+
+class MemberTokenSchema(Schema):
+    token = fields.String()
+    token_type = fields.String(dump_default="Bearer")
+    expires_in = fields.Integer(metadata={"description": "seconds"})
+    new_member = fields.Boolean()
+    member = fields.Nested(MemberSchema)
+
+
+class ProfileUpdateSchema(Schema):
+    nickname = fields.String(validate=validate.Length(max=64))
+    avatar_url = fields.Url(validate=validate.Length(max=512), schemes={"https", "http"})
+
+
+class StaffLoginSchema(Schema):
+    merchant = MERCHANT_CODE
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=128))
+
+
+class StaffSchema(Schema):
+    id = fields.Integer()
+    username = fields.String()
+    role = fields.String()
+    display_name = fields.String()
+    active = fields.Boolean()
+    created_at = fields.DateTime()
+    last_login_at = fields.DateTime(allow_none=True)
+
+
+class StaffTokenSchema(Schema):
+    token = fields.String()
+    token_type = fields.String(dump_default="Bearer")
+    expires_in = fields.Integer()
+    staff = fields.Nested(StaffSchema)
+
+
+USERNAME = validate.Regexp(r"^[A-Za-z0-9_.-]{3,64}$", error="3-64 letters, digits, _ . or -")
+
+
+class StaffCreateSchema(Schema):
+    username = fields.String(required=True, validate=USERNAME)
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=8, max=128))
+    role = fields.String(required=True, validate=validate.OneOf(STAFF_ROLES))
+    display_name = fields.String(load_default="", validate=validate.Length(max=64))
+
+
+class StaffUpdateSchema(Schema):
+    role = fields.String(validate=validate.OneOf(STAFF_ROLES))
+    active = fields.Boolean()
+    password = fields.String(load_only=True, validate=validate.Length(min=8, max=128))
+    display_name = fields.String(validate=validate.Length(max=64))
+
+
+class StaffListSchema(Schema):
+    items = fields.List(fields.Nested(StaffSchema))

@@ -1,0 +1,1 @@
+"""Coupon templates, wallets, pricing adjustments at checkout, campaigns (built on `shop`)."""

@@ -1,0 +1,1 @@
+"""Distribution program, binding, commissions, ledger and withdrawals (built on `shop`)."""

@@ -1,0 +1,546 @@
+"""The catalog: categories (two levels), products with SKUs, shelf status and stock.
+
+Stock changes only in SQL with a guard (`stock + delta >= 0`), each change recorded as a stock
+movement. Anything a member-facing read shows (titles, prices, shelf, stock status) bumps the
+merchant's catalog cache version after commit, so cached lists are never stale.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import exists, or_, select, tuple_, update
+from sqlalchemy.orm import Query
+
+from shop.cache import bump_after_commit
+from shop.db import db
+from shop.errors import Conflict, InvalidInput, NotFound
+from shop.models import Category, Product, Sku, StockMovement
+
+LOW_STOCK = 10
+SORTS = ("newest", "price_asc", "price_desc", "sales")
+MAX_PAGE = 50
+
+
+def catalog_namespace(merchant_id: int) -> str:
+    return f"catalog:{merchant_id}"
+
+
+def stock_status(stock: int) -> str:
+    """What members see instead of the exact stock."""
+    if stock <= 0:
+        return "sold_out"
+    if stock <= LOW_STOCK:
+        return "low_stock"
+    return "in_stock"
+
+
+def _invalidate(merchant_id: int) -> None:
+    bump_after_commit(catalog_namespace(merchant_id))
+
+
+def _field_error(field: str, message: str, code: str = "invalid_input") -> InvalidInput:
+    return InvalidInput(message, code=code, details={"fields": {field: [message]}})
+
+
+# --- categories -------------------------------------------------------------------------------
+
+
+def get_category(merchant_id: int, category_id: int) -> Category:
+    category = db.session.get(Category, category_id)
+    if category is None or category.merchant_id != merchant_id:
+        raise NotFound("category not found")
+    return category
+
+
+def category_tree(merchant_id: int) -> list[dict[str, Any]]:
+    rows = db.session.execute(
+        select(Category).where(Category.merchant_id == merchant_id).order_by(Category.sort_order, Category.id)
+    ).scalars()
+    top: dict[int, dict[str, Any]] = {}
+    children: list[Category] = []
+    for category in rows:
+        if category.parent_id is None:
+            top[category.id] = _category_dict(category)
+        else:
+            children.append(category)
+    for child in children:
+        if child.parent_id in top:
+            top[child.parent_id]["children"].append(_category_dict(child))
+    return list(top.values())
+
+
+def _category_dict(category: Category) -> dict[str, Any]:
+    return {
+        "id": category.id,
+        "name": category.name,
+        "parent_id": category.parent_id,
+        "sort_order": category.sort_order,
+        "children": [],
+    }
+
+
+def create_category(merchant_id: int, *, name: str, parent_id: int | None = None, sort_order: int = 0) -> Category:
+    if parent_id is not None:
+        try:
+            parent = get_category(merchant_id, parent_id)
+        except NotFound:
+            raise _field_error("parent_id", "no such category", "category_not_found") from None
+        if parent.parent_id is not None:
+            raise _field_error("parent_id", "categories have two levels: the parent must be top-level")
+    category = Category(merchant_id=merchant_id, name=name, parent_id=parent_id, sort_order=sort_order)
+    db.session.add(category)
+    db.session.flush()
+    _invalidate(merchant_id)
+    return category
+
+
+def update_category(
+    merchant_id: int, category_id: int, *, name: str | None = None, sort_order: int | None = None
+) -> Category:
+    category = get_category(merchant_id, category_id)
+    if name is not None:
+        category.name = name
+    if sort_order is not None:
+        category.sort_order = sort_order
+    db.session.flush()
+    _invalidate(merchant_id)
+    return category
+
+
+def delete_category(merchant_id: int, category_id: int) -> None:
+    category = get_category(merchant_id, category_id)
+    in_use = db.session.execute(
+        select(exists().where(Category.parent_id == category.id) | exists().where(Product.category_id == category.id))
+    ).scalar()
+    if in_use:
+        raise Conflict("the category still has sub-categories or products", code="category_in_use")
+    db.session.delete(category)
+    db.session.flush()
+    _invalidate(merchant_id)
+
+
+def _category_and_children(merchant_id: int, category_id: int) -> list[int]:
+    ids = db.session.execute(
+        select(Category.id).where(
+            Category.merchant_id == merchant_id,
+            or_(Category.id == category_id, Category.parent_id == category_id),
+        )
+    ).scalars()
+    return list(ids)
+
+
+# --- products (staff) -------------------------------------------------------------------------
+
+
+def get_product(merchant_id: int, product_id: int) -> Product:
+    product = db.session.get(Product, product_id)
+    if product is None or product.merchant_id != merchant_id:
+        raise NotFound("product not found")
+    return product
+
+
+def _check_category(merchant_id: int, category_id: int | None) -> None:
+    if category_id is None:
+        return
+    try:
+        get_category(merchant_id, category_id)
+    except NotFound:
+        raise _field_error("category_id", "no such category", "category_not_found") from None
+
+
+def _check_spec_consistency(skus: list[Sku]) -> None:
+    active = [s for s in skus if s.active]
+    names = {tuple(sorted(s.specs)) for s in active}
+    if len(names) > 1:
+        raise _field_error("skus", "every SKU of a product must name the same specs")
+    combos = [tuple(sorted(s.specs.items())) for s in active]
+    if len(combos) != len(set(combos)):
+        raise _field_error("skus", "two SKUs have the same spec values")
+
+
+def _refresh_price_range(product: Product) -> None:
+    prices = [s.price for s in product.skus if s.active]
+    product.price_min = min(prices) if prices else 0
+    product.price_max = max(prices) if prices else 0
+
+
+def create_product(
+    merchant_id: int,
+    *,
+    staff_id: int | None,
+    title: str,
+    skus: list[dict[str, Any]],
+    description: str = "",
+    images: list[str] | None = None,
+    category_id: int | None = None,
+) -> Product:
+    """A new product starts as a draft; its SKUs' initial stock is recorded as a movement."""
+    _check_category(merchant_id, category_id)
+    product = Product(
+        merchant_id=merchant_id,
+        title=title,
+        description=description,
+        images=list(images or []),
+        category_id=category_id,
+        status="draft",
+    )
+    for data in skus:
+        product.skus.append(
+            Sku(
+                merchant_id=merchant_id,
+                specs=dict(data.get("specs") or {}),
+                code=data.get("code", ""),
+                price=data["price"],
+                market_price=data.get("market_price", 0),
+                stock=data.get("stock", 0),
+                active=True,
+            )
+        )
+    _check_spec_consistency(product.skus)
+    _refresh_price_range(product)
+    db.session.add(product)
+    db.session.flush()
+    for sku in product.skus:
+        if sku.stock:
+            _record_movement(sku, sku.stock, sku.stock, "initial", "", staff_id)
+    _invalidate(merchant_id)
+    return product
+
+
+def update_product(
+    merchant_id: int,
+    product_id: int,
+    *,
+    staff_id: int | None,
+    title: str | None = None,
+    description: str | None = None,
+    images: list[str] | None = None,
+    category_id: int | None = None,
+    clear_category: bool = False,
+    skus: list[dict[str, Any]] | None = None,
+) -> Product:
+    """Change a product. With `skus`, the list is the new set: entries with an id update that SKU,
+    entries without one add a SKU, and SKUs left out are deactivated (orders still refer to them).
+    Stock is not set here; it changes only through `adjust_stock`, except a new SKU's initial stock.
+    """
+    product = get_product(merchant_id, product_id)
+    if title is not None:
+        product.title = title
+    if description is not None:
+        product.description = description
+    if images is not None:
+        product.images = list(images)
+    if clear_category:
+        product.category_id = None
+    elif category_id is not None:
+        _check_category(merchant_id, category_id)
+        product.category_id = category_id
+    if skus is not None:
+        _replace_skus(product, skus, staff_id)
+    db.session.flush()
+    _invalidate(merchant_id)
+    return product
+
+
+def _replace_skus(product: Product, skus: list[dict[str, Any]], staff_id: int | None) -> None:
+    existing = {s.id: s for s in product.skus}
+    seen: set[int] = set()
+    added: list[Sku] = []
+    for index, data in enumerate(skus):
+        sku_id = data.get("id")
+        if sku_id is not None:
+            sku = existing.get(sku_id)
+            if sku is None:
+                raise InvalidInput(
+                    "no such SKU on this product",
+                    code="sku_not_found",
+                    details={"fields": {"skus": {str(index): {"id": ["no such SKU on this product"]}}}},
+                )
+            if "stock" in data:
+                raise InvalidInput(
+                    "stock changes go through a stock adjustment with a reason",
+                    code="stock_not_editable",
+                    details={"fields": {"skus": {str(index): {"stock": ["use the stock adjustment endpoint"]}}}},
+                )
+            seen.add(sku_id)
+            sku.active = True
+            for field in ("specs", "code", "price", "market_price"):
+                if field in data:
+                    setattr(sku, field, data[field])
+        else:
+            sku = Sku(
+                merchant_id=product.merchant_id,
+                specs=dict(data.get("specs") or {}),
+                code=data.get("code", ""),
+                price=data["price"],
+                market_price=data.get("market_price", 0),
+                stock=data.get("stock", 0),
+                active=True,
+            )
+            product.skus.append(sku)
+            added.append(sku)
+    for sku_id, sku in existing.items():
+        if sku_id not in seen:
+            sku.active = False
+    _check_spec_consistency(product.skus)
+    _refresh_price_range(product)
+    if product.status == "on_shelf" and not any(s.active for s in product.skus):
+        raise _field_error("skus", "a product on the shelf needs at least one SKU")
+    db.session.flush()
+    for sku in added:
+        if sku.stock:
+            _record_movement(sku, sku.stock, sku.stock, "initial", "", staff_id)
+
+
+def set_shelf(merchant_id: int, product_id: int, *, on_shelf: bool) -> Product:
+    product = get_product(merchant_id, product_id)
+    if on_shelf:
+        if not any(s.active for s in product.skus):
+            raise Conflict("a product needs at least one SKU before it goes on the shelf", code="no_skus")
+        product.status = "on_shelf"
+    else:
+        if product.status == "draft":
+            raise Conflict("a draft has never been on the shelf", code="not_on_shelf")
+        product.status = "off_shelf"
+    db.session.flush()
+    _invalidate(merchant_id)
+    return product
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    next_cursor: str | None
+
+
+def _encode_cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, arity: int) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise _field_error("cursor", "not a cursor this API gave out", "invalid_cursor") from None
+    if not isinstance(values, list) or len(values) != arity or not all(isinstance(v, int) for v in values):
+        raise _field_error("cursor", "not a cursor this API gave out", "invalid_cursor")
+    return values
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def staff_product_page(
+    merchant_id: int,
+    *,
+    status: str | None = None,
+    category_id: int | None = None,
+    q: str | None = None,
+    cursor: str | None = None,
+    limit: int = 20,
+) -> Page:
+    query = select(Product).where(Product.merchant_id == merchant_id)
+    if status:
+        query = query.where(Product.status == status)
+    if category_id is not None:
+        query = query.where(Product.category_id.in_(_category_and_children(merchant_id, category_id)))
+    if q:
+        query = query.where(Product.title.ilike(f"%{_escape_like(q)}%"))
+    if cursor:
+        (last_id,) = _decode_cursor(cursor, 1)
+        query = query.where(Product.id < last_id)
+    rows = list(db.session.execute(query.order_by(Product.id.desc()).limit(limit + 1)).scalars())
+    next_cursor = _encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
+    return Page(items=rows[:limit], next_cursor=next_cursor)
+
+
+# --- stock ------------------------------------------------------------------------------------
+
+
+def get_sku(merchant_id: int, sku_id: int) -> Sku:
+    sku = db.session.get(Sku, sku_id)
+    if sku is None or sku.merchant_id != merchant_id:
+        raise NotFound("SKU not found")
+    return sku
+
+
+def _record_movement(sku: Sku, delta: int, stock_after: int, reason: str, note: str, staff_id: int | None) -> None:
+    db.session.add(
+        StockMovement(
+            merchant_id=sku.merchant_id,
+            sku_id=sku.id,
+            delta=delta,
+            stock_after=stock_after,
+            reason=reason,
+            note=note,
+            staff_id=staff_id,
+        )
+    )
+
+
+def adjust_stock(
+    merchant_id: int, sku_id: int, *, delta: int, reason: str, note: str = "", staff_id: int | None = None
+) -> StockMovement:
+    """Add (or with a negative delta, remove) stock, never below zero, under any concurrency."""
+    if delta == 0:
+        raise _field_error("delta", "a stock adjustment changes the stock")
+    stock_after = db.session.execute(
+        update(Sku)
+        .where(Sku.id == sku_id, Sku.merchant_id == merchant_id, Sku.stock + delta >= 0)
+        .values(stock=Sku.stock + delta)
+        .returning(Sku.stock)
+    ).scalar_one_or_none()
+    if stock_after is None:
+        sku = get_sku(merchant_id, sku_id)  # NotFound when it is not ours
+        raise Conflict(
+            "not enough stock for that adjustment",
+            code="insufficient_stock",
+            details={"stock": sku.stock, "delta": delta},
+        )
+    movement = StockMovement(
+        merchant_id=merchant_id,
+        sku_id=sku_id,
+        delta=delta,
+        stock_after=stock_after,
+        reason=reason,
+        note=note,
+        staff_id=staff_id,
+    )
+    db.session.add(movement)
+    db.session.flush()
+    if stock_status(stock_after - delta) != stock_status(stock_after):
+        _invalidate(merchant_id)
+    return movement
+
+
+def stock_movements(merchant_id: int, sku_id: int, *, cursor: str | None = None, limit: int = 50) -> Page:
+    get_sku(merchant_id, sku_id)
+    query = select(StockMovement).where(StockMovement.sku_id == sku_id, StockMovement.merchant_id == merchant_id)
+    if cursor:
+        (last_id,) = _decode_cursor(cursor, 1)
+        query = query.where(StockMovement.id < last_id)
+    rows = list(db.session.execute(query.order_by(StockMovement.id.desc()).limit(limit + 1)).scalars())
+    next_cursor = _encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
+    return Page(items=rows[:limit], next_cursor=next_cursor)
+
+
+# --- what members see -------------------------------------------------------------------------
+
+_in_stock = exists().where(Sku.product_id == Product.id, Sku.active, Sku.stock > 0).correlate(Product).label("in_stock")
+
+_SORT_KEYS = {
+    # sort -> (key column or None for id only, descending?)
+    "newest": (None, True),
+    "price_asc": (Product.price_min, False),
+    "price_desc": (Product.price_min, True),
+    "sales": (Product.sales, True),
+}
+
+
+def member_product_page(
+    merchant_id: int,
+    *,
+    category_id: int | None = None,
+    q: str | None = None,
+    sort: str = "newest",
+    cursor: str | None = None,
+    limit: int = 20,
+) -> Page:
+    """On-shelf products, keyset-paginated: one query, whatever the page."""
+    key, descending = _SORT_KEYS[sort]
+    query: Query = select(
+        Product.id,
+        Product.title,
+        Product.images,
+        Product.price_min,
+        Product.price_max,
+        Product.sales,
+        Product.category_id,
+        _in_stock,
+    ).where(Product.merchant_id == merchant_id, Product.status == "on_shelf")
+    if category_id is not None:
+        query = query.where(Product.category_id.in_(_category_and_children(merchant_id, category_id)))
+    if q:
+        query = query.where(Product.title.ilike(f"%{_escape_like(q)}%"))
+    if key is None:
+        if cursor:
+            (last_id,) = _decode_cursor(cursor, 1)
+            query = query.where(Product.id < last_id)
+        query = query.order_by(Product.id.desc())
+    else:
+        if cursor:
+            last_key, last_id = _decode_cursor(cursor, 2)
+            pair = tuple_(key, Product.id)
+            query = query.where(pair < (last_key, last_id) if descending else pair > (last_key, last_id))
+        query = query.order_by(key.desc(), Product.id.desc()) if descending else query.order_by(key, Product.id)
+    rows = db.session.execute(query.limit(limit + 1)).all()
+    items = [
+        {
+            "id": r.id,
+            "title": r.title,
+            "cover": r.images[0] if r.images else "",
+            "price_min": r.price_min,
+            "price_max": r.price_max,
+            "sales": r.sales,
+            "category_id": r.category_id,
+            "stock_status": "in_stock" if r.in_stock else "sold_out",
+        }
+        for r in rows[:limit]
+    ]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        values = [last.id] if key is None else [getattr(last, key.key), last.id]
+        next_cursor = _encode_cursor(values)
+    return Page(items=items, next_cursor=next_cursor)
+
+
+def member_product_detail(merchant_id: int, product_id: int) -> dict[str, Any]:
+    product = db.session.execute(
+        select(Product).where(
+            Product.id == product_id, Product.merchant_id == merchant_id, Product.status == "on_shelf"
+        )
+    ).scalar_one_or_none()
+    if product is None:
+        raise NotFound("product not found")
+    skus = [s for s in product.skus if s.active]
+    spec_options: dict[str, list[str]] = {}
+    for sku in skus:
+        for name, value in sku.specs.items():
+            values = spec_options.setdefault(name, [])
+            if value not in values:
+                values.append(value)
+    statuses = {stock_status(s.stock) for s in skus}
+    # The product's status is a function of its SKUs' statuses, so the cache stays correct when
+    # only a status change of a SKU invalidates it.
+    overall = next((st for st in ("in_stock", "low_stock") if st in statuses), "sold_out")
+    return {
+        "id": product.id,
+        "title": product.title,
+        "description": product.description,
+        "images": product.images,
+        "category_id": product.category_id,
+        "price_min": product.price_min,
+        "price_max": product.price_max,
+        "market_price_max": max((s.market_price for s in skus), default=0),
+        "sales": product.sales,
+        "stock_status": overall,
+        "spec_options": [{"name": n, "values": v} for n, v in spec_options.items()],
+        "skus": [
+            {
+                "id": s.id,
+                "specs": s.specs,
+                "price": s.price,
+                "market_price": s.market_price,
+                "stock_status": stock_status(s.stock),
+            }
+            for s in skus
+        ],
+    }

@@ -1,0 +1,125 @@
+"""Demo data for a first look: a merchant, one staff account per role, two levels of categories
+and about twenty products with SKUs, prices, images and stock. Loaded once; running it again
+finds the demo merchant and changes nothing."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from shop import catalog, staff
+from shop.db import transaction
+from shop.models import Merchant
+
+DEMO_MERCHANT = "demo"
+DEMO_APPID = "wxdemo0000000001"
+DEMO_STAFF = (
+    ("owner", "owner", "demo-owner-pass", "店主"),
+    ("operator", "operator", "demo-operator-pass", "运营"),
+    ("finance", "finance", "demo-finance-pass", "财务"),
+)
+
+_IMG = "https://img.example.com/demo/{}.jpg"
+
+# (top category, sub category, title, [(specs, price, market price, stock)])
+_PRODUCTS: list[tuple[str, str, str, list[tuple[dict[str, str], int, int, int]]]] = [
+    (
+        "生鲜水果",
+        "当季水果",
+        "赣南脐橙 5斤装",
+        [({"规格": "5斤"}, 3990, 5990, 200), ({"规格": "10斤"}, 6990, 9990, 80)],
+    ),
+    ("生鲜水果", "当季水果", "海南贵妃芒 3斤", [({"规格": "3斤"}, 2990, 3990, 150)]),
+    ("生鲜水果", "当季水果", "阳光玫瑰葡萄 2串", [({"规格": "2串"}, 4590, 6800, 60)]),
+    ("生鲜水果", "当季水果", "云南蓝莓 4盒", [({"规格": "4盒"}, 5990, 7990, 8)]),
+    ("生鲜水果", "肉禽蛋品", "土鸡蛋 30枚", [({"规格": "30枚"}, 3680, 4500, 300)]),
+    ("生鲜水果", "肉禽蛋品", "黑猪五花肉 1kg", [({"规格": "1kg"}, 6800, 7800, 40)]),
+    ("生鲜水果", "肉禽蛋品", "散养三黄鸡 整只", [({"规格": "约1.5kg"}, 8800, 9800, 0)]),
+    (
+        "生鲜水果",
+        "粮油米面",
+        "五常大米 10斤",
+        [({"规格": "10斤"}, 6990, 8990, 120), ({"规格": "20斤"}, 12990, 16990, 50)],
+    ),
+    ("生鲜水果", "粮油米面", "压榨花生油 5L", [({"规格": "5L"}, 8990, 10990, 70)]),
+    ("日用百货", "家居清洁", "洗衣凝珠 52颗", [({"香型": "樱花"}, 3990, 5990, 90), ({"香型": "柠檬"}, 3990, 5990, 5)]),
+    ("日用百货", "家居清洁", "抽纸 24包", [({"规格": "24包"}, 4290, 5990, 400)]),
+    ("日用百货", "家居清洁", "厨房湿巾 80抽×3", [({"规格": "3包"}, 1990, 2990, 220)]),
+    ("日用百货", "个护美妆", "氨基酸洗面奶 120g", [({"规格": "120g"}, 5900, 8900, 75)]),
+    ("日用百货", "个护美妆", "儿童牙刷 4支装", [({"颜色": "蓝"}, 1990, 2990, 100), ({"颜色": "粉"}, 1990, 2990, 100)]),
+    ("日用百货", "个护美妆", "护手霜礼盒", [({"规格": "3支"}, 6900, 9900, 30)]),
+    (
+        "日用百货",
+        "服饰鞋包",
+        "纯棉T恤",
+        [
+            ({"颜色": "白", "尺码": "M"}, 5900, 9900, 40),
+            ({"颜色": "白", "尺码": "L"}, 5900, 9900, 35),
+            ({"颜色": "黑", "尺码": "M"}, 5900, 9900, 20),
+            ({"颜色": "黑", "尺码": "L"}, 5900, 9900, 0),
+        ],
+    ),
+    ("日用百货", "服饰鞋包", "轻便帆布鞋", [({"尺码": "38"}, 12900, 19900, 12), ({"尺码": "40"}, 12900, 19900, 9)]),
+    ("日用百货", "服饰鞋包", "帆布托特包", [({"颜色": "米白"}, 4900, 6900, 60)]),
+    ("日用百货", "家居清洁", "除螨喷雾 500ml", [({"规格": "500ml"}, 3290, 4990, 110)]),
+    ("生鲜水果", "当季水果", "红心火龙果 5斤", [({"规格": "5斤"}, 3590, 4990, 90)]),
+]
+
+
+def create_merchant(
+    *, code: str, name: str, appid: str, secret: str, owner_username: str, owner_password: str
+) -> Merchant:
+    from shop.db import db
+
+    merchant = Merchant(code=code, name=name, wx_appid=appid, wx_secret=secret)
+    db.session.add(merchant)
+    db.session.flush()
+    staff.create_staff(merchant.id, username=owner_username, password=owner_password, role="owner", display_name="店主")
+    return merchant
+
+
+def load_demo_data() -> bool:
+    """Create the demo merchant and its catalog; False when it already exists."""
+    from shop.db import db
+
+    with transaction():
+        if db.session.execute(select(Merchant.id).where(Merchant.code == DEMO_MERCHANT)).first():
+            return False
+        merchant = create_merchant(
+            code=DEMO_MERCHANT,
+            name="邻里优选（演示）",
+            appid=DEMO_APPID,
+            secret="",
+            owner_username=DEMO_STAFF[0][1],
+            owner_password=DEMO_STAFF[0][2],
+        )
+        for role, username, password, display_name in DEMO_STAFF[1:]:
+            staff.create_staff(merchant.id, username=username, password=password, role=role, display_name=display_name)
+        tops: dict[str, int] = {}
+        subs: dict[tuple[str, str], int] = {}
+        for index, (top, sub, title, skus) in enumerate(_PRODUCTS):
+            if top not in tops:
+                tops[top] = catalog.create_category(merchant.id, name=top, sort_order=len(tops)).id
+            if (top, sub) not in subs:
+                subs[(top, sub)] = catalog.create_category(
+                    merchant.id, name=sub, parent_id=tops[top], sort_order=len(subs)
+                ).id
+            product = catalog.create_product(
+                merchant.id,
+                staff_id=None,
+                title=title,
+                description=f"{title}，社区团购直供，次日达。",
+                images=[_IMG.format(f"p{index + 1:02d}-1"), _IMG.format(f"p{index + 1:02d}-2")],
+                category_id=subs[(top, sub)],
+                skus=[
+                    {
+                        "specs": specs,
+                        "price": price,
+                        "market_price": market,
+                        "stock": stock,
+                        "code": f"D{index + 1:02d}-{n + 1}",
+                    }
+                    for n, (specs, price, market, stock) in enumerate(skus)
+                ],
+            )
+            catalog.set_shelf(merchant.id, product.id, on_shelf=True)
+    return True

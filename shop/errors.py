@@ -1,0 +1,55 @@
+"""Domain errors: a machine-readable code, a message for people and details for programs.
+
+`api/errors.py` maps each class to an HTTP status; nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    code = "domain_error"
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.details = details
+
+
+class NotFound(DomainError):
+    """Unknown id, or one that belongs to another merchant or member (indistinguishable on purpose)."""
+
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    """The request is well formed but the current state refuses it (stock, a duplicate, a transition)."""
+
+    code = "conflict"
+
+
+class InvalidInput(DomainError):
+    """A business rule about the input itself; details name the fields at fault."""
+
+    code = "invalid_input"
+
+
+class Unauthorized(DomainError):
+    code = "unauthorized"
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+
+
+class UpstreamError(DomainError):
+    """An external service (WeChat, a payment provider) failed or could not be reached."""
+
+    code = "upstream_error"
+
+
+class RateLimited(DomainError):
+    code = "rate_limited"

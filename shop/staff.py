@@ -1,0 +1,107 @@
+"""Staff accounts: password login (Argon2id) and the owner's management of their team."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher, profiles
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+
+from shop.db import db, utcnow
+from shop.errors import Conflict, NotFound, Unauthorized
+from shop.models import Merchant, Staff
+
+_hasher = PasswordHasher()
+# Verified against when the username is unknown, so both failures take the same time.
+_DUMMY_HASH = _hasher.hash("groupshop-not-a-password")
+
+
+def use_cheap_hashing() -> None:
+    """Tests only: Argon2 at its cheapest parameters, so hundreds of logins take no time."""
+    global _hasher, _DUMMY_HASH
+    _hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    _DUMMY_HASH = _hasher.hash("groupshop-not-a-password")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def authenticate(merchant_code: str, username: str, password: str) -> Staff:
+    staff = db.session.execute(
+        select(Staff)
+        .join(Merchant, Merchant.id == Staff.merchant_id)
+        .where(Merchant.code == merchant_code, Merchant.active, Staff.username == username)
+    ).scalar_one_or_none()
+    if staff is None or not staff.active:
+        verify_password(_DUMMY_HASH, password)
+        raise Unauthorized("wrong merchant, username or password", code="bad_credentials")
+    if not verify_password(staff.password_hash, password):
+        raise Unauthorized("wrong merchant, username or password", code="bad_credentials")
+    if _hasher.check_needs_rehash(staff.password_hash):
+        staff.password_hash = hash_password(password)
+    staff.last_login_at = utcnow()
+    db.session.flush()
+    return staff
+
+
+def get_staff(merchant_id: int, staff_id: int) -> Staff:
+    staff = db.session.get(Staff, staff_id)
+    if staff is None or staff.merchant_id != merchant_id:
+        raise NotFound("staff account not found")
+    return staff
+
+
+def list_staff(merchant_id: int) -> list[Staff]:
+    return list(db.session.execute(select(Staff).where(Staff.merchant_id == merchant_id).order_by(Staff.id)).scalars())
+
+
+def create_staff(merchant_id: int, *, username: str, password: str, role: str, display_name: str = "") -> Staff:
+    exists = db.session.execute(
+        select(Staff.id).where(Staff.merchant_id == merchant_id, Staff.username == username)
+    ).first()
+    if exists:
+        raise Conflict(
+            "that username is taken", code="username_taken", details={"fields": {"username": ["already in use"]}}
+        )
+    staff = Staff(
+        merchant_id=merchant_id,
+        username=username,
+        password_hash=hash_password(password),
+        role=role,
+        display_name=display_name,
+    )
+    db.session.add(staff)
+    db.session.flush()
+    return staff
+
+
+def update_staff(
+    merchant_id: int,
+    staff_id: int,
+    *,
+    acting_staff_id: int,
+    role: str | None = None,
+    active: bool | None = None,
+    password: str | None = None,
+    display_name: str | None = None,
+) -> Staff:
+    staff = get_staff(merchant_id, staff_id)
+    if staff.id == acting_staff_id and (role not in (None, staff.role) or active is False):
+        raise Conflict("you cannot demote or deactivate yourself", code="self_demotion")
+    if role is not None:
+        staff.role = role
+    if active is not None:
+        staff.active = active
+    if password is not None:
+        staff.password_hash = hash_password(password)
+    if display_name is not None:
+        staff.display_name = display_name
+    db.session.flush()
+    return staff

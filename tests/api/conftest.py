@@ -1,0 +1,6 @@
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _database(database):
+    """Every API test gets the rolled-back (or truncated) database and a flushed Redis."""

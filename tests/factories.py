@@ -1,0 +1,70 @@
+"""Builders for test data. They go through the services, like the API does."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from shop import catalog, staff
+from shop.db import transaction
+from shop.demo import create_merchant
+from shop.models import Merchant, Product
+
+_seq = itertools.count(1)
+PASSWORD = "correct-horse-battery"
+
+
+def make_merchant(code: str | None = None) -> Merchant:
+    n = next(_seq)
+    code = code or f"m{n}"
+    with transaction():
+        return create_merchant(
+            code=code,
+            name=f"Merchant {code}",
+            appid=f"wxtest{n:010d}",
+            secret="s",
+            owner_username="owner",
+            owner_password=PASSWORD,
+        )
+
+
+def make_staff(merchant: Merchant, role: str, username: str | None = None):
+    with transaction():
+        return staff.create_staff(merchant.id, username=username or f"{role}{next(_seq)}", password=PASSWORD, role=role)
+
+
+def make_product(
+    merchant: Merchant,
+    title: str = "Product",
+    *,
+    skus: list[dict[str, Any]] | None = None,
+    on_shelf: bool = True,
+    category_id: int | None = None,
+) -> Product:
+    skus = skus or [{"specs": {"规格": "标准"}, "price": 1000, "market_price": 1500, "stock": 50}]
+    with transaction():
+        product = catalog.create_product(
+            merchant.id,
+            staff_id=None,
+            title=title,
+            skus=skus,
+            category_id=category_id,
+            images=["https://img.example.com/x.jpg"],
+        )
+        if on_shelf:
+            catalog.set_shelf(merchant.id, product.id, on_shelf=True)
+    return product
+
+
+def member_headers(client, merchant_code: str, name: str = "alice") -> dict[str, str]:
+    response = client.post("/api/v1/auth/wx-login", json={"merchant": merchant_code, "code": f"test:{name}"})
+    assert response.status_code == 200, response.json
+    return {"Authorization": f"Bearer {response.json['token']}"}
+
+
+def staff_headers(client, merchant_code: str, username: str = "owner", password: str = PASSWORD) -> dict[str, str]:
+    response = client.post(
+        "/api/v1/merchant/auth/login", json={"merchant": merchant_code, "username": username, "password": password}
+    )
+    assert response.status_code == 200, response.json
+    return {"Authorization": f"Bearer {response.json['token']}"}
