@@ -16,16 +16,27 @@ from rq import Queue
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
+from werkzeug.routing import IntegerConverter
 
 from api.config import Settings
 from api.errors import register_error_handlers
+from api.schemas.common import MAX_ID
 from shop.cache import REDIS_EXTENSION
 from shop.db import db
-from shop.jobs import QUEUE_EXTENSION
+from shop.runner import QUEUE_EXTENSION
 from shop.wechat import FakeWeChatAuth, HttpWeChatAuth
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 migrate = Migrate()
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in our routes is a row id: one past the bigint range matches no route (404)
+    instead of reaching PostgreSQL as an out-of-range number."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 class GroupshopApi(Api):
@@ -62,6 +73,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
             settings.redis_url = embedded.start_redis(settings.data_dir)
 
     app = Flask("groupshop")
+    app.url_map.converters["int"] = IdConverter
     app.config.update(
         SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
@@ -107,17 +119,34 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     redis = Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=5)
     app.extensions[REDIS_EXTENSION] = redis
     app.extensions[QUEUE_EXTENSION] = Queue(settings.queue_name, connection=redis)
+    from shop.payments import PROVIDER_EXTENSION
+    from shop.payments.providers import FakeWeChatPay, WeChatPayProvider
+    from shop.payments.wechatpay import WeChatPayClient
+
+    app.extensions[PROVIDER_EXTENSION] = (
+        FakeWeChatPay()
+        if settings.payment_provider == "fake"
+        else WeChatPayProvider(WeChatPayClient(settings.wechatpay_api_base), settings.public_base_url)
+    )
     app.extensions["groupshop.wechat"] = (
         FakeWeChatAuth() if settings.wechat_auth == "fake" else HttpWeChatAuth(settings.wechat_api_base)
     )
 
-    from api import health, member_api, merchant_api
+    import shop.jobs  # noqa: F401 - registers the shop's sweeps
+    from api import health, member_api, member_orders, merchant_api, merchant_orders, payments_api
     from api.schemas.common import ErrorSchema
 
     api = GroupshopApi()
     api.ERROR_SCHEMA = ErrorSchema
     api.init_app(app)
-    for blueprint in (health.blp, member_api.blp, merchant_api.blp):
+    for blueprint in (
+        health.blp,
+        member_api.blp,
+        member_orders.blp,
+        merchant_api.blp,
+        merchant_orders.blp,
+        payments_api.blp,
+    ):
         api.register_blueprint(blueprint)
     register_error_handlers(app)
 

@@ -30,6 +30,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "catalog:write": frozenset({"owner", "operator"}),
     "staff:manage": frozenset({"owner"}),
     "money:approve": frozenset({"owner", "finance"}),
+    "orders:read": frozenset(STAFF_ROLES),
+    "orders:fulfil": frozenset({"owner", "operator"}),
+    "settings:manage": frozenset({"owner"}),
 }
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
@@ -16,6 +18,21 @@ def worker_command(burst: bool) -> None:
     from api.worker import make_worker
 
     make_worker(current_app._get_current_object()).work(burst=burst, with_scheduler=not burst)
+
+
+@group.command("cron")
+def cron_command() -> None:
+    """Enqueue every registered sweep at its interval (run one or more; sweeps are idempotent)."""
+    from rq.cron import CronScheduler
+
+    from shop.cache import redis_client
+    from shop.runner import sweeps
+
+    scheduler = CronScheduler(connection=redis_client(), name=f"groupshop-cron-{os.getpid()}")
+    queue_name = current_app.config["SETTINGS"].queue_name
+    for name, (func, every) in sorted(sweeps().items()):
+        scheduler.register(func, queue_name, interval=every, name=name)
+    scheduler.start()
 
 
 @group.command("seed-demo")

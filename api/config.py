@@ -42,6 +42,9 @@ class Settings:
     wechat_api_base: str = "https://api.weixin.qq.com"
     catalog_cache_ttl: int = 300
     queue_name: str = "groupshop"
+    payment_provider: str = "fake"
+    wechatpay_api_base: str = "https://api.mch.weixin.qq.com"
+    public_base_url: str = "http://127.0.0.1:8000"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -61,6 +64,14 @@ class Settings:
             raise RuntimeError("WECHAT_AUTH must be 'fake' or 'http'")
         if env == "production" and wechat == "fake":
             raise RuntimeError("the fake WeChat login is refused in production")
+        catalog_cache_ttl = _int("CATALOG_CACHE_TTL", 300)
+        if catalog_cache_ttl < 0:
+            raise RuntimeError("CATALOG_CACHE_TTL must be 0 (no caching) or a number of seconds")
+        payments = os.environ.get("PAYMENT_PROVIDER", "wechatpay" if env == "production" else "fake")
+        if payments not in ("fake", "wechatpay"):
+            raise RuntimeError("PAYMENT_PROVIDER must be 'fake' or 'wechatpay'")
+        if env == "production" and payments == "fake":
+            raise RuntimeError("the fake payment provider is refused in production")
         database_url = os.environ.get("DATABASE_URL") or None
         return cls(
             env=env,
@@ -72,6 +83,9 @@ class Settings:
             staff_token_ttl=_int("STAFF_TOKEN_TTL", 12 * 3600),
             wechat_auth=wechat,
             wechat_api_base=os.environ.get("WECHAT_API_BASE", "https://api.weixin.qq.com"),
-            catalog_cache_ttl=_int("CATALOG_CACHE_TTL", 300),
+            catalog_cache_ttl=catalog_cache_ttl,
             queue_name=os.environ.get("QUEUE_NAME", "groupshop"),
+            payment_provider=payments,
+            wechatpay_api_base=os.environ.get("WECHATPAY_API_BASE", "https://api.mch.weixin.qq.com"),
+            public_base_url=os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
         )

@@ -89,6 +89,7 @@ def main() -> int:
             env=env,
         ),
         subprocess.Popen([python, "-m", "flask", "--app", "wsgi", "groupshop", "worker"], env=env),
+        subprocess.Popen([python, "-m", "flask", "--app", "wsgi", "groupshop", "cron"], env=env),
     ]
     print(_banner(port, host, env["DATABASE_URL"], env["REDIS_URL"]), flush=True)
 

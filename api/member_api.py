@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import MEMBER, current_caller, issue_token, member_required
+from api.blueprint import Blueprint
 from api.responses import cached_json
 from api.schemas.catalog import CategoryTreeSchema, ProductDetailSchema, ProductListArgsSchema, ProductPageSchema
 from api.schemas.identity import MemberSchema, MemberTokenSchema, ProfileUpdateSchema, WxLoginSchema
@@ -14,6 +14,13 @@ from shop import catalog, members
 from shop.db import transaction
 
 blp = Blueprint("members", __name__, url_prefix="/api/v1", description="Members in the mini-program")
+
+# Schema instances made once: a marshmallow schema costs a deep copy of its fields to build, and
+# the catalog reads below are the hot path (a cache hit does little else).
+_CATEGORY_TREE = CategoryTreeSchema()
+_PRODUCT_LIST_ARGS = ProductListArgsSchema()
+_PRODUCT_PAGE = ProductPageSchema()
+_PRODUCT_DETAIL = ProductDetailSchema()
 
 
 @blp.route("/auth/wx-login", methods=["POST"])
@@ -57,14 +64,14 @@ def categories():
     return cached_json(
         catalog.catalog_namespace(caller.merchant_id),
         {"v": "categories"},
-        CategoryTreeSchema(),
+        _CATEGORY_TREE,
         lambda: {"items": catalog.category_tree(caller.merchant_id)},
     )
 
 
 @blp.route("/products")
 @member_required
-@blp.arguments(ProductListArgsSchema, location="query")
+@blp.arguments(_PRODUCT_LIST_ARGS, location="query")
 @blp.response(200, ProductPageSchema)
 def products(args):
     """Products on the shelf: newest first, or by price or sales; filter by category, search titles."""
@@ -72,7 +79,7 @@ def products(args):
     return cached_json(
         catalog.catalog_namespace(caller.merchant_id),
         {"v": "products", **args},
-        ProductPageSchema(),
+        _PRODUCT_PAGE,
         lambda: catalog.member_product_page(caller.merchant_id, **args),
     )
 
@@ -86,6 +93,6 @@ def product_detail(product_id: int):
     return cached_json(
         catalog.catalog_namespace(caller.merchant_id),
         {"v": "product", "id": product_id},
-        ProductDetailSchema(),
+        _PRODUCT_DETAIL,
         lambda: catalog.member_product_detail(caller.merchant_id, product_id),
     )

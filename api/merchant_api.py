@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import current_caller, issue_token, staff_required
+from api.blueprint import Blueprint
 from api.schemas.catalog import (
     CategoryCreateSchema,
     CategorySchema,

@@ -1,9 +1,12 @@
 """Redis access and versioned caches.
 
-A cache namespace (e.g. one merchant's catalog) has a version number in Redis. Readers build keys
-from the current version; writers bump it after their transaction commits. A reader that raced
-a writer can only store data under the old version, which nobody reads any more, so a cached
-answer is never older than the last committed change it could have seen.
+A cache namespace (e.g. one merchant's catalog) has a version number in Redis; writers bump it
+after their transaction commits. An entry is stored tagged with the version its reader saw before
+producing it, and is served only while that is still the current version. A reader that raced a
+writer can only store data tagged with the old version, which no reader accepts any more, so a
+cached answer is never older than the last committed change it could have seen.
+
+A hit costs one round trip: the version and the entry are read together with one MGET.
 """
 
 from __future__ import annotations
@@ -43,24 +46,32 @@ def bump_after_commit(namespace: str) -> None:
     after_commit(_bump)
 
 
-def cached(namespace: str, key: str, ttl: int, produce) -> bytes:
-    """Return the bytes cached under (namespace version, key), producing and storing them on a miss.
+def _entry_key(namespace: str, key: str) -> str:
+    return f"gs:c:{namespace}:{key}"
 
-    Redis being down degrades to no caching rather than an error.
+
+def cached(namespace: str, key: str, ttl: int, produce) -> bytes:
+    """Return the bytes cached under (namespace, key) for the namespace's current version, producing
+    and storing them on a miss. The stored value is b"<version>:" followed by the bytes.
+
+    A `ttl` of 0 (CATALOG_CACHE_TTL=0) turns the cache off: every call produces, and Redis is not
+    touched. Redis being down degrades to no caching rather than an error.
     """
+    if ttl <= 0:
+        return produce()
     client = redis_client()
+    entry_key = _entry_key(namespace, key)
     try:
-        version = current_version(namespace)
-        full_key = f"gs:c:{namespace}:{version}:{key}"
-        hit = client.get(full_key)
+        version, entry = client.mget(_version_key(namespace), entry_key)
     except RedisError:
         log.warning("cache unavailable; serving %s uncached", namespace)
         return produce()
-    if hit is not None:
-        return hit
+    tag = b"%d:" % (int(version) if version else 0)
+    if entry is not None and entry.startswith(tag):
+        return entry[len(tag) :]
     value = produce()
     try:
-        client.set(full_key, value, ex=ttl)
+        client.set(entry_key, tag + value, ex=ttl)
     except RedisError:
         log.warning("cache write failed for %s", namespace)
     return value

@@ -22,6 +22,10 @@ from shop.errors import Conflict, InvalidInput, NotFound
 from shop.models import Category, Product, Sku, StockMovement
 
 LOW_STOCK = 10
+# The stock column is a 32-bit integer: capping the stock here keeps `stock + delta` (at most
+# 10 million per adjustment) from overflowing it in SQL.
+MAX_STOCK = 2_000_000_000
+_BIGINT = range(-(2**63), 2**63)
 SORTS = ("newest", "price_asc", "price_desc", "sales")
 MAX_PAGE = 50
 
@@ -254,6 +258,12 @@ def _replace_skus(product: Product, skus: list[dict[str, Any]], staff_id: int | 
     for index, data in enumerate(skus):
         sku_id = data.get("id")
         if sku_id is not None:
+            if sku_id in seen:
+                raise InvalidInput(
+                    "a SKU appears twice in the list",
+                    code="duplicate_sku",
+                    details={"fields": {"skus": {str(index): {"id": ["this SKU is already in the list"]}}}},
+                )
             sku = existing.get(sku_id)
             if sku is None:
                 raise InvalidInput(
@@ -318,17 +328,21 @@ class Page:
     next_cursor: str | None
 
 
-def _encode_cursor(values: list[Any]) -> str:
+def encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, arity: int) -> list[Any]:
+def decode_cursor(cursor: str, arity: int) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise _field_error("cursor", "not a cursor this API gave out", "invalid_cursor") from None
-    if not isinstance(values, list) or len(values) != arity or not all(isinstance(v, int) for v in values):
+    if (
+        not isinstance(values, list)
+        or len(values) != arity
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v in _BIGINT for v in values)
+    ):
         raise _field_error("cursor", "not a cursor this API gave out", "invalid_cursor")
     return values
 
@@ -354,10 +368,10 @@ def staff_product_page(
     if q:
         query = query.where(Product.title.ilike(f"%{_escape_like(q)}%"))
     if cursor:
-        (last_id,) = _decode_cursor(cursor, 1)
+        (last_id,) = decode_cursor(cursor, 1)
         query = query.where(Product.id < last_id)
     rows = list(db.session.execute(query.order_by(Product.id.desc()).limit(limit + 1)).scalars())
-    next_cursor = _encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
+    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
     return Page(items=rows[:limit], next_cursor=next_cursor)
 
 
@@ -388,17 +402,29 @@ def _record_movement(sku: Sku, delta: int, stock_after: int, reason: str, note: 
 def adjust_stock(
     merchant_id: int, sku_id: int, *, delta: int, reason: str, note: str = "", staff_id: int | None = None
 ) -> StockMovement:
-    """Add (or with a negative delta, remove) stock, never below zero, under any concurrency."""
+    """Add (or with a negative delta, remove) stock, never below zero nor above MAX_STOCK, under any
+    concurrency."""
     if delta == 0:
         raise _field_error("delta", "a stock adjustment changes the stock")
     stock_after = db.session.execute(
         update(Sku)
-        .where(Sku.id == sku_id, Sku.merchant_id == merchant_id, Sku.stock + delta >= 0)
+        .where(
+            Sku.id == sku_id,
+            Sku.merchant_id == merchant_id,
+            Sku.stock + delta >= 0,
+            Sku.stock + delta <= MAX_STOCK,
+        )
         .values(stock=Sku.stock + delta)
         .returning(Sku.stock)
     ).scalar_one_or_none()
     if stock_after is None:
         sku = get_sku(merchant_id, sku_id)  # NotFound when it is not ours
+        if delta > 0:
+            raise Conflict(
+                "that adjustment would take the stock above the maximum",
+                code="stock_limit",
+                details={"stock": sku.stock, "delta": delta, "max": MAX_STOCK},
+            )
         raise Conflict(
             "not enough stock for that adjustment",
             code="insufficient_stock",
@@ -424,10 +450,10 @@ def stock_movements(merchant_id: int, sku_id: int, *, cursor: str | None = None,
     get_sku(merchant_id, sku_id)
     query = select(StockMovement).where(StockMovement.sku_id == sku_id, StockMovement.merchant_id == merchant_id)
     if cursor:
-        (last_id,) = _decode_cursor(cursor, 1)
+        (last_id,) = decode_cursor(cursor, 1)
         query = query.where(StockMovement.id < last_id)
     rows = list(db.session.execute(query.order_by(StockMovement.id.desc()).limit(limit + 1)).scalars())
-    next_cursor = _encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
+    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
     return Page(items=rows[:limit], next_cursor=next_cursor)
 
 
@@ -471,12 +497,12 @@ def member_product_page(
         query = query.where(Product.title.ilike(f"%{_escape_like(q)}%"))
     if key is None:
         if cursor:
-            (last_id,) = _decode_cursor(cursor, 1)
+            (last_id,) = decode_cursor(cursor, 1)
             query = query.where(Product.id < last_id)
         query = query.order_by(Product.id.desc())
     else:
         if cursor:
-            last_key, last_id = _decode_cursor(cursor, 2)
+            last_key, last_id = decode_cursor(cursor, 2)
             pair = tuple_(key, Product.id)
             query = query.where(pair < (last_key, last_id) if descending else pair > (last_key, last_id))
         query = query.order_by(key.desc(), Product.id.desc()) if descending else query.order_by(key, Product.id)
@@ -498,7 +524,7 @@ def member_product_page(
     if len(rows) > limit:
         last = rows[limit - 1]
         values = [last.id] if key is None else [getattr(last, key.key), last.id]
-        next_cursor = _encode_cursor(values)
+        next_cursor = encode_cursor(values)
     return Page(items=items, next_cursor=next_cursor)
 
 

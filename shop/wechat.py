@@ -65,6 +65,8 @@ class HttpWeChatAuth:
             )
             response.raise_for_status()
             body = response.json()
+            if not isinstance(body, dict):  # valid JSON, but not the object jscode2session answers
+                raise ValueError("jscode2session did not answer a JSON object")
         except (requests.RequestException, ValueError) as exc:
             raise UpstreamError(
                 "WeChat could not be reached", code="wechat_unreachable", details={"reason": type(exc).__name__}

@@ -68,3 +68,30 @@ def staff_headers(client, merchant_code: str, username: str = "owner", password:
     )
     assert response.status_code == 200, response.json
     return {"Authorization": f"Bearer {response.json['token']}"}
+
+
+def order_body(sku_id: int, quantity: int = 1, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "items": [{"sku_id": sku_id, "quantity": quantity}],
+        "fulfilment": "delivery",
+        "address": {
+            "name": "王小二",
+            "phone": "13800138000",
+            "province": "广东",
+            "city": "深圳",
+            "district": "南山",
+            "detail": "科技园 1 号",
+        },
+    }
+    body.update(extra)
+    return body
+
+
+def place(client, headers: dict[str, str], body: dict[str, Any], key: str | None = None):
+    return client.post(
+        "/api/v1/orders", json=body, headers={**headers, "Idempotency-Key": key or f"key-{next(_seq):08d}"}
+    )
+
+
+def fake_pay(client, order_no: str):
+    return client.post(f"/api/v1/payments/fake/orders/{order_no}/pay")

@@ -1,2 +1,3 @@
-"""Marshmallow schemas: the wire contract. Load schemas reject unknown fields (marshmallow's
-default RAISE) and never carry a server-owned field; dump schemas say what clients get."""
+"""Marshmallow schemas: the wire contract. Load schemas derive from `common.InputSchema`, reject
+unknown fields (marshmallow's default RAISE) and never carry a server-owned field; dump schemas
+say what clients get."""

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from api.schemas.common import Fen, PageArgsSchema
+from api.schemas.common import MAX_ID, Fen, InputSchema, PageArgsSchema
 from shop.catalog import SORTS
+
+ID_RANGE = validate.Range(min=1, max=MAX_ID)  # an id column is a bigint
 
 # --- categories
 
@@ -20,13 +22,13 @@ class CategoryTreeSchema(Schema):
     items = fields.List(fields.Nested(CategorySchema))
 
 
-class CategoryCreateSchema(Schema):
+class CategoryCreateSchema(InputSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    parent_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1))
+    parent_id = fields.Integer(strict=True, allow_none=True, validate=ID_RANGE)
     sort_order = fields.Integer(strict=True, load_default=0, validate=validate.Range(min=-10000, max=10000))
 
 
-class CategoryUpdateSchema(Schema):
+class CategoryUpdateSchema(InputSchema):
     name = fields.String(validate=validate.Length(min=1, max=32))
     sort_order = fields.Integer(strict=True, validate=validate.Range(min=-10000, max=10000))
 
@@ -37,7 +39,7 @@ STOCK_STATUS = fields.String(metadata={"description": "in_stock, low_stock or so
 
 
 class ProductListArgsSchema(PageArgsSchema):
-    category_id = fields.Integer(validate=validate.Range(min=1), metadata={"description": "includes sub-categories"})
+    category_id = fields.Integer(validate=ID_RANGE, metadata={"description": "includes sub-categories"})
     q = fields.String(validate=validate.Length(min=1, max=50), metadata={"description": "words in the title"})
     sort = fields.String(load_default="newest", validate=validate.OneOf(SORTS))
 
@@ -99,8 +101,8 @@ IMAGES = fields.List(
 )
 
 
-class SkuInputSchema(Schema):
-    id = fields.Integer(strict=True, validate=validate.Range(min=1), metadata={"description": "omit for a new SKU"})
+class SkuInputSchema(InputSchema):
+    id = fields.Integer(strict=True, validate=ID_RANGE, metadata={"description": "omit for a new SKU"})
     specs = SPECS
     code = fields.String(validate=validate.Length(max=64))
     price = Fen()
@@ -117,11 +119,11 @@ class SkuInputSchema(Schema):
             raise ValidationError("a new SKU needs a price", field_name="price")
 
 
-class ProductCreateSchema(Schema):
+class ProductCreateSchema(InputSchema):
     title = fields.String(required=True, validate=validate.Length(min=1, max=120))
     description = fields.String(load_default="", validate=validate.Length(max=20000))
     images = IMAGES
-    category_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1))
+    category_id = fields.Integer(strict=True, allow_none=True, validate=ID_RANGE)
     skus = fields.List(fields.Nested(SkuInputSchema), required=True, validate=validate.Length(min=1, max=200))
 
     @validates_schema
@@ -130,11 +132,11 @@ class ProductCreateSchema(Schema):
             raise ValidationError("new products have new SKUs: leave out id", field_name="skus")
 
 
-class ProductUpdateSchema(Schema):
+class ProductUpdateSchema(InputSchema):
     title = fields.String(validate=validate.Length(min=1, max=120))
     description = fields.String(validate=validate.Length(max=20000))
     images = IMAGES
-    category_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1))
+    category_id = fields.Integer(strict=True, allow_none=True, validate=ID_RANGE)
     skus = fields.List(fields.Nested(SkuInputSchema), validate=validate.Length(min=1, max=200))
 
 
@@ -170,18 +172,18 @@ class StaffProductPageSchema(Schema):
 
 class StaffProductListArgsSchema(PageArgsSchema):
     status = fields.String(validate=validate.OneOf(("draft", "on_shelf", "off_shelf")))
-    category_id = fields.Integer(validate=validate.Range(min=1))
+    category_id = fields.Integer(validate=ID_RANGE)
     q = fields.String(validate=validate.Length(min=1, max=50))
 
 
-class ShelfSchema(Schema):
+class ShelfSchema(InputSchema):
     on_shelf = fields.Boolean(required=True)
 
 
 STOCK_REASONS = ("restock", "correction", "damage", "return_to_stock", "stocktake")
 
 
-class StockAdjustSchema(Schema):
+class StockAdjustSchema(InputSchema):
     delta = fields.Integer(
         required=True,
         strict=True,

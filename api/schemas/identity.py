@@ -3,13 +3,14 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from api.auth import STAFF_ROLES
+from api.schemas.common import InputSchema
 
 MERCHANT_CODE = fields.String(
     required=True, validate=validate.Length(min=1, max=32), metadata={"description": "the merchant's code, e.g. demo"}
 )
 
 
-class WxLoginSchema(Schema):
+class WxLoginSchema(InputSchema):
     merchant = MERCHANT_CODE
     code = fields.String(
         required=True, validate=validate.Length(min=1, max=128), metadata={"description": "the code from wx.login()"}
@@ -31,12 +32,12 @@ class MemberTokenSchema(Schema):
     member = fields.Nested(MemberSchema)
 
 
-class ProfileUpdateSchema(Schema):
+class ProfileUpdateSchema(InputSchema):
     nickname = fields.String(validate=validate.Length(max=64))
     avatar_url = fields.Url(validate=validate.Length(max=512), schemes={"https", "http"})
 
 
-class StaffLoginSchema(Schema):
+class StaffLoginSchema(InputSchema):
     merchant = MERCHANT_CODE
     username = fields.String(required=True, validate=validate.Length(min=1, max=64))
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=128))
@@ -62,14 +63,14 @@ class StaffTokenSchema(Schema):
 USERNAME = validate.Regexp(r"^[A-Za-z0-9_.-]{3,64}$", error="3-64 letters, digits, _ . or -")
 
 
-class StaffCreateSchema(Schema):
+class StaffCreateSchema(InputSchema):
     username = fields.String(required=True, validate=USERNAME)
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=8, max=128))
     role = fields.String(required=True, validate=validate.OneOf(STAFF_ROLES))
     display_name = fields.String(load_default="", validate=validate.Length(max=64))
 
 
-class StaffUpdateSchema(Schema):
+class StaffUpdateSchema(InputSchema):
     role = fields.String(validate=validate.OneOf(STAFF_ROLES))
     active = fields.Boolean()
     password = fields.String(load_only=True, validate=validate.Length(min=8, max=128))

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from api.worker import run_burst
 from shop.cache import redis_client
 from shop.db import after_commit, db, transaction
-from shop.jobs import enqueue
 from shop.models import Merchant
+from shop.runner import enqueue
 from tests.factories import make_merchant
 from tests.harness_jobs import rename_merchant
 

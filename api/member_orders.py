@@ -1,0 +1,234 @@
+"""/api/v1: cart, checkout, orders, payment and refunds for members; pickups for group leaders."""
+
+from __future__ import annotations
+
+import re
+
+from flask import request
+from flask.views import MethodView
+
+from api.auth import current_caller, member_required
+from api.blueprint import Blueprint
+from api.schemas.orders import (
+    CartAddSchema,
+    CartQuantitySchema,
+    CartSchema,
+    CheckoutSchema,
+    MemberOrderListArgsSchema,
+    OrderCreateSchema,
+    OrderPageSchema,
+    OrderSchema,
+    PaymentParamsSchema,
+    PickupCodeSchema,
+    PickupPointListSchema,
+    QuoteSchema,
+    RefundListSchema,
+    RefundRequestSchema,
+    RefundSchema,
+)
+from shop import fulfilment, orders, pricing, refunds
+from shop.db import transaction
+from shop.errors import InvalidInput
+from shop.payments import payment_provider
+from shop.payments.service import start_payment
+
+blp = Blueprint("member_orders", __name__, url_prefix="/api/v1", description="Cart, orders and payment (members)")
+
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
+
+
+@blp.route("/cart")
+@member_required
+@blp.response(200, CartSchema)
+def cart():
+    """The cart at current prices; lines that can no longer be bought are marked unavailable."""
+    caller = current_caller()
+    return orders.view_cart(caller.merchant_id, caller.subject_id)
+
+
+@blp.route("/cart/items", methods=["POST"])
+@member_required
+@blp.arguments(CartAddSchema)
+@blp.response(200, CartSchema)
+def add_to_cart(args):
+    """Add a quantity of a SKU (adds to what is already in the cart)."""
+    caller = current_caller()
+    with transaction():
+        orders.add_to_cart(caller.merchant_id, caller.subject_id, args["sku_id"], args["quantity"])
+    return orders.view_cart(caller.merchant_id, caller.subject_id)
+
+
+@blp.route("/cart/items/<int:sku_id>")
+class CartItem(MethodView):
+    @member_required
+    @blp.arguments(CartQuantitySchema)
+    @blp.response(200, CartSchema)
+    def put(self, args, sku_id: int):
+        """Set the quantity of a SKU in the cart (0 removes it)."""
+        caller = current_caller()
+        with transaction():
+            orders.set_cart_quantity(caller.merchant_id, caller.subject_id, sku_id, args["quantity"])
+        return orders.view_cart(caller.merchant_id, caller.subject_id)
+
+    @member_required
+    @blp.response(200, CartSchema)
+    def delete(self, sku_id: int):
+        """Remove a SKU from the cart."""
+        caller = current_caller()
+        with transaction():
+            orders.remove_from_cart(caller.merchant_id, caller.subject_id, sku_id)
+        return orders.view_cart(caller.merchant_id, caller.subject_id)
+
+
+@blp.route("/pickup-points")
+@member_required
+@blp.response(200, PickupPointListSchema)
+def pickup_points():
+    """Open pickup points to choose from at checkout."""
+    return {"items": fulfilment.list_pickup_points(current_caller().merchant_id, only_active=True)}
+
+
+@blp.route("/checkout/quote", methods=["POST"])
+@member_required
+@blp.arguments(CheckoutSchema)
+@blp.response(200, QuoteSchema)
+def quote(args):
+    """What the member would pay: lines, shipping, discounts, payable total. Reserves nothing."""
+    caller = current_caller()
+    items = orders.cart_items(caller.merchant_id, caller.subject_id) if args["from_cart"] else args["items"]
+    if args["fulfilment"] == "pickup":
+        pricing.check_pickup_point(caller.merchant_id, args.get("pickup_point_id"))
+    return pricing.quote(caller.merchant_id, caller.subject_id, items, fulfilment=args["fulfilment"])
+
+
+def _idempotency_key() -> str:
+    key = request.headers.get("Idempotency-Key", "")
+    if not IDEMPOTENCY_KEY.match(key):
+        raise InvalidInput(
+            "send an Idempotency-Key header (8-64 of A-Z a-z 0-9 _ . : -), new for each new order",
+            code="idempotency_key_required",
+            details={
+                "fields": {"Idempotency-Key": ["8-64 characters of A-Z a-z 0-9 _ . : -"]},
+                "locations": ["headers"],
+            },
+        )
+    return key
+
+
+@blp.route("/orders")
+class Orders(MethodView):
+    @member_required
+    @blp.arguments(MemberOrderListArgsSchema, location="query")
+    @blp.response(200, OrderPageSchema)
+    def get(self, args):
+        """The member's orders, newest first."""
+        caller = current_caller()
+        return orders.order_page(caller.merchant_id, member_id=caller.subject_id, **args)
+
+    @member_required
+    @blp.arguments(OrderCreateSchema)
+    @blp.response(201, OrderSchema)
+    @blp.alt_response(200, schema=OrderSchema, description="a retry with the same Idempotency-Key and body")
+    @blp.doc(
+        parameters=[
+            {
+                "in": "header",
+                "name": "Idempotency-Key",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "the same key and body return the same order",
+            }
+        ]
+    )
+    def post(self, args):
+        """Place an order from the cart or "buy now": reserves stock; unpaid, it expires."""
+        caller = current_caller()
+        key = _idempotency_key()
+        with transaction():
+            placed = orders.place_order(
+                caller.merchant_id,
+                caller.subject_id,
+                items=args.get("items"),
+                from_cart=args["from_cart"],
+                fulfilment=args["fulfilment"],
+                address=args.get("address"),
+                pickup_point_id=args.get("pickup_point_id"),
+                remark=args["remark"],
+                idempotency_key=key,
+                fingerprint=orders.request_fingerprint(args),
+            )
+        return placed.order, 200 if placed.replayed else 201
+
+
+@blp.route("/orders/<int:order_id>")
+@member_required
+@blp.response(200, OrderSchema)
+def order_detail(order_id: int):
+    """One of the member's orders."""
+    caller = current_caller()
+    return orders.get_order(caller.merchant_id, order_id, member_id=caller.subject_id)
+
+
+@blp.route("/orders/<int:order_id>/cancel", methods=["POST"])
+@member_required
+@blp.response(200, OrderSchema)
+def cancel(order_id: int):
+    """Cancel an unpaid order (its stock goes back)."""
+    caller = current_caller()
+    with transaction():
+        return orders.cancel_order(
+            order_id, reason="cancelled_by_member", merchant_id=caller.merchant_id, member_id=caller.subject_id
+        )
+
+
+@blp.route("/orders/<int:order_id>/pay", methods=["POST"])
+@member_required
+@blp.response(200, PaymentParamsSchema)
+def pay(order_id: int):
+    """Start paying: returns the parameters for wx.requestPayment."""
+    caller = current_caller()
+    with transaction():
+        return start_payment(payment_provider(), caller.merchant_id, caller.subject_id, order_id)
+
+
+@blp.route("/orders/<int:order_id>/confirm-receipt", methods=["POST"])
+@member_required
+@blp.response(200, OrderSchema)
+def confirm_receipt(order_id: int):
+    """The member got the parcel; the after-sales window starts."""
+    caller = current_caller()
+    with transaction():
+        return fulfilment.confirm_receipt(caller.merchant_id, caller.subject_id, order_id)
+
+
+@blp.route("/orders/<int:order_id>/refunds")
+class OrderRefunds(MethodView):
+    @member_required
+    @blp.response(200, RefundListSchema)
+    def get(self, order_id: int):
+        """The refunds of one of the member's orders."""
+        caller = current_caller()
+        orders.get_order(caller.merchant_id, order_id, member_id=caller.subject_id)
+        return {"items": refunds.refund_page(caller.merchant_id, order_id=order_id)}
+
+    @member_required
+    @blp.arguments(RefundRequestSchema)
+    @blp.response(201, RefundSchema)
+    def post(self, args, order_id: int):
+        """Ask for a refund of the whole order or of some units of some lines."""
+        caller = current_caller()
+        with transaction():
+            return refunds.request_refund(
+                caller.merchant_id, caller.subject_id, order_id, lines=args.get("lines"), reason=args["reason"]
+            )
+
+
+@blp.route("/leader/pickups", methods=["POST"])
+@member_required
+@blp.arguments(PickupCodeSchema)
+@blp.response(200, OrderSchema)
+def leader_pickup(args):
+    """A group leader hands over an order waiting at their pickup point (the code works once)."""
+    caller = current_caller()
+    with transaction():
+        return fulfilment.verify_pickup_as_leader(caller.merchant_id, caller.subject_id, args["code"])

@@ -1,0 +1,308 @@
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from api.schemas.common import MAX_ID, Fen, InputSchema, PageArgsSchema
+from shop.models import ORDER_STATUSES, REFUND_STATUSES
+
+ID = validate.Range(min=1, max=MAX_ID)
+
+
+class ItemSchema(InputSchema):
+    sku_id = fields.Integer(required=True, strict=True, validate=ID)
+    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=999))
+
+
+class CartAddSchema(ItemSchema):
+    pass
+
+
+class CartQuantitySchema(InputSchema):
+    quantity = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=0, max=999),
+        metadata={"description": "0 removes the line"},
+    )
+
+
+class CartLineSchema(Schema):
+    sku_id = fields.Integer()
+    product_id = fields.Integer()
+    title = fields.String()
+    specs = fields.Dict(keys=fields.String(), values=fields.String())
+    image = fields.String()
+    unit_price = Fen()
+    quantity = fields.Integer()
+    line_total = Fen()
+    available = fields.Boolean()
+    unavailable_reason = fields.String(
+        allow_none=True, metadata={"description": "off_shelf, sold_out or insufficient_stock"}
+    )
+
+
+class CartSchema(Schema):
+    lines = fields.List(fields.Nested(CartLineSchema))
+    goods_total = Fen()  # of the available lines
+    available_count = fields.Integer()
+
+
+class AddressSchema(InputSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    phone = fields.String(required=True, validate=validate.Regexp(r"^\+?[0-9 -]{5,20}$"))
+    province = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    city = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    district = fields.String(load_default="", validate=validate.Length(max=32))
+    detail = fields.String(required=True, validate=validate.Length(min=1, max=120))
+
+
+class CheckoutSchema(InputSchema):
+    items = fields.List(
+        fields.Nested(ItemSchema),
+        validate=validate.Length(min=1, max=50),
+        metadata={"description": "buy now; or set from_cart"},
+    )
+    from_cart = fields.Boolean(load_default=False)
+    fulfilment = fields.String(required=True, validate=validate.OneOf(("delivery", "pickup")))
+    pickup_point_id = fields.Integer(strict=True, validate=ID)
+
+    @validates_schema
+    def _items_or_cart(self, data, **kwargs):
+        if bool(data.get("items")) == bool(data.get("from_cart")):
+            raise ValidationError("send items (buy now) or from_cart: true, not both", field_name="items")
+
+
+class OrderCreateSchema(CheckoutSchema):
+    address = fields.Nested(AddressSchema)
+    remark = fields.String(load_default="", validate=validate.Length(max=200))
+
+
+class AdjustmentSchema(Schema):
+    source = fields.String()
+    reference = fields.String()
+    description = fields.String()
+    kind = fields.String(metadata={"description": "goods or shipping"})
+    amount = Fen()
+
+
+class QuoteLineSchema(Schema):
+    sku_id = fields.Integer()
+    product_id = fields.Integer()
+    title = fields.String()
+    specs = fields.Dict(keys=fields.String(), values=fields.String())
+    image = fields.String()
+    unit_price = Fen()
+    quantity = fields.Integer()
+    goods_amount = Fen()
+    discount = Fen()
+    paid_amount = Fen()
+
+
+class QuoteSchema(Schema):
+    lines = fields.List(fields.Nested(QuoteLineSchema))
+    fulfilment = fields.String()
+    goods_total = Fen()
+    shipping_fee = Fen()
+    discount_total = Fen()
+    payable_total = Fen()
+    adjustments = fields.List(fields.Nested(AdjustmentSchema))
+
+
+class OrderLineSchema(QuoteLineSchema):
+    id = fields.Integer()
+    refunded_quantity = fields.Integer()
+    refunded_amount = Fen()
+
+
+class AddressOutSchema(Schema):
+    name = fields.String()
+    phone = fields.String()
+    province = fields.String()
+    city = fields.String()
+    district = fields.String()
+    detail = fields.String()
+
+
+class OrderSchema(Schema):
+    id = fields.Integer()
+    order_no = fields.String()
+    status = fields.String(metadata={"description": " | ".join(ORDER_STATUSES)})
+    fulfilment = fields.String()
+    goods_total = Fen()
+    shipping_fee = Fen()
+    discount_total = Fen()
+    payable_total = Fen()
+    paid_total = Fen()
+    refunded_total = Fen()
+    address = fields.Nested(AddressOutSchema, allow_none=True)
+    pickup_point_id = fields.Integer(allow_none=True)
+    pickup_code = fields.Method(
+        "_pickup_code", allow_none=True, metadata={"description": "shown once the order is paid"}
+    )
+    remark = fields.String()
+    expires_at = fields.DateTime()
+    paid_at = fields.DateTime(allow_none=True)
+    carrier = fields.String(allow_none=True)
+    tracking_no = fields.String(allow_none=True)
+    shipped_at = fields.DateTime(allow_none=True)
+    ready_at = fields.DateTime(allow_none=True)
+    received_at = fields.DateTime(allow_none=True)
+    after_sales_until = fields.DateTime(allow_none=True)
+    completed_at = fields.DateTime(allow_none=True)
+    cancelled_at = fields.DateTime(allow_none=True)
+    cancel_reason = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    lines = fields.List(fields.Nested(OrderLineSchema))
+    adjustments = fields.List(fields.Nested(AdjustmentSchema))
+
+    def _pickup_code(self, order) -> str | None:
+        return order.pickup_code if order.status in ("paid", "ready_for_pickup", "received") else None
+
+
+class StaffOrderSchema(OrderSchema):
+    member_id = fields.Integer()
+    transaction_id = fields.String(allow_none=True)
+
+    def _pickup_code(self, order) -> str | None:
+        return None  # staff verify the code the member shows; they never read it from here
+
+
+class OrderPageSchema(Schema):
+    items = fields.List(fields.Nested(OrderSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class StaffOrderPageSchema(Schema):
+    items = fields.List(fields.Nested(StaffOrderSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class MemberOrderListArgsSchema(PageArgsSchema):
+    status = fields.String(validate=validate.OneOf(ORDER_STATUSES))
+
+
+class StaffOrderListArgsSchema(MemberOrderListArgsSchema):
+    q = fields.String(
+        validate=validate.Length(min=1, max=64), metadata={"description": "order number prefix or tracking number"}
+    )
+    created_from = fields.DateTime()
+    created_to = fields.DateTime()
+
+
+class ExportArgsSchema(InputSchema):
+    status = fields.String(validate=validate.OneOf(ORDER_STATUSES))
+    created_from = fields.DateTime()
+    created_to = fields.DateTime()
+
+
+class PaymentParamsSchema(Schema):
+    appId = fields.String()
+    timeStamp = fields.String()
+    nonceStr = fields.String()
+    package = fields.String()
+    signType = fields.String()
+    paySign = fields.String()
+
+
+class ShipSchema(InputSchema):
+    carrier = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    tracking_no = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9-]{4,64}$"))
+
+
+class PickupCodeSchema(InputSchema):
+    code = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{8}$", error="8 digits"))
+
+
+class RefundLineInSchema(InputSchema):
+    line_id = fields.Integer(required=True, strict=True, validate=ID)
+    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=999))
+
+
+class RefundRequestSchema(InputSchema):
+    lines = fields.List(
+        fields.Nested(RefundLineInSchema),
+        validate=validate.Length(min=1, max=50),
+        metadata={"description": "omit to refund everything not yet refunded"},
+    )
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class RefundDecisionSchema(InputSchema):
+    reason = fields.String(load_default="", validate=validate.Length(max=200))
+
+
+class RefundLineSchema(Schema):
+    order_line_id = fields.Integer()
+    quantity = fields.Integer()
+    amount = Fen()
+
+
+class RefundSchema(Schema):
+    id = fields.Integer()
+    order_id = fields.Integer()
+    out_refund_no = fields.String()
+    status = fields.String(metadata={"description": " | ".join(REFUND_STATUSES)})
+    amount = Fen()
+    shipping_amount = Fen()
+    reason = fields.String()
+    reject_reason = fields.String()
+    restock = fields.Boolean()
+    created_at = fields.DateTime()
+    decided_at = fields.DateTime(allow_none=True)
+    succeeded_at = fields.DateTime(allow_none=True)
+    lines = fields.List(fields.Nested(RefundLineSchema))
+
+
+class RefundListSchema(Schema):
+    items = fields.List(fields.Nested(RefundSchema))
+
+
+class RefundListArgsSchema(InputSchema):
+    status = fields.String(validate=validate.OneOf(REFUND_STATUSES))
+
+
+class PickupPointSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    address = fields.String()
+    contact_name = fields.String()
+    contact_phone = fields.String()
+    leader_member_id = fields.Integer(allow_none=True)
+    active = fields.Boolean()
+
+
+class PickupPointListSchema(Schema):
+    items = fields.List(fields.Nested(PickupPointSchema))
+
+
+class PickupPointCreateSchema(InputSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    address = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    contact_name = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    contact_phone = fields.String(required=True, validate=validate.Regexp(r"^\+?[0-9 -]{5,20}$"))
+    leader_member_id = fields.Integer(strict=True, allow_none=True, validate=ID)
+
+
+class PickupPointUpdateSchema(InputSchema):
+    name = fields.String(validate=validate.Length(min=1, max=64))
+    address = fields.String(validate=validate.Length(min=1, max=200))
+    contact_name = fields.String(validate=validate.Length(min=1, max=32))
+    contact_phone = fields.String(validate=validate.Regexp(r"^\+?[0-9 -]{5,20}$"))
+    leader_member_id = fields.Integer(strict=True, allow_none=True, validate=ID)
+    active = fields.Boolean()
+
+
+class OrderSettingsSchema(Schema):
+    shipping_fee = Fen()
+    free_shipping_over = Fen(allow_none=True)
+    order_ttl_minutes = fields.Integer()
+    auto_confirm_days = fields.Integer()
+    after_sales_days = fields.Integer()
+
+
+class OrderSettingsUpdateSchema(InputSchema):
+    shipping_fee = Fen()
+    free_shipping_over = Fen(allow_none=True)
+    order_ttl_minutes = fields.Integer(strict=True, validate=validate.Range(min=1, max=1440))
+    auto_confirm_days = fields.Integer(strict=True, validate=validate.Range(min=1, max=60))
+    after_sales_days = fields.Integer(strict=True, validate=validate.Range(min=0, max=60))

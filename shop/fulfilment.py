@@ -1,0 +1,195 @@
+"""Getting paid orders to members: delivery with a tracking number, or self-pickup at a group
+leader's point with a one-time pickup code; receipt confirmed by the member, by the pickup, or
+automatically; then the after-sales window, after which the order is final (`order_completed`,
+the moment commissions settle)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from shop.db import db, utcnow
+from shop.errors import Conflict, InvalidInput, NotFound
+from shop.events import ORDER_COMPLETED, bus
+from shop.models import Order, PickupPoint, Refund
+from shop.orders import lock_order, transition
+from shop.pricing import merchant_settings
+from shop.runner import enqueue
+
+
+def _no_open_refund(order: Order) -> None:
+    busy = db.session.execute(
+        select(Refund.id).where(
+            Refund.order_id == order.id, Refund.status.in_(("requested", "processing")), Refund.kind == "member"
+        )
+    ).first()
+    if busy:
+        raise Conflict("a refund of this order is in progress", code="refund_in_progress")
+
+
+def ship(merchant_id: int, order_id: int, *, carrier: str, tracking_no: str, now: datetime | None = None) -> Order:
+    now = now or utcnow()
+    order = lock_order(order_id, merchant_id=merchant_id)
+    if order.fulfilment != "delivery":
+        raise Conflict("a pickup order is not shipped; mark it ready for pickup", code="wrong_fulfilment")
+    _no_open_refund(order)
+    transition(order, "shipped", now=now, carrier=carrier, tracking_no=tracking_no)
+    from shop import jobs
+
+    days = merchant_settings(merchant_id).auto_confirm_days
+    enqueue(jobs.auto_confirm, order.id, delay=timedelta(days=days, seconds=5), job_id=f"auto-confirm-{order.id}")
+    return order
+
+
+def mark_ready(merchant_id: int, order_id: int, *, now: datetime | None = None) -> Order:
+    order = lock_order(order_id, merchant_id=merchant_id)
+    if order.fulfilment != "pickup":
+        raise Conflict("only pickup orders wait at a pickup point", code="wrong_fulfilment")
+    _no_open_refund(order)
+    return transition(order, "ready_for_pickup", now=now)
+
+
+def _receive(order: Order, now: datetime) -> Order:
+    days = merchant_settings(order.merchant_id).after_sales_days
+    transition(order, "received", now=now, after_sales_until=now + timedelta(days=days))
+    from shop import jobs
+
+    enqueue(jobs.finalize_order, order.id, delay=timedelta(days=days, seconds=5), job_id=f"finalize-{order.id}")
+    return order
+
+
+def confirm_receipt(merchant_id: int, member_id: int, order_id: int, *, now: datetime | None = None) -> Order:
+    order = lock_order(order_id, merchant_id=merchant_id, member_id=member_id)
+    if order.status != "shipped":
+        raise Conflict(
+            f"an order that is {order.status} cannot be confirmed as received",
+            code="illegal_transition",
+            details={"status": order.status, "to": "received"},
+        )
+    return _receive(order, now or utcnow())
+
+
+def verify_pickup(merchant_id: int, order_id: int, code: str, *, now: datetime | None = None) -> Order:
+    """Staff hand over an order: the code must match, and it works once."""
+    order = lock_order(order_id, merchant_id=merchant_id)
+    return _hand_over(order, code, now or utcnow())
+
+
+def verify_pickup_as_leader(
+    merchant_id: int, leader_member_id: int, code: str, *, now: datetime | None = None
+) -> Order:
+    """A group leader hands over an order waiting at one of their points, found by its code."""
+    points = select(PickupPoint.id).where(
+        PickupPoint.merchant_id == merchant_id, PickupPoint.leader_member_id == leader_member_id
+    )
+    order_id = db.session.execute(
+        select(Order.id)
+        .where(
+            Order.merchant_id == merchant_id,
+            Order.pickup_point_id.in_(points),
+            Order.pickup_code == code,
+            Order.status.in_(("ready_for_pickup", "received")),
+        )
+        .order_by(Order.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if order_id is None:
+        raise NotFound("no order with that pickup code at your pickup points", code="pickup_code_unknown")
+    return _hand_over(lock_order(order_id), code, now or utcnow())
+
+
+def _hand_over(order: Order, code: str, now: datetime) -> Order:
+    if order.fulfilment != "pickup" or order.pickup_code != code:
+        raise InvalidInput("wrong pickup code", code="pickup_code_wrong", details={"fields": {"code": ["wrong code"]}})
+    if order.status == "received":
+        raise Conflict("this order has already been collected", code="already_collected")
+    if order.status != "ready_for_pickup":
+        raise Conflict(
+            f"an order that is {order.status} is not waiting for pickup",
+            code="illegal_transition",
+            details={"status": order.status, "to": "received"},
+        )
+    return _receive(order, now)
+
+
+def auto_confirm(order_id: int, *, now: datetime | None = None) -> bool:
+    """Confirm receipt of a shipped order N days after shipping; False when not due or not shipped."""
+    now = now or utcnow()
+    order = lock_order(order_id)
+    days = merchant_settings(order.merchant_id).auto_confirm_days
+    if order.status != "shipped" or order.shipped_at + timedelta(days=days) > now:
+        return False
+    _receive(order, now)
+    return True
+
+
+def finalize(order_id: int, *, now: datetime | None = None) -> bool:
+    """Close the after-sales window: the order is final. Waits while a refund is open."""
+    now = now or utcnow()
+    order = lock_order(order_id)
+    if order.status != "received" or order.after_sales_until > now:
+        return False
+    open_refund = db.session.execute(
+        select(Refund.id).where(Refund.order_id == order.id, Refund.status.in_(("requested", "processing")))
+    ).first()
+    if open_refund:
+        return False
+    transition(order, "completed", now=now)
+    bus.dispatch(
+        ORDER_COMPLETED,
+        merchant_id=order.merchant_id,
+        order_id=order.id,
+        member_id=order.member_id,
+        lines=[
+            {
+                "line_id": line.id,
+                "paid_amount": line.paid_amount - line.refunded_amount,
+                "quantity": line.quantity - line.refunded_quantity,
+            }
+            for line in order.lines
+        ],
+    )
+    return True
+
+
+# --- pickup points ------------------------------------------------------------------------------
+
+
+def list_pickup_points(merchant_id: int, *, only_active: bool = False) -> list[PickupPoint]:
+    query = select(PickupPoint).where(PickupPoint.merchant_id == merchant_id)
+    if only_active:
+        query = query.where(PickupPoint.active)
+    return list(db.session.execute(query.order_by(PickupPoint.id)).scalars())
+
+
+def _check_leader(merchant_id: int, leader_member_id: int | None) -> None:
+    if leader_member_id is None:
+        return
+    from shop.models import Member
+
+    member = db.session.get(Member, leader_member_id)
+    if member is None or member.merchant_id != merchant_id:
+        raise InvalidInput(
+            "no such member", code="member_not_found", details={"fields": {"leader_member_id": ["no such member"]}}
+        )
+
+
+def create_pickup_point(merchant_id: int, **fields) -> PickupPoint:
+    _check_leader(merchant_id, fields.get("leader_member_id"))
+    point = PickupPoint(merchant_id=merchant_id, **fields)
+    db.session.add(point)
+    db.session.flush()
+    return point
+
+
+def update_pickup_point(merchant_id: int, point_id: int, **fields) -> PickupPoint:
+    point = db.session.get(PickupPoint, point_id)
+    if point is None or point.merchant_id != merchant_id:
+        raise NotFound("pickup point not found")
+    if "leader_member_id" in fields:
+        _check_leader(merchant_id, fields["leader_member_id"])
+    for name, value in fields.items():
+        setattr(point, name, value)
+    db.session.flush()
+    return point

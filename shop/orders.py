@@ -1,0 +1,472 @@
+"""Carts, order placement, cancellation and expiry, and the order state machine.
+
+Stock is reserved in SQL with a guard (`stock >= :q`) backed by `CHECK (stock >= 0)`, in SKU id
+order, in the same transaction that creates the order. Every change of an order's status goes
+through `transition`, which refuses illegal or repeated moves in one place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from shop import pricing
+from shop.cache import bump_after_commit
+from shop.catalog import Page, catalog_namespace, decode_cursor, encode_cursor, stock_status
+from shop.db import db, utcnow
+from shop.errors import Conflict, InvalidInput, NotFound
+from shop.events import ORDER_CANCELLED, bus
+from shop.models import (
+    CartItem,
+    IdempotencyKey,
+    Order,
+    OrderAdjustment,
+    OrderLine,
+    Product,
+    Sku,
+    StockMovement,
+)
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "pending_payment": frozenset({"paid", "cancelled"}),
+    "paid": frozenset({"shipped", "ready_for_pickup", "refunded"}),
+    "shipped": frozenset({"received", "refunded"}),
+    "ready_for_pickup": frozenset({"received", "refunded"}),
+    "received": frozenset({"completed", "refunded"}),
+    "completed": frozenset(),
+    "cancelled": frozenset(),
+    "refunded": frozenset(),
+}
+_STAMPS = {
+    "paid": "paid_at",
+    "shipped": "shipped_at",
+    "ready_for_pickup": "ready_at",
+    "received": "received_at",
+    "completed": "completed_at",
+    "cancelled": "cancelled_at",
+}
+MAX_CART_QUANTITY = 999
+
+
+def transition(order: Order, to: str, *, now: datetime | None = None, **fields: Any) -> Order:
+    """Move a (locked) order to `to`, stamping the time; anything not in TRANSITIONS is refused."""
+    if to not in TRANSITIONS.get(order.status, frozenset()):
+        raise Conflict(
+            f"an order that is {order.status} cannot become {to}",
+            code="illegal_transition",
+            details={"status": order.status, "to": to},
+        )
+    order.status = to
+    stamp = _STAMPS.get(to)
+    if stamp:
+        setattr(order, stamp, now or utcnow())
+    for name, value in fields.items():
+        setattr(order, name, value)
+    db.session.flush()
+    return order
+
+
+def lock_order(order_id: int, *, merchant_id: int | None = None, member_id: int | None = None) -> Order:
+    """The order, locked FOR UPDATE for the rest of the transaction; 404 unless it is the caller's."""
+    query = select(Order).where(Order.id == order_id).with_for_update()
+    order = db.session.execute(query).scalar_one_or_none()
+    if (
+        order is None
+        or (merchant_id is not None and order.merchant_id != merchant_id)
+        or (member_id is not None and order.member_id != member_id)
+    ):
+        raise NotFound("order not found")
+    return order
+
+
+def get_order(merchant_id: int, order_id: int, *, member_id: int | None = None) -> Order:
+    order = db.session.get(Order, order_id)
+    if order is None or order.merchant_id != merchant_id or (member_id is not None and order.member_id != member_id):
+        raise NotFound("order not found")
+    return order
+
+
+# --- cart ---------------------------------------------------------------------------------------
+
+
+def _sellable_sku(merchant_id: int, sku_id: int) -> Sku:
+    row = db.session.execute(
+        select(Sku, Product.status)
+        .join(Product, Product.id == Sku.product_id)
+        .where(Sku.id == sku_id, Sku.merchant_id == merchant_id)
+    ).first()
+    if row is None:
+        raise NotFound("SKU not found", details={"fields": {"sku_id": ["no such SKU"]}})
+    sku, product_status = row
+    if not sku.active or product_status != "on_shelf":
+        raise Conflict("that item is not on sale", code="sku_unavailable", details={"sku_id": sku_id})
+    return sku
+
+
+def add_to_cart(merchant_id: int, member_id: int, sku_id: int, quantity: int) -> None:
+    _sellable_sku(merchant_id, sku_id)
+    current = db.session.execute(
+        select(CartItem.quantity).where(CartItem.member_id == member_id, CartItem.sku_id == sku_id)
+    ).scalar_one_or_none()
+    if (current or 0) + quantity > MAX_CART_QUANTITY:
+        raise InvalidInput(
+            f"at most {MAX_CART_QUANTITY} of one item",
+            code="cart_quantity_limit",
+            details={"fields": {"quantity": [f"at most {MAX_CART_QUANTITY} in the cart"]}},
+        )
+    db.session.execute(
+        insert(CartItem)
+        .values(merchant_id=merchant_id, member_id=member_id, sku_id=sku_id, quantity=quantity, created_at=utcnow())
+        .on_conflict_do_update(index_elements=["member_id", "sku_id"], set_={"quantity": CartItem.quantity + quantity})
+    )
+
+
+def set_cart_quantity(merchant_id: int, member_id: int, sku_id: int, quantity: int) -> None:
+    if quantity == 0:
+        remove_from_cart(merchant_id, member_id, sku_id)
+        return
+    _sellable_sku(merchant_id, sku_id)
+    db.session.execute(
+        insert(CartItem)
+        .values(merchant_id=merchant_id, member_id=member_id, sku_id=sku_id, quantity=quantity, created_at=utcnow())
+        .on_conflict_do_update(index_elements=["member_id", "sku_id"], set_={"quantity": quantity})
+    )
+
+
+def remove_from_cart(merchant_id: int, member_id: int, sku_id: int) -> None:
+    removed = db.session.execute(
+        delete(CartItem).where(
+            CartItem.merchant_id == merchant_id, CartItem.member_id == member_id, CartItem.sku_id == sku_id
+        )
+    ).rowcount
+    if not removed:
+        raise NotFound("that item is not in the cart")
+
+
+def view_cart(merchant_id: int, member_id: int) -> dict[str, Any]:
+    """Lines at current prices; a line whose SKU left the shelf or ran short is marked unavailable."""
+    rows = db.session.execute(
+        select(CartItem, Sku, Product)
+        .join(Sku, Sku.id == CartItem.sku_id)
+        .join(Product, Product.id == Sku.product_id)
+        .where(CartItem.merchant_id == merchant_id, CartItem.member_id == member_id)
+        .order_by(CartItem.id)
+    ).all()
+    lines = []
+    for item, sku, product in rows:
+        if not sku.active or product.status != "on_shelf":
+            reason = "off_shelf"
+        elif sku.stock <= 0:
+            reason = "sold_out"
+        elif sku.stock < item.quantity:
+            reason = "insufficient_stock"
+        else:
+            reason = None
+        lines.append(
+            {
+                "sku_id": sku.id,
+                "product_id": product.id,
+                "title": product.title,
+                "specs": sku.specs,
+                "image": product.cover,
+                "unit_price": sku.price,
+                "quantity": item.quantity,
+                "line_total": sku.price * item.quantity,
+                "available": reason is None,
+                "unavailable_reason": reason,
+            }
+        )
+    available = [line for line in lines if line["available"]]
+    return {
+        "lines": lines,
+        "goods_total": sum(line["line_total"] for line in available),
+        "available_count": sum(line["quantity"] for line in available),
+    }
+
+
+def cart_items(merchant_id: int, member_id: int) -> list[dict[str, int]]:
+    rows = db.session.execute(
+        select(CartItem.sku_id, CartItem.quantity).where(
+            CartItem.merchant_id == merchant_id, CartItem.member_id == member_id
+        )
+    ).all()
+    if not rows:
+        raise InvalidInput(
+            "the cart is empty", code="empty_order", details={"fields": {"from_cart": ["cart is empty"]}}
+        )
+    return [{"sku_id": sku_id, "quantity": quantity} for sku_id, quantity in rows]
+
+
+# --- placing an order ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Placed:
+    order: Order
+    replayed: bool
+
+
+def request_fingerprint(payload: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+def new_order_no(merchant_id: int, now: datetime) -> str:
+    """A valid WeChat `out_trade_no` (6-32 of [0-9A-Za-z]): time, merchant, then randomness."""
+    return f"{now:%y%m%d%H%M%S}{merchant_id % 10000:04d}{secrets.randbelow(10**10):010d}"
+
+
+def _claim_idempotency_key(merchant_id: int, member_id: int, key: str, fingerprint: str) -> Order | None:
+    """None when the key is new (and now ours); the earlier order when it is a replay.
+
+    A concurrent request with the same key blocks on the unique index until ours commits, then
+    sees our row; if ours rolled back, it claims the key itself.
+    """
+    claimed = db.session.execute(
+        insert(IdempotencyKey)
+        .values(merchant_id=merchant_id, member_id=member_id, key=key, request_hash=fingerprint, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["merchant_id", "member_id", "key"])
+        .returning(IdempotencyKey.id)
+    ).scalar_one_or_none()
+    if claimed is not None:
+        return None
+    existing = db.session.execute(
+        select(IdempotencyKey).where(
+            IdempotencyKey.merchant_id == merchant_id, IdempotencyKey.member_id == member_id, IdempotencyKey.key == key
+        )
+    ).scalar_one()
+    if existing.request_hash != fingerprint:
+        raise Conflict(
+            "this Idempotency-Key was used with a different request",
+            code="idempotency_key_reused",
+            details={"header": "Idempotency-Key"},
+        )
+    return db.session.get(Order, existing.order_id)
+
+
+def reserve_stock(merchant_id: int, lines: Sequence[pricing.PricedLine], *, reason: str) -> None:
+    """Take each line's quantity off its SKU, in SKU id order, or fail the whole order."""
+    crossed = False
+    for line in sorted(lines, key=lambda item: item.sku_id):
+        remaining = db.session.execute(
+            update(Sku)
+            .where(Sku.id == line.sku_id, Sku.merchant_id == merchant_id, Sku.active, Sku.stock >= line.quantity)
+            .values(stock=Sku.stock - line.quantity)
+            .returning(Sku.stock)
+            .execution_options(synchronize_session=False)
+        ).scalar_one_or_none()
+        if remaining is None:
+            raise Conflict(
+                "not enough stock",
+                code="insufficient_stock",
+                details={"sku_id": line.sku_id, "title": line.title},
+            )
+        crossed |= stock_status(remaining) != stock_status(remaining + line.quantity)
+        db.session.add(
+            StockMovement(
+                merchant_id=merchant_id, sku_id=line.sku_id, delta=-line.quantity, stock_after=remaining, reason=reason
+            )
+        )
+    if crossed:
+        bump_after_commit(catalog_namespace(merchant_id))
+
+
+def release_stock(merchant_id: int, items: Sequence[tuple[int, int]], *, reason: str) -> None:
+    """Give (sku_id, quantity) back, in SKU id order."""
+    crossed = False
+    for sku_id, quantity in sorted(items):
+        if quantity <= 0:
+            continue
+        stock = db.session.execute(
+            update(Sku)
+            .where(Sku.id == sku_id, Sku.merchant_id == merchant_id)
+            .values(stock=Sku.stock + quantity)
+            .returning(Sku.stock)
+            .execution_options(synchronize_session=False)
+        ).scalar_one()
+        crossed |= stock_status(stock) != stock_status(stock - quantity)
+        db.session.add(
+            StockMovement(merchant_id=merchant_id, sku_id=sku_id, delta=quantity, stock_after=stock, reason=reason)
+        )
+    if crossed:
+        bump_after_commit(catalog_namespace(merchant_id))
+
+
+def place_order(
+    merchant_id: int,
+    member_id: int,
+    *,
+    items: Sequence[Mapping[str, int]] | None,
+    from_cart: bool = False,
+    fulfilment: str,
+    address: Mapping[str, str] | None = None,
+    pickup_point_id: int | None = None,
+    remark: str = "",
+    selections: Mapping[str, Any] | None = None,
+    idempotency_key: str,
+    fingerprint: str,
+    now: datetime | None = None,
+) -> Placed:
+    now = now or utcnow()
+    earlier = _claim_idempotency_key(merchant_id, member_id, idempotency_key, fingerprint)
+    if earlier is not None:
+        return Placed(order=earlier, replayed=True)
+    if fulfilment == "delivery" and not address:
+        raise InvalidInput(
+            "a delivery needs an address",
+            code="address_required",
+            details={"fields": {"address": ["required for delivery"]}},
+        )
+    if fulfilment == "pickup":
+        pricing.check_pickup_point(merchant_id, pickup_point_id)
+    wanted = cart_items(merchant_id, member_id) if from_cart else list(items or [])
+    quote = pricing.quote(merchant_id, member_id, wanted, fulfilment=fulfilment, selections=selections)
+    reserve_stock(merchant_id, quote.lines, reason="order_reserved")
+    settings = pricing.merchant_settings(merchant_id)
+    order = Order(
+        merchant_id=merchant_id,
+        member_id=member_id,
+        order_no=new_order_no(merchant_id, now),
+        status="pending_payment",
+        fulfilment=fulfilment,
+        goods_total=quote.goods_total,
+        shipping_fee=quote.shipping_fee,
+        discount_total=quote.discount_total,
+        payable_total=quote.payable_total,
+        address=dict(address) if fulfilment == "delivery" and address else None,
+        pickup_point_id=pickup_point_id if fulfilment == "pickup" else None,
+        pickup_code=f"{secrets.randbelow(10**8):08d}" if fulfilment == "pickup" else None,
+        remark=remark,
+        expires_at=now + timedelta(minutes=settings.order_ttl_minutes),
+        created_at=now,
+    )
+    order.lines = [
+        OrderLine(
+            merchant_id=merchant_id,
+            sku_id=line.sku_id,
+            product_id=line.product_id,
+            title=line.title,
+            specs=line.specs,
+            image=line.image,
+            unit_price=line.unit_price,
+            quantity=line.quantity,
+            goods_amount=line.goods_amount,
+            discount=line.discount,
+            paid_amount=line.paid_amount,
+        )
+        for line in quote.lines
+    ]
+    order.adjustments = [
+        OrderAdjustment(
+            merchant_id=merchant_id,
+            source=a.source,
+            reference=a.reference,
+            description=a.description,
+            kind=a.kind,
+            amount=a.amount,
+        )
+        for a in quote.adjustments
+    ]
+    db.session.add(order)
+    db.session.flush()
+    db.session.execute(
+        update(IdempotencyKey)
+        .where(
+            IdempotencyKey.merchant_id == merchant_id,
+            IdempotencyKey.member_id == member_id,
+            IdempotencyKey.key == idempotency_key,
+        )
+        .values(order_id=order.id)
+    )
+    if from_cart:
+        db.session.execute(
+            delete(CartItem).where(
+                CartItem.member_id == member_id, CartItem.sku_id.in_([line.sku_id for line in quote.lines])
+            )
+        )
+    from shop import jobs  # jobs import services; services only need it to schedule work
+    from shop.runner import enqueue
+
+    enqueue(
+        jobs.expire_order,
+        order.id,
+        delay=order.expires_at - now + timedelta(seconds=5),
+        job_id=f"expire-order-{order.id}",
+    )
+    return Placed(order=order, replayed=False)
+
+
+def cancel_order(
+    order_id: int,
+    *,
+    reason: str,
+    merchant_id: int | None = None,
+    member_id: int | None = None,
+    now: datetime | None = None,
+) -> Order:
+    """Cancel an unpaid order: stock back exactly once, and the payment closed at the provider.
+
+    With reason "expired" it is a no-op unless the order is unpaid and past its expiry, so the
+    delayed job, the sweep and a retry can all call it safely.
+    """
+    now = now or utcnow()
+    order = lock_order(order_id, merchant_id=merchant_id, member_id=member_id)
+    if reason == "expired" and (order.status != "pending_payment" or order.expires_at > now):
+        return order
+    transition(order, "cancelled", now=now, cancel_reason=reason)
+    release_stock(order.merchant_id, [(line.sku_id, line.quantity) for line in order.lines], reason="order_released")
+    bus.dispatch(
+        ORDER_CANCELLED, merchant_id=order.merchant_id, order_id=order.id, member_id=order.member_id, reason=reason
+    )
+    from shop import jobs
+    from shop.runner import enqueue
+
+    enqueue(jobs.close_payment, order.id, job_id=f"close-payment-{order.id}")
+    return order
+
+
+def purge_idempotency_keys(older_than: timedelta = timedelta(days=2), now: datetime | None = None) -> int:
+    """Keys are kept at least 24 hours; older ones go."""
+    return db.session.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.created_at < (now or utcnow()) - older_than)
+    ).rowcount
+
+
+# --- lists --------------------------------------------------------------------------------------
+
+
+def order_page(
+    merchant_id: int,
+    *,
+    member_id: int | None = None,
+    status: str | None = None,
+    q: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 20,
+) -> Page:
+    query = select(Order).where(Order.merchant_id == merchant_id)
+    if member_id is not None:
+        query = query.where(Order.member_id == member_id)
+    if status:
+        query = query.where(Order.status == status)
+    if q:
+        query = query.where(Order.order_no.startswith(q, autoescape=True) | (Order.tracking_no == q))
+    if created_from:
+        query = query.where(Order.created_at >= created_from)
+    if created_to:
+        query = query.where(Order.created_at < created_to)
+    if cursor:
+        (last_id,) = decode_cursor(cursor, 1)
+        query = query.where(Order.id < last_id)
+    rows = list(db.session.execute(query.order_by(Order.id.desc()).limit(limit + 1)).scalars())
+    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
+    return Page(items=rows[:limit], next_cursor=next_cursor)

@@ -1,0 +1,250 @@
+"""The payment provider interface, its WeChat Pay implementation and the fake.
+
+The fake signs and encrypts its notifications with a test key pair and a test APIv3 key, through
+the same functions WeChat Pay's real notifications are checked with; only the keys differ.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from shop.cache import redis_client
+from shop.db import db
+from shop.errors import Conflict
+from shop.models import Merchant, PaymentAccount
+from shop.payments.wechatpay import (
+    Notification,
+    RefundResult,
+    WeChatPayAccount,
+    WeChatPayClient,
+    encrypt_resource,
+    load_private_key,
+    load_public_key,
+    nonce,
+    parse_notification,
+    request_payment_params,
+    rsa_sign,
+)
+
+_HERE = Path(__file__).resolve().parent
+FAKE_MCHID = "1900000109"
+FAKE_MERCHANT_SERIAL = "FAKE0MERCHANT0SERIAL0000000000000000001"
+FAKE_PLATFORM_SERIAL = "FAKE0PLATFORM0SERIAL0000000000000000001"
+FAKE_APIV3_KEY = b"groupshop-fake-apiv3-key-32bytes"
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    def account(self, merchant: Merchant) -> WeChatPayAccount: ...
+
+    def prepay(
+        self, merchant: Merchant, *, out_trade_no: str, description: str, total: int, openid: str, time_expire: datetime
+    ) -> dict[str, str]: ...
+
+    def parse_notification(self, merchant: Merchant, headers: dict[str, str], body: str) -> Notification: ...
+
+    def close(self, merchant: Merchant, out_trade_no: str) -> None: ...
+
+    def refund(
+        self, merchant: Merchant, *, out_trade_no: str, out_refund_no: str, amount: int, total: int, reason: str
+    ) -> RefundResult: ...
+
+
+class WeChatPayProvider:
+    name = "wechatpay"
+
+    def __init__(self, client: WeChatPayClient, public_base_url: str) -> None:
+        self.client = client
+        self.public_base_url = public_base_url.rstrip("/")
+
+    def account(self, merchant: Merchant) -> WeChatPayAccount:
+        row = db.session.query(PaymentAccount).filter_by(merchant_id=merchant.id).one_or_none()
+        if row is None:
+            raise Conflict("this merchant has not set up WeChat Pay", code="payment_not_configured")
+        return WeChatPayAccount(
+            appid=merchant.wx_appid,
+            mchid=row.mchid,
+            merchant_serial_no=row.merchant_serial_no,
+            merchant_private_key=load_private_key(row.merchant_private_key),
+            apiv3_key=row.apiv3_key.encode(),
+            platform_public_keys={row.platform_serial_no: load_public_key(row.platform_public_key)},
+            notify_url=f"{self.public_base_url}/api/v1/payments/wechatpay/{merchant.code}/notify",
+            refund_notify_url=f"{self.public_base_url}/api/v1/payments/wechatpay/{merchant.code}/refund-notify",
+        )
+
+    def prepay(
+        self, merchant: Merchant, *, out_trade_no: str, description: str, total: int, openid: str, time_expire: datetime
+    ) -> dict[str, str]:
+        account = self.account(merchant)
+        prepay_id = self.client.prepay(
+            account,
+            out_trade_no=out_trade_no,
+            description=description,
+            total=total,
+            openid=openid,
+            time_expire=time_expire,
+        )
+        return {"prepay_id": prepay_id, **request_payment_params(account, prepay_id)}
+
+    def parse_notification(self, merchant: Merchant, headers: dict[str, str], body: str) -> Notification:
+        return parse_notification(self.account(merchant), headers, body)
+
+    def close(self, merchant: Merchant, out_trade_no: str) -> None:
+        self.client.close(self.account(merchant), out_trade_no)
+
+    def refund(
+        self, merchant: Merchant, *, out_trade_no: str, out_refund_no: str, amount: int, total: int, reason: str
+    ) -> RefundResult:
+        return self.client.refund(
+            self.account(merchant),
+            out_trade_no=out_trade_no,
+            out_refund_no=out_refund_no,
+            amount=amount,
+            total=total,
+            reason=reason,
+        )
+
+
+class FakeWeChatPay:
+    """Dev and test stand-in for WeChat Pay. Prepay answers locally; notifications are built
+    signed and encrypted exactly as WeChat Pay builds them, then go through the real handler."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self._merchant_key = load_private_key((_HERE / "fake_merchant_key.pem").read_bytes())
+        self.platform_private_key = load_private_key((_HERE / "fake_platform_key.pem").read_bytes())
+
+    def account(self, merchant: Merchant) -> WeChatPayAccount:
+        return WeChatPayAccount(
+            appid=merchant.wx_appid,
+            mchid=FAKE_MCHID,
+            merchant_serial_no=FAKE_MERCHANT_SERIAL,
+            merchant_private_key=self._merchant_key,
+            apiv3_key=FAKE_APIV3_KEY,
+            platform_public_keys={FAKE_PLATFORM_SERIAL: self.platform_private_key.public_key()},
+        )
+
+    def prepay(
+        self, merchant: Merchant, *, out_trade_no: str, description: str, total: int, openid: str, time_expire: datetime
+    ) -> dict[str, str]:
+        prepay_id = f"wx_fake_{out_trade_no}"
+        return {"prepay_id": prepay_id, **request_payment_params(self.account(merchant), prepay_id)}
+
+    def parse_notification(self, merchant: Merchant, headers: dict[str, str], body: str) -> Notification:
+        return parse_notification(self.account(merchant), headers, body)
+
+    # What the fake "provider" knows lives in Redis, shared by every process of the app.
+    CLOSED_KEY = "gs:fakepay:closed"
+    REFUNDS_KEY = "gs:fakepay:refunds"
+
+    def close(self, merchant: Merchant, out_trade_no: str) -> None:
+        redis_client().sadd(self.CLOSED_KEY, out_trade_no)
+
+    def is_closed(self, out_trade_no: str) -> bool:
+        return bool(redis_client().sismember(self.CLOSED_KEY, out_trade_no))
+
+    def refund(
+        self, merchant: Merchant, *, out_trade_no: str, out_refund_no: str, amount: int, total: int, reason: str
+    ) -> RefundResult:
+        """As WeChat Pay: one out_refund_no is one refund, however often it is submitted."""
+        redis = redis_client()
+        redis.hsetnx(self.REFUNDS_KEY, out_refund_no, amount)
+        if int(redis.hget(self.REFUNDS_KEY, out_refund_no)) != amount:
+            raise Conflict("out_refund_no reused with another amount", code="refund_refused")
+        # WeChat Pay answers PROCESSING and notifies the outcome later; so does the fake.
+        from shop import jobs
+        from shop.runner import enqueue
+
+        enqueue(jobs.deliver_fake_refund_notification, merchant.id, out_refund_no)
+        return RefundResult(refund_id=f"fake_rf_{out_refund_no}", status="PROCESSING")
+
+    def refund_submissions(self) -> dict[str, int]:
+        return {k.decode(): int(v) for k, v in redis_client().hgetall(self.REFUNDS_KEY).items()}
+
+    # --- building notifications as WeChat Pay does -------------------------------------------
+
+    def sign(
+        self, body: str, *, timestamp: int | None = None, serial: str = FAKE_PLATFORM_SERIAL, key: Any = None
+    ) -> dict[str, str]:
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        nonce_str = nonce()
+        signature = rsa_sign(key or self.platform_private_key, f"{ts}\n{nonce_str}\n{body}\n")
+        return {
+            "Wechatpay-Timestamp": ts,
+            "Wechatpay-Nonce": nonce_str,
+            "Wechatpay-Signature": signature,
+            "Wechatpay-Serial": serial,
+            "Content-Type": "application/json",
+        }
+
+    def notification(
+        self, merchant: Merchant, event_type: str, resource: dict[str, Any], original_type: str
+    ) -> tuple[dict[str, str], str]:
+        body = json.dumps(
+            {
+                "id": secrets.token_hex(16),
+                "create_time": datetime.now().astimezone().isoformat(timespec="seconds"),
+                "resource_type": "encrypt-resource",
+                "event_type": event_type,
+                "summary": "支付成功" if event_type == "TRANSACTION.SUCCESS" else "退款状态变更",
+                "resource": encrypt_resource(FAKE_APIV3_KEY, resource, original_type, original_type),
+            },
+            ensure_ascii=False,
+        )
+        return self.sign(body), body
+
+    def payment_notification(
+        self,
+        merchant: Merchant,
+        *,
+        out_trade_no: str,
+        total: int,
+        openid: str,
+        transaction_id: str | None = None,
+        appid: str | None = None,
+        mchid: str | None = None,
+    ) -> tuple[dict[str, str], str]:
+        resource = {
+            "appid": appid or merchant.wx_appid,
+            "mchid": mchid or FAKE_MCHID,
+            "out_trade_no": out_trade_no,
+            "transaction_id": transaction_id or f"42000{secrets.randbelow(10**23):023d}",
+            "trade_type": "JSAPI",
+            "trade_state": "SUCCESS",
+            "trade_state_desc": "支付成功",
+            "bank_type": "OTHERS",
+            "success_time": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "payer": {"openid": openid},
+            "amount": {"total": total, "payer_total": total, "currency": "CNY", "payer_currency": "CNY"},
+        }
+        return self.notification(merchant, "TRANSACTION.SUCCESS", resource, "transaction")
+
+    def refund_notification(
+        self,
+        merchant: Merchant,
+        *,
+        out_trade_no: str,
+        out_refund_no: str,
+        refund: int,
+        total: int,
+        status: str = "SUCCESS",
+    ) -> tuple[dict[str, str], str]:
+        resource = {
+            "mchid": FAKE_MCHID,
+            "out_trade_no": out_trade_no,
+            "transaction_id": "",
+            "out_refund_no": out_refund_no,
+            "refund_id": f"fake_rf_{out_refund_no}",
+            "refund_status": status,
+            "success_time": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "amount": {"total": total, "refund": refund, "payer_total": total, "payer_refund": refund},
+        }
+        event = {"SUCCESS": "REFUND.SUCCESS", "ABNORMAL": "REFUND.ABNORMAL", "CLOSED": "REFUND.CLOSED"}[status]
+        return self.notification(merchant, event, resource, "refund")

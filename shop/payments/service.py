@@ -1,0 +1,148 @@
+"""Paying for orders and acting on the provider's notifications, exactly once.
+
+A payment notification is verified and decrypted by the provider, then checked against our own
+records (appid, mchid, order, amount). The unique transaction id makes a notification count
+once however often it arrives; the order row lock makes "paid" happen once. A payment for an
+order that already expired is recorded and refunded automatically, with an out_refund_no
+derived from the transaction id so that retries ask for the same refund.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from shop.db import db, utcnow
+from shop.errors import Conflict
+from shop.events import ORDER_PAID, bus
+from shop.models import Member, Merchant, Order, Payment, Product
+from shop.orders import lock_order, transition
+from shop.payments.providers import PaymentProvider
+from shop.payments.wechatpay import NotificationRejected
+
+# A prepay must leave the payer time to finish; closer to the expiry than this, it is refused.
+MIN_TIME_TO_PAY = timedelta(seconds=30)
+
+
+def start_payment(provider: PaymentProvider, merchant_id: int, member_id: int, order_id: int) -> dict[str, Any]:
+    """What `wx.requestPayment` needs for an unpaid order; WeChat's expiry is never after ours."""
+    order = lock_order(order_id, merchant_id=merchant_id, member_id=member_id)
+    if order.status != "pending_payment":
+        raise Conflict(f"the order is {order.status}", code="not_payable", details={"status": order.status})
+    if order.expires_at - utcnow() < MIN_TIME_TO_PAY:
+        raise Conflict("the order is about to expire; place it again", code="order_expiring")
+    merchant = db.session.get(Merchant, merchant_id)
+    member = db.session.get(Member, member_id)
+    params = provider.prepay(
+        merchant,
+        out_trade_no=order.order_no,
+        description=(order.lines[0].title if order.lines else "订单")[:120],
+        total=order.payable_total,
+        openid=member.openid,
+        time_expire=order.expires_at,
+    )
+    order.prepay_id = params.pop("prepay_id")
+    db.session.flush()
+    return params
+
+
+@dataclass(frozen=True)
+class Handled:
+    outcome: str  # applied, duplicate, late, refund_applied, refund_duplicate, refund_failed
+
+
+def handle_notification(provider: PaymentProvider, merchant_code: str, headers: dict[str, str], body: str) -> Handled:
+    """Verify, decrypt and act on one notification. Raises NotificationRejected when it must fail."""
+    merchant = db.session.execute(select(Merchant).where(Merchant.code == merchant_code)).scalar_one_or_none()
+    if merchant is None:
+        raise NotificationRejected("unknown_merchant", "no such merchant")
+    notification = provider.parse_notification(merchant, headers, body)
+    account = provider.account(merchant)
+    resource = notification.resource
+    if notification.event_type == "TRANSACTION.SUCCESS":
+        if resource.get("appid") != account.appid or resource.get("mchid") != account.mchid:
+            raise NotificationRejected("wrong_account", "appid or mchid is not this merchant's")
+        return _apply_payment(provider, merchant, resource)
+    if notification.event_type.startswith("REFUND."):
+        if resource.get("mchid") != account.mchid:
+            raise NotificationRejected("wrong_account", "mchid is not this merchant's")
+        from shop.refunds import apply_refund_result
+
+        return Handled(apply_refund_result(merchant.id, resource))
+    raise NotificationRejected("unknown_event", f"event {notification.event_type} is not handled")
+
+
+def _apply_payment(provider: PaymentProvider, merchant: Merchant, resource: dict[str, Any]) -> Handled:
+    if resource.get("trade_state") != "SUCCESS":
+        raise NotificationRejected("not_success", "only successful payments are notified")
+    order = db.session.execute(
+        select(Order).where(Order.merchant_id == merchant.id, Order.order_no == resource.get("out_trade_no"))
+    ).scalar_one_or_none()
+    if order is None:
+        raise NotificationRejected("unknown_order", "no such order")
+    amount = (resource.get("amount") or {}).get("total")
+    if amount != order.payable_total:
+        raise NotificationRejected("wrong_amount", "the amount paid is not the amount due")
+    transaction_id = str(resource.get("transaction_id") or "")
+    if not transaction_id:
+        raise NotificationRejected("bad_body", "no transaction id")
+    payment_id = db.session.execute(
+        insert(Payment)
+        .values(
+            merchant_id=merchant.id,
+            order_id=order.id,
+            provider=provider.name,
+            transaction_id=transaction_id,
+            amount=amount,
+            payer_openid=str((resource.get("payer") or {}).get("openid", "")),
+            outcome="pending",
+            success_time=str(resource.get("success_time", "")),
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["transaction_id"])
+        .returning(Payment.id)
+    ).scalar_one_or_none()
+    if payment_id is None:
+        return Handled("duplicate")
+    order = lock_order(order.id)
+    if order.status == "pending_payment":
+        transition(order, "paid", paid_total=amount, transaction_id=transaction_id)
+        _set_outcome(payment_id, "applied")
+        for line in order.lines:
+            db.session.execute(
+                update(Product)
+                .where(Product.id == line.product_id)
+                .values(sales=Product.sales + line.quantity)
+                .execution_options(synchronize_session=False)
+            )
+        bus.dispatch(
+            ORDER_PAID,
+            merchant_id=order.merchant_id,
+            order_id=order.id,
+            member_id=order.member_id,
+            lines=[
+                {
+                    "line_id": line.id,
+                    "sku_id": line.sku_id,
+                    "product_id": line.product_id,
+                    "quantity": line.quantity,
+                    "paid_amount": line.paid_amount,
+                }
+                for line in order.lines
+            ],
+        )
+        return Handled("applied")
+    # Paid after it expired (or paid twice): keep the record, give the money back.
+    _set_outcome(payment_id, "late")
+    from shop.refunds import refund_late_payment
+
+    refund_late_payment(order, payment_id, transaction_id, amount)
+    return Handled("late")
+
+
+def _set_outcome(payment_id: int, outcome: str) -> None:
+    db.session.execute(update(Payment).where(Payment.id == payment_id).values(outcome=outcome))

@@ -1,0 +1,271 @@
+"""Refunds: requested by the member (whole order or some lines), approved or rejected by staff,
+paid back through the provider with a stable out_refund_no, settled by the provider's
+notification exactly once.
+
+A line's refund is its share of what was really paid for it (`paid_amount`, after discounts),
+computed cumulatively so that partial refunds of one line add up to exactly its paid amount.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from shop.db import db, utcnow
+from shop.errors import Conflict, InvalidInput, NotFound
+from shop.events import ORDER_REFUNDED, bus
+from shop.models import Order, OrderLine, Refund, RefundLine
+from shop.orders import lock_order, release_stock, transition
+from shop.runner import enqueue
+
+REFUNDABLE = ("paid", "shipped", "ready_for_pickup", "received")
+OPEN = ("requested", "processing")
+
+
+def _line_refund_amount(line: OrderLine, quantity: int) -> int:
+    """Cumulative rounding: after refunding q of n units, paid*q//n has gone back, never more."""
+    after = line.paid_amount * (line.refunded_quantity + quantity) // line.quantity
+    return after - line.refunded_amount
+
+
+def _open_refund(order_id: int) -> Refund | None:
+    return db.session.execute(
+        select(Refund).where(Refund.order_id == order_id, Refund.status.in_(OPEN), Refund.kind == "member")
+    ).scalar_one_or_none()
+
+
+def get_refund(merchant_id: int, refund_id: int, *, member_id: int | None = None) -> Refund:
+    refund = db.session.get(Refund, refund_id)
+    if refund is None or refund.merchant_id != merchant_id:
+        raise NotFound("refund not found")
+    if member_id is not None and db.session.get(Order, refund.order_id).member_id != member_id:
+        raise NotFound("refund not found")
+    return refund
+
+
+def request_refund(
+    merchant_id: int,
+    member_id: int,
+    order_id: int,
+    *,
+    lines: Sequence[Mapping[str, int]] | None,
+    reason: str,
+    now: datetime | None = None,
+) -> Refund:
+    """Ask for the whole order back (`lines` None) or some units of some lines."""
+    now = now or utcnow()
+    order = lock_order(order_id, merchant_id=merchant_id, member_id=member_id)
+    if order.status not in REFUNDABLE:
+        raise Conflict(
+            f"an order that is {order.status} cannot be refunded",
+            code="not_refundable",
+            details={"status": order.status},
+        )
+    if order.status == "received" and order.after_sales_until and order.after_sales_until <= now:
+        raise Conflict("the after-sales window has closed", code="after_sales_closed")
+    if _open_refund(order.id):
+        raise Conflict("a refund of this order is already in progress", code="refund_in_progress")
+    by_id = {line.id: line for line in order.lines}
+    wanted: dict[int, int] = {}
+    if lines is None:
+        wanted = {
+            line.id: line.quantity - line.refunded_quantity
+            for line in order.lines
+            if line.quantity > line.refunded_quantity
+        }
+    else:
+        for index, item in enumerate(lines):
+            line = by_id.get(item["line_id"])
+            if line is None:
+                raise InvalidInput(
+                    "no such line on this order",
+                    code="line_not_found",
+                    details={"fields": {"lines": {str(index): {"line_id": ["not on this order"]}}}},
+                )
+            wanted[line.id] = wanted.get(line.id, 0) + item["quantity"]
+    refund_lines = []
+    for line_id, quantity in wanted.items():
+        line = by_id[line_id]
+        if quantity > line.quantity - line.refunded_quantity:
+            raise InvalidInput(
+                "more than was bought and not yet refunded",
+                code="refund_quantity_exceeded",
+                details={
+                    "fields": {"lines": ["quantity exceeds what can be refunded"]},
+                    "line_id": line_id,
+                    "refundable_quantity": line.quantity - line.refunded_quantity,
+                },
+            )
+        refund_lines.append(
+            RefundLine(
+                merchant_id=merchant_id,
+                order_line_id=line_id,
+                quantity=quantity,
+                amount=_line_refund_amount(line, quantity),
+            )
+        )
+    everything_left = all(wanted.get(line.id, 0) == line.quantity - line.refunded_quantity for line in order.lines)
+    # Shipping (what was paid for it, after any shipping discount) goes back only when nothing
+    # has been sent and everything is returned.
+    shipping_paid = order.paid_total - sum(line.paid_amount for line in order.lines)
+    shipping = shipping_paid if order.status == "paid" and everything_left else 0
+    amount = sum(rl.amount for rl in refund_lines) + shipping
+    if amount <= 0:
+        raise Conflict("nothing is left to refund", code="nothing_to_refund")
+    count = db.session.execute(select(func.count()).where(Refund.order_id == order.id)).scalar_one()
+    refund = Refund(
+        merchant_id=merchant_id,
+        order_id=order.id,
+        out_refund_no=f"{order.order_no}R{count + 1:02d}",
+        kind="member",
+        status="requested",
+        amount=amount,
+        shipping_amount=shipping,
+        reason=reason,
+        restock=order.status == "paid",
+    )
+    refund.lines = refund_lines
+    db.session.add(refund)
+    db.session.flush()
+    return refund
+
+
+def decide_refund(merchant_id: int, refund_id: int, *, staff_id: int, approve: bool, reason: str = "") -> Refund:
+    refund = get_refund(merchant_id, refund_id)
+    lock_order(refund.order_id)  # order before refund, everywhere
+    refund = db.session.execute(select(Refund).where(Refund.id == refund_id).with_for_update()).scalar_one()
+    if refund.status != "requested":
+        raise Conflict(
+            f"the refund is already {refund.status}", code="refund_already_decided", details={"status": refund.status}
+        )
+    refund.decided_by = staff_id
+    refund.decided_at = utcnow()
+    if approve:
+        refund.status = "processing"
+        _submit_later(refund)
+    else:
+        refund.status = "rejected"
+        refund.reject_reason = reason
+    db.session.flush()
+    return refund
+
+
+def _submit_later(refund: Refund) -> None:
+    from shop import jobs
+
+    enqueue(jobs.submit_refund, refund.id, job_id=f"submit-refund-{refund.id}")
+
+
+def refund_late_payment(order: Order, payment_id: int, transaction_id: str, amount: int) -> Refund:
+    """A payment that arrived after the order closed goes straight back, once."""
+    refund = Refund(
+        merchant_id=order.merchant_id,
+        order_id=order.id,
+        payment_id=payment_id,
+        out_refund_no=f"L{transaction_id}"[:64],
+        kind="late_payment",
+        status="processing",
+        amount=amount,
+        reason="payment arrived after the order closed",
+        restock=False,
+    )
+    db.session.add(refund)
+    db.session.flush()
+    _submit_later(refund)
+    return refund
+
+
+def submit_refund(provider: Any, refund_id: int) -> str:
+    """Ask the provider to pay a processing refund back. Safe to repeat: out_refund_no is stable."""
+    refund = db.session.get(Refund, refund_id)
+    if refund is None or refund.status != "processing":
+        return "nothing_to_do"
+    order = db.session.get(Order, refund.order_id)
+    from shop.models import Merchant, Payment
+
+    merchant = db.session.get(Merchant, refund.merchant_id)
+    total = db.session.get(Payment, refund.payment_id).amount if refund.payment_id else order.paid_total
+    result = provider.refund(
+        merchant,
+        out_trade_no=order.order_no,
+        out_refund_no=refund.out_refund_no,
+        amount=refund.amount,
+        total=total,
+        reason=refund.reason or "退款",
+    )
+    refund.provider_refund_id = result.refund_id
+    db.session.flush()
+    if result.status == "SUCCESS":
+        return _settle(refund.merchant_id, refund.out_refund_no, refund.amount, succeeded=True)
+    return "submitted"
+
+
+def apply_refund_result(merchant_id: int, resource: Mapping[str, Any]) -> str:
+    """The provider says how a refund ended (REFUND.SUCCESS / ABNORMAL / CLOSED)."""
+    from shop.payments.wechatpay import NotificationRejected
+
+    status = resource.get("refund_status")
+    amount = (resource.get("amount") or {}).get("refund")
+    refund = db.session.execute(
+        select(Refund).where(Refund.merchant_id == merchant_id, Refund.out_refund_no == resource.get("out_refund_no"))
+    ).scalar_one_or_none()
+    if refund is None:
+        raise NotificationRejected("unknown_refund", "no such refund")
+    if amount != refund.amount:
+        raise NotificationRejected("wrong_amount", "the refunded amount is not the amount asked for")
+    return _settle(merchant_id, refund.out_refund_no, amount, succeeded=status == "SUCCESS")
+
+
+def _settle(merchant_id: int, out_refund_no: str, amount: int, *, succeeded: bool) -> str:
+    refund = db.session.execute(
+        select(Refund).where(Refund.merchant_id == merchant_id, Refund.out_refund_no == out_refund_no)
+    ).scalar_one()
+    order = lock_order(refund.order_id)
+    refund = db.session.execute(select(Refund).where(Refund.id == refund.id).with_for_update()).scalar_one()
+    if refund.status != "processing":
+        return "refund_duplicate"
+    if not succeeded:
+        refund.status = "failed"
+        db.session.flush()
+        return "refund_failed"
+    refund.status = "succeeded"
+    refund.succeeded_at = utcnow()
+    if refund.kind == "late_payment":
+        db.session.flush()
+        return "refund_applied"
+    lines = {line.id: line for line in order.lines}
+    for refund_line in refund.lines:
+        line = lines[refund_line.order_line_id]
+        line.refunded_quantity += refund_line.quantity
+        line.refunded_amount += refund_line.amount
+    order.refunded_total += refund.amount
+    if refund.restock:
+        release_stock(
+            order.merchant_id,
+            [(lines[rl.order_line_id].sku_id, rl.quantity) for rl in refund.lines],
+            reason="refund_restock",
+        )
+    db.session.flush()
+    if all(line.refunded_quantity == line.quantity for line in order.lines):
+        transition(order, "refunded")
+    bus.dispatch(
+        ORDER_REFUNDED,
+        merchant_id=order.merchant_id,
+        order_id=order.id,
+        refund_id=refund.id,
+        amount=refund.amount,
+        lines=[{"line_id": rl.order_line_id, "quantity": rl.quantity, "amount": rl.amount} for rl in refund.lines],
+    )
+    return "refund_applied"
+
+
+def refund_page(merchant_id: int, *, status: str | None = None, order_id: int | None = None) -> list[Refund]:
+    query = select(Refund).where(Refund.merchant_id == merchant_id, Refund.kind == "member")
+    if status:
+        query = query.where(Refund.status == status)
+    if order_id is not None:
+        query = query.where(Refund.order_id == order_id)
+    return list(db.session.execute(query.order_by(Refund.id.desc()).limit(200)).scalars())
