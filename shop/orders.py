@@ -76,8 +76,9 @@ def transition(order: Order, to: str, *, now: datetime | None = None, **fields: 
 
 def lock_order(order_id: int, *, merchant_id: int | None = None, member_id: int | None = None) -> Order:
     """The order, locked FOR UPDATE for the rest of the transaction; 404 unless it is the caller's."""
+    # populate_existing: an order this session read before must be re-read under the lock.
     query = select(Order).where(Order.id == order_id).with_for_update()
-    order = db.session.execute(query).scalar_one_or_none()
+    order = db.session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()
     if (
         order is None
         or (merchant_id is not None and order.merchant_id != merchant_id)
@@ -260,7 +261,6 @@ def reserve_stock(merchant_id: int, lines: Sequence[pricing.PricedLine], *, reas
             .where(Sku.id == line.sku_id, Sku.merchant_id == merchant_id, Sku.active, Sku.stock >= line.quantity)
             .values(stock=Sku.stock - line.quantity)
             .returning(Sku.stock)
-            .execution_options(synchronize_session=False)
         ).scalar_one_or_none()
         if remaining is None:
             raise Conflict(
@@ -289,7 +289,6 @@ def release_stock(merchant_id: int, items: Sequence[tuple[int, int]], *, reason:
             .where(Sku.id == sku_id, Sku.merchant_id == merchant_id)
             .values(stock=Sku.stock + quantity)
             .returning(Sku.stock)
-            .execution_options(synchronize_session=False)
         ).scalar_one()
         crossed |= stock_status(stock) != stock_status(stock - quantity)
         db.session.add(

@@ -242,8 +242,11 @@ def _with_amount(adjustment: Adjustment, amount: int) -> Adjustment:
 
 def update_settings(merchant_id: int, **fields: Any) -> MerchantSettings:
     settings = merchant_settings(merchant_id)
+    # Insert a new row with the defaults first: an INSERT leaves out attributes set to None and
+    # the column default (free shipping over 99 yuan) would silently replace "no free shipping".
+    db.session.add(settings)
+    db.session.flush()
     for name, value in fields.items():
         setattr(settings, name, value)
-    db.session.add(settings)
     db.session.flush()
     return settings

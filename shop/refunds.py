@@ -37,6 +37,12 @@ def _open_refund(order_id: int) -> Refund | None:
     ).scalar_one_or_none()
 
 
+def _lock_refund(refund_id: int) -> Refund:
+    """Locked FOR UPDATE and re-read: what another transaction committed meanwhile is what we see."""
+    query = select(Refund).where(Refund.id == refund_id).with_for_update()
+    return db.session.execute(query.execution_options(populate_existing=True)).scalar_one()
+
+
 def get_refund(merchant_id: int, refund_id: int, *, member_id: int | None = None) -> Refund:
     refund = db.session.get(Refund, refund_id)
     if refund is None or refund.merchant_id != merchant_id:
@@ -136,7 +142,7 @@ def request_refund(
 def decide_refund(merchant_id: int, refund_id: int, *, staff_id: int, approve: bool, reason: str = "") -> Refund:
     refund = get_refund(merchant_id, refund_id)
     lock_order(refund.order_id)  # order before refund, everywhere
-    refund = db.session.execute(select(Refund).where(Refund.id == refund_id).with_for_update()).scalar_one()
+    refund = _lock_refund(refund_id)
     if refund.status != "requested":
         raise Conflict(
             f"the refund is already {refund.status}", code="refund_already_decided", details={"status": refund.status}
@@ -224,7 +230,7 @@ def _settle(merchant_id: int, out_refund_no: str, amount: int, *, succeeded: boo
         select(Refund).where(Refund.merchant_id == merchant_id, Refund.out_refund_no == out_refund_no)
     ).scalar_one()
     order = lock_order(refund.order_id)
-    refund = db.session.execute(select(Refund).where(Refund.id == refund.id).with_for_update()).scalar_one()
+    refund = _lock_refund(refund.id)
     if refund.status != "processing":
         return "refund_duplicate"
     if not succeeded:

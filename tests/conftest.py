@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import scoped_session, sessionmaker
 
@@ -65,6 +66,15 @@ def _rebuild_schema(app: Flask) -> None:
         upgrade(directory=str(ROOT / "migrations"))
 
 
+class FreshContextClient(FlaskClient):
+    """Each request gets its own app context, and so its own session, as in production (Flask
+    would otherwise reuse the test's app context, and its session, for every request)."""
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture(scope="session")
 def app() -> Iterator[Flask]:
     settings = Settings(
@@ -76,6 +86,7 @@ def app() -> Iterator[Flask]:
         queue_name="groupshop-test",
     )
     app = create_app(settings)
+    app.test_client_class = FreshContextClient
     _rebuild_schema(app)
     yield app
     with app.app_context():

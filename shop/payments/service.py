@@ -114,10 +114,7 @@ def _apply_payment(provider: PaymentProvider, merchant: Merchant, resource: dict
         _set_outcome(payment_id, "applied")
         for line in order.lines:
             db.session.execute(
-                update(Product)
-                .where(Product.id == line.product_id)
-                .values(sales=Product.sales + line.quantity)
-                .execution_options(synchronize_session=False)
+                update(Product).where(Product.id == line.product_id).values(sales=Product.sales + line.quantity)
             )
         bus.dispatch(
             ORDER_PAID,

@@ -1,0 +1,218 @@
+"""Placing orders: stock reserved once, snapshots, idempotency keys, expiry and late payment."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from rq import Queue
+from rq.registry import ScheduledJobRegistry
+from sqlalchemy import select
+
+from api.worker import run_burst
+from shop import catalog, orders
+from shop.cache import redis_client
+from shop.db import db, transaction
+from shop.events import ORDER_CANCELLED, bus
+from shop.models import Order, Payment, Refund, Sku, StockMovement
+from tests.factories import fake_pay, make_merchant, make_product, member_headers, order_body, place, staff_headers
+
+
+def _shop(stock: int = 10, price: int = 2500):
+    merchant = make_merchant()
+    product = make_product(merchant, "赣南脐橙", skus=[{"specs": {"规格": "5斤"}, "price": price, "stock": stock}])
+    return merchant, product, product.skus[0].id
+
+
+def _stock(sku_id: int) -> int:
+    db.session.expire_all()
+    return db.session.get(Sku, sku_id).stock
+
+
+def test_placing_an_order_reserves_stock_and_snapshots_each_line(ctx, client):
+    merchant, product, sku_id = _shop()
+    headers = member_headers(client, merchant.code)
+    response = place(client, headers, order_body(sku_id, 3, remark="放门口"))
+    assert response.status_code == 201, response.json
+    order = response.json
+    assert order["status"] == "pending_payment"
+    assert re.fullmatch(r"[0-9A-Za-z]{6,32}", order["order_no"])  # a valid WeChat out_trade_no
+    assert (order["goods_total"], order["shipping_fee"], order["payable_total"]) == (7500, 800, 8300)
+    assert order["lines"][0] | {} == order["lines"][0]
+    line = order["lines"][0]
+    assert (line["title"], line["specs"], line["unit_price"], line["quantity"]) == (
+        "赣南脐橙",
+        {"规格": "5斤"},
+        2500,
+        3,
+    )
+    assert _stock(sku_id) == 7
+    movement = db.session.execute(select(StockMovement).order_by(StockMovement.id.desc())).scalars().first()
+    assert (movement.delta, movement.reason, movement.stock_after) == (-3, "order_reserved", 7)
+
+    staff = staff_headers(client, merchant.code)
+    client.patch(
+        f"/api/v1/merchant/products/{product.id}",
+        json={"title": "新名字", "skus": [{"id": sku_id, "price": 9999}]},
+        headers=staff,
+    )
+    again = client.get(f"/api/v1/orders/{order['id']}", headers=headers).json
+    assert (again["lines"][0]["title"], again["lines"][0]["unit_price"]) == ("赣南脐橙", 2500)
+
+
+def test_an_order_for_more_than_the_stock_is_refused_and_reserves_nothing(ctx, client):
+    merchant, _, sku_id = _shop(stock=2)
+    other = make_product(merchant, "纸巾", skus=[{"specs": {}, "price": 100, "stock": 5}]).skus[0].id
+    headers = member_headers(client, merchant.code)
+    body = order_body(sku_id, 3)
+    body["items"].append({"sku_id": other, "quantity": 1})
+    response = place(client, headers, body)
+    assert response.status_code == 409
+    assert response.json["error"]["code"] == "insufficient_stock"
+    assert response.json["error"]["details"]["sku_id"] == sku_id
+    assert (_stock(sku_id), _stock(other)) == (2, 5)
+    assert db.session.execute(select(Order)).first() is None
+
+
+def test_an_order_from_the_cart_empties_the_bought_lines(ctx, client):
+    merchant, _, sku_id = _shop()
+    headers = member_headers(client, merchant.code)
+    client.post("/api/v1/cart/items", json={"sku_id": sku_id, "quantity": 2}, headers=headers)
+    body = order_body(sku_id)
+    del body["items"]
+    body["from_cart"] = True
+    response = place(client, headers, body)
+    assert response.status_code == 201, response.json
+    assert response.json["lines"][0]["quantity"] == 2
+    assert client.get("/api/v1/cart", headers=headers).json["lines"] == []
+
+
+def test_the_same_idempotency_key_and_body_return_the_same_order(ctx, client):
+    merchant, _, sku_id = _shop()
+    headers = member_headers(client, merchant.code)
+    first = place(client, headers, order_body(sku_id, 2), key="checkout-0001")
+    retry = place(client, headers, order_body(sku_id, 2), key="checkout-0001")
+    assert (first.status_code, retry.status_code) == (201, 200)
+    assert retry.json["id"] == first.json["id"]
+    assert _stock(sku_id) == 8  # reserved once
+
+
+def test_the_same_idempotency_key_with_another_body_is_a_409(ctx, client):
+    merchant, _, sku_id = _shop()
+    headers = member_headers(client, merchant.code)
+    place(client, headers, order_body(sku_id, 2), key="checkout-0002")
+    clash = place(client, headers, order_body(sku_id, 3), key="checkout-0002")
+    assert clash.status_code == 409
+    assert clash.json["error"]["code"] == "idempotency_key_reused"
+    assert _stock(sku_id) == 8
+
+
+def test_idempotency_keys_belong_to_one_member(ctx, client):
+    merchant, _, sku_id = _shop()
+    alice = member_headers(client, merchant.code, "alice")
+    bob = member_headers(client, merchant.code, "bob")
+    a = place(client, alice, order_body(sku_id), key="shared-key-1")
+    b = place(client, bob, order_body(sku_id), key="shared-key-1")
+    assert (a.status_code, b.status_code) == (201, 201)
+    assert a.json["id"] != b.json["id"]
+
+
+def test_a_failed_order_frees_its_key_for_a_retry(ctx, client):
+    merchant, _, sku_id = _shop(stock=1)
+    headers = member_headers(client, merchant.code)
+    assert place(client, headers, order_body(sku_id, 2), key="retry-key-1").status_code == 409
+    staff = staff_headers(client, merchant.code)
+    client.post(
+        f"/api/v1/merchant/skus/{sku_id}/stock-adjustments", json={"delta": 5, "reason": "restock"}, headers=staff
+    )
+    assert place(client, headers, order_body(sku_id, 2), key="retry-key-1").status_code == 201
+
+
+def test_placing_an_order_schedules_its_expiry(app, ctx, client):
+    merchant, _, sku_id = _shop()
+    order = place(client, member_headers(client, merchant.code), order_body(sku_id)).json
+    registry = ScheduledJobRegistry(queue=Queue(app.config["SETTINGS"].queue_name, connection=redis_client()))
+    assert f"expire-order-{order['id']}" in registry.get_job_ids()
+
+
+def test_expiry_releases_the_stock_exactly_once_and_closes_the_payment(app, ctx, client):
+    merchant, _, sku_id = _shop()
+    order = place(client, member_headers(client, merchant.code), order_body(sku_id, 4)).json
+    cancelled = []
+    handler = lambda **payload: cancelled.append(payload["reason"])  # noqa: E731
+    bus.subscribe(ORDER_CANCELLED, handler)
+    try:
+        with transaction():
+            early = orders.cancel_order(order["id"], reason="expired")
+        assert early.status == "pending_payment"  # not due yet: nothing happens
+        later = db.session.get(Order, order["id"]).expires_at + timedelta(seconds=1)
+        for _ in range(3):  # the delayed job, the sweep and a retry
+            with transaction():
+                orders.cancel_order(order["id"], reason="expired", now=later)
+    finally:
+        bus.unsubscribe(ORDER_CANCELLED, handler)
+    assert cancelled == ["expired"]
+    assert _stock(sku_id) == 10
+    assert db.session.get(Order, order["id"]).status == "cancelled"
+    run_burst(app)
+    assert app.extensions["groupshop.payments"].is_closed(order["order_no"])
+
+
+def test_the_sweep_expires_what_the_delayed_job_missed(app, ctx, client):
+    from shop import jobs
+
+    merchant, _, sku_id = _shop()
+    order = place(client, member_headers(client, merchant.code), order_body(sku_id, 2)).json
+    with transaction():
+        db.session.get(Order, order["id"]).expires_at -= timedelta(hours=1)
+    assert jobs.sweep_expired_orders() == 1
+    assert jobs.sweep_expired_orders() == 0
+    assert _stock(sku_id) == 10
+
+
+def test_a_member_can_cancel_an_unpaid_order_but_not_a_paid_one(ctx, client):
+    merchant, _, sku_id = _shop()
+    headers = member_headers(client, merchant.code)
+    unpaid = place(client, headers, order_body(sku_id, 2)).json
+    response = client.post(f"/api/v1/orders/{unpaid['id']}/cancel", headers=headers)
+    assert response.status_code == 200 and response.json["status"] == "cancelled"
+    assert response.json["cancel_reason"] == "cancelled_by_member"
+    assert _stock(sku_id) == 10
+    paid = place(client, headers, order_body(sku_id, 1)).json
+    fake_pay(client, paid["order_no"])
+    refused = client.post(f"/api/v1/orders/{paid['id']}/cancel", headers=headers)
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "illegal_transition"
+
+
+def test_a_payment_after_expiry_is_recorded_and_refunded_automatically(app, ctx, client):
+    merchant, _, sku_id = _shop()
+    order = place(client, member_headers(client, merchant.code), order_body(sku_id, 2)).json
+    with transaction():
+        orders.cancel_order(order["id"], reason="expired", now=db.session.get(Order, order["id"]).expires_at)
+    run_burst(app)  # closes it at the provider
+
+    paid_late = fake_pay(client, order["order_no"])
+    assert paid_late.status_code == 200
+    assert paid_late.json["status"] == "cancelled"
+    payment = db.session.execute(select(Payment)).scalar_one()
+    assert (payment.outcome, payment.amount) == ("late", order["payable_total"])
+    refund = db.session.execute(select(Refund)).scalar_one()
+    assert (refund.kind, refund.status, refund.amount) == ("late_payment", "processing", order["payable_total"])
+    assert refund.out_refund_no == f"L{payment.transaction_id}"
+
+    run_burst(app)  # submit_refund, then the provider's REFUND.SUCCESS notification
+    db.session.expire_all()
+    assert db.session.get(Refund, refund.id).status == "succeeded"
+    assert app.extensions["groupshop.payments"].refund_submissions() == {refund.out_refund_no: refund.amount}
+    assert _stock(sku_id) == 10  # released once, by the expiry
+    assert db.session.get(Order, order["id"]).status == "cancelled"
+
+
+def test_catalog_reads_see_stock_run_out_through_orders(ctx, client):
+    merchant, product, sku_id = _shop(stock=2)
+    headers = member_headers(client, merchant.code)
+    assert client.get(f"/api/v1/products/{product.id}", headers=headers).json["stock_status"] == "low_stock"
+    place(client, headers, order_body(sku_id, 2))
+    detail = client.get(f"/api/v1/products/{product.id}", headers=headers).json
+    assert detail["stock_status"] == "sold_out"
+    assert catalog.stock_status(_stock(sku_id)) == "sold_out"

@@ -1,0 +1,241 @@
+"""The payment notification contract: only a genuine, matching notification marks an order paid,
+and only once; anything else is refused with {"code": "FAIL", "message": ...}."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from shop.db import db
+from shop.events import ORDER_PAID, bus
+from shop.models import Order, Payment
+from shop.payments.wechatpay import encrypt_resource
+from tests.factories import make_merchant, make_product, member_headers, order_body, place
+
+
+@pytest.fixture
+def placed(ctx, client):
+    merchant = make_merchant()
+    product = make_product(merchant, skus=[{"specs": {}, "price": 2500, "stock": 10}])
+    headers = member_headers(client, merchant.code)
+    response = place(client, headers, order_body(product.skus[0].id, 2))
+    assert response.status_code == 201, response.json
+    order = db.session.get(Order, response.json["id"])
+    return merchant, order
+
+
+def _provider(app):
+    return app.extensions["groupshop.payments"]
+
+
+def _notify(client, merchant, headers, body):
+    return client.post(f"/api/v1/payments/wechatpay/{merchant.code}/notify", data=body, headers=headers)
+
+
+def _genuine(app, merchant, order, **overrides):
+    member_openid = "o-payer"
+    fields = {"out_trade_no": order.order_no, "total": order.payable_total, "openid": member_openid}
+    fields.update(overrides)
+    return _provider(app).payment_notification(merchant, **fields)
+
+
+def _status(order_id: int) -> str:
+    db.session.expire_all()
+    return db.session.get(Order, order_id).status
+
+
+def test_a_genuine_notification_marks_the_order_paid_and_answers_204(app, client, placed):
+    merchant, order = placed
+    headers, body = _genuine(app, merchant, order, transaction_id="4200000001")
+    response = _notify(client, merchant, headers, body)
+    assert response.status_code == 204
+    db.session.expire_all()
+    paid = db.session.get(Order, order.id)
+    assert (paid.status, paid.paid_total, paid.transaction_id) == ("paid", order.payable_total, "4200000001")
+    assert order.payable_total == 5000 + 800  # goods, plus shipping under the free-shipping threshold
+    assert paid.paid_at is not None
+
+
+def test_the_order_paid_event_carries_the_per_line_amounts(app, client, placed):
+    merchant, order = placed
+    seen = []
+    handler = lambda **payload: seen.append(payload)  # noqa: E731
+    bus.subscribe(ORDER_PAID, handler)
+    try:
+        _notify(client, merchant, *_genuine(app, merchant, order))
+    finally:
+        bus.unsubscribe(ORDER_PAID, handler)
+    assert len(seen) == 1
+    assert seen[0]["order_id"] == order.id
+    assert [(line["quantity"], line["paid_amount"]) for line in seen[0]["lines"]] == [(2, 5000)]
+
+
+def test_a_failing_subscriber_rolls_the_payment_back_and_the_provider_retries(app, client, placed):
+    merchant, order = placed
+
+    def broken(**payload):
+        raise RuntimeError("subscriber failed")
+
+    bus.subscribe(ORDER_PAID, broken)
+    try:
+        headers, body = _genuine(app, merchant, order, transaction_id="4200000002")
+        failed = _notify(client, merchant, headers, body)
+    finally:
+        bus.unsubscribe(ORDER_PAID, broken)
+    assert failed.status_code == 500 and failed.json["code"] == "FAIL"
+    assert _status(order.id) == "pending_payment"
+    assert db.session.execute(select(func.count()).select_from(Payment)).scalar() == 0
+    assert _notify(client, merchant, headers, body).status_code == 204  # the retry goes through
+    assert _status(order.id) == "paid"
+
+
+def _tamper_body(app, merchant, order):
+    headers, body = _genuine(app, merchant, order)
+    return headers, body.replace('"event_type"', '"event_type" ', 1)
+
+
+def _unknown_serial(app, merchant, order):
+    headers, body = _genuine(app, merchant, order)
+    return _provider(app).sign(body, serial="SOME-OTHER-SERIAL"), body
+
+
+def _stale(app, merchant, order):
+    headers, body = _genuine(app, merchant, order)
+    return _provider(app).sign(body, timestamp=int(time.time()) - 301), body
+
+
+def _signtest(app, merchant, order):
+    headers, body = _genuine(app, merchant, order)
+    return {**headers, "Wechatpay-Signature": "WECHATPAY/SIGNTEST/" + headers["Wechatpay-Signature"]}, body
+
+
+def _wrong_key(app, merchant, order):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    headers, body = _genuine(app, merchant, order)
+    return _provider(app).sign(body, key=rsa.generate_private_key(public_exponent=65537, key_size=2048)), body
+
+
+def _wrong_amount(app, merchant, order):
+    return _genuine(app, merchant, order, total=order.payable_total - 1)
+
+
+def _wrong_appid(app, merchant, order):
+    return _genuine(app, merchant, order, appid="wx0000000000000000")
+
+
+def _wrong_mchid(app, merchant, order):
+    return _genuine(app, merchant, order, mchid="1999999999")
+
+
+def _unknown_order(app, merchant, order):
+    return _genuine(app, merchant, order, out_trade_no="26010100000000000000")
+
+
+def _bad_ciphertext(app, merchant, order):
+    headers, body = _genuine(app, merchant, order)
+    envelope = json.loads(body)
+    envelope["resource"] = encrypt_resource(b"x" * 32, {"out_trade_no": order.order_no}, "transaction", "transaction")
+    body = json.dumps(envelope)
+    return _provider(app).sign(body), body
+
+
+def _missing_headers(app, merchant, order):
+    headers, body = _genuine(app, merchant, order)
+    return {"Content-Type": "application/json"}, body
+
+
+@pytest.mark.parametrize(
+    ("forge", "status"),
+    [
+        (_tamper_body, 400),
+        (_unknown_serial, 400),
+        (_stale, 400),
+        (_signtest, 400),
+        (_wrong_key, 400),
+        (_wrong_amount, 400),
+        (_wrong_appid, 400),
+        (_wrong_mchid, 400),
+        (_unknown_order, 404),
+        (_bad_ciphertext, 400),
+        (_missing_headers, 400),
+    ],
+)
+def test_a_notification_that_is_not_genuine_or_does_not_match_changes_nothing(app, client, placed, forge, status):
+    merchant, order = placed
+    headers, body = forge(app, merchant, order)
+    response = _notify(client, merchant, headers, body)
+    assert response.status_code == status
+    assert response.json["code"] == "FAIL" and response.json["message"]
+    assert _status(order.id) == "pending_payment"
+    assert db.session.execute(select(func.count()).select_from(Payment)).scalar() == 0
+
+
+def test_a_notification_for_another_merchants_account_is_refused(app, client, placed):
+    merchant, order = placed
+    other = make_merchant()
+    headers, body = _genuine(app, merchant, order)
+    response = _notify(client, other, headers, body)  # right signature, wrong merchant's URL
+    assert response.status_code in (400, 404)
+    assert _status(order.id) == "pending_payment"
+
+
+def test_the_same_notification_fifteen_times_changes_state_once(app, client, placed):
+    merchant, order = placed
+    headers, body = _genuine(app, merchant, order, transaction_id="4200000015")
+    seen = []
+    handler = lambda **payload: seen.append(payload["order_id"])  # noqa: E731
+    bus.subscribe(ORDER_PAID, handler)
+    try:
+        statuses = [_notify(client, merchant, headers, body).status_code for _ in range(15)]
+    finally:
+        bus.unsubscribe(ORDER_PAID, handler)
+    assert statuses == [204] * 15
+    assert seen == [order.id]
+    assert db.session.execute(select(func.count()).select_from(Payment)).scalar() == 1
+    assert _status(order.id) == "paid"
+
+
+def test_the_dev_pay_endpoint_goes_through_the_same_verification(app, client, placed):
+    merchant, order = placed
+    response = client.post(f"/api/v1/payments/fake/orders/{order.order_no}/pay")
+    assert response.status_code == 200, response.json
+    assert response.json["status"] == "paid"
+    again = client.post(f"/api/v1/payments/fake/orders/{order.order_no}/pay")
+    assert again.json["status"] == "paid"  # a second payment of a paid order is refunded, not applied
+    db.session.expire_all()
+    payments = db.session.execute(select(Payment.outcome).order_by(Payment.id)).scalars().all()
+    assert payments == ["applied", "late"]
+
+
+def test_the_dev_pay_endpoint_is_refused_outside_development_and_test(app, client, placed):
+    merchant, order = placed
+    settings = app.config["SETTINGS"]
+    settings.env = "production"
+    try:
+        response = client.post(f"/api/v1/payments/fake/orders/{order.order_no}/pay")
+    finally:
+        settings.env = "test"
+    assert response.status_code == 404
+    assert _status(order.id) == "pending_payment"
+
+
+def test_paying_starts_with_request_payment_params_that_expire_with_the_order(app, client, placed):
+    merchant, order = placed
+    headers = member_headers(client, merchant.code)
+    response = client.post(f"/api/v1/orders/{order.id}/pay", headers=headers)
+    assert response.status_code == 200, response.json
+    params = response.json
+    assert set(params) == {"appId", "timeStamp", "nonceStr", "package", "signType", "paySign"}
+    assert params["package"].startswith("prepay_id=") and params["signType"] == "RSA"
+    import base64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    key = _provider(app).account(merchant).merchant_private_key.public_key()
+    message = f"{params['appId']}\n{params['timeStamp']}\n{params['nonceStr']}\n{params['package']}\n"
+    key.verify(base64.b64decode(params["paySign"]), message.encode(), padding.PKCS1v15(), hashes.SHA256())
