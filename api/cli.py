@@ -68,5 +68,41 @@ def create_merchant_command(code: str, name: str, appid: str, secret: str, owner
     click.echo(f"merchant {merchant.code} created with id {merchant.id}")
 
 
+@group.command("set-payment-account")
+@click.option("--merchant", "merchant_code", required=True, help="the merchant's code")
+@click.option("--mchid", required=True, help="WeChat Pay merchant id (商户号)")
+@click.option("--serial-no", required=True, help="serial number of the merchant API certificate")
+@click.option("--private-key", "private_key_file", required=True, type=click.File("r"), help="apiclient_key.pem")
+@click.option("--apiv3-key", required=True, help="the 32-character APIv3 key")
+@click.option("--platform-serial", required=True, help="WeChat Pay public key id (or platform certificate serial)")
+@click.option(
+    "--platform-public-key", "platform_key_file", required=True, type=click.File("r"), help="WeChat Pay public key PEM"
+)
+def set_payment_account_command(
+    merchant_code: str,
+    mchid: str,
+    serial_no: str,
+    private_key_file,
+    apiv3_key: str,
+    platform_serial: str,
+    platform_key_file,
+) -> None:
+    """Store (or replace) a merchant's WeChat Pay API v3 credentials for PAYMENT_PROVIDER=wechatpay."""
+    from shop.db import transaction
+    from shop.payments.accounts import set_payment_account
+
+    with transaction():
+        set_payment_account(
+            merchant_code,
+            mchid=mchid,
+            merchant_serial_no=serial_no,
+            merchant_private_key=private_key_file.read(),
+            apiv3_key=apiv3_key,
+            platform_serial_no=platform_serial,
+            platform_public_key=platform_key_file.read(),
+        )
+    click.echo(f"WeChat Pay account stored for {merchant_code}")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(group)

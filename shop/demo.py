@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from shop import catalog, staff
+from shop import catalog, fulfilment, staff
 from shop.db import transaction
 from shop.models import Merchant
 
@@ -122,4 +122,11 @@ def load_demo_data() -> bool:
                 ],
             )
             catalog.set_shelf(merchant.id, product.id, on_shelf=True)
+        fulfilment.create_pickup_point(
+            merchant.id,
+            name="幸福里小区团长点",
+            address="幸福里小区 3 栋 1 单元 101",
+            contact_name="李姐",
+            contact_phone="13900000000",
+        )
     return True
