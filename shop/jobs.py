@@ -6,23 +6,35 @@ each has a sweep that finds due work a lost job missed.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from shop import fulfilment, orders, refunds
 from shop.db import db, transaction, utcnow
+from shop.errors import UpstreamError
 from shop.models import Merchant, Order, Refund
 from shop.payments import payment_provider
+from shop.payments.service import reconcile_with_provider
 from shop.runner import register_sweep
 
 SWEEP_BATCH = 500
+log = logging.getLogger(__name__)
 
 
 def expire_order(order_id: int) -> str:
+    """Close an unpaid order that is due, unless the provider says it was paid after all."""
     with transaction():
-        order = orders.cancel_order(order_id, reason="expired")
-        return order.status
+        order = db.session.get(Order, order_id)
+        if order is None or order.status != "pending_payment" or order.expires_at > utcnow():
+            return order.status if order else "missing"
+        try:
+            if reconcile_with_provider(payment_provider(), order_id) == "applied":
+                return "paid"
+        except UpstreamError:
+            log.warning("could not query the provider for order %s; expiring it", order_id)
+        return orders.cancel_order(order_id, reason="expired").status
 
 
 def close_payment(order_id: int) -> None:

@@ -51,6 +51,8 @@ class PaymentProvider(Protocol):
 
     def close(self, merchant: Merchant, out_trade_no: str) -> None: ...
 
+    def query(self, merchant: Merchant, out_trade_no: str) -> dict[str, Any]: ...
+
     def refund(
         self, merchant: Merchant, *, out_trade_no: str, out_refund_no: str, amount: int, total: int, reason: str
     ) -> RefundResult: ...
@@ -97,6 +99,9 @@ class WeChatPayProvider:
 
     def close(self, merchant: Merchant, out_trade_no: str) -> None:
         self.client.close(self.account(merchant), out_trade_no)
+
+    def query(self, merchant: Merchant, out_trade_no: str) -> dict[str, Any]:
+        return self.client.query(self.account(merchant), out_trade_no)
 
     def refund(
         self, merchant: Merchant, *, out_trade_no: str, out_refund_no: str, amount: int, total: int, reason: str
@@ -146,6 +151,16 @@ class FakeWeChatPay:
 
     def close(self, merchant: Merchant, out_trade_no: str) -> None:
         redis_client().sadd(self.CLOSED_KEY, out_trade_no)
+
+    TRANSACTIONS_KEY = "gs:fakepay:transactions"
+
+    def query(self, merchant: Merchant, out_trade_no: str) -> dict[str, Any]:
+        """As WeChat Pay's order query: the transaction if it was paid, else NOTPAY or CLOSED."""
+        paid = redis_client().hget(self.TRANSACTIONS_KEY, out_trade_no)
+        if paid:
+            return json.loads(paid)
+        state = "CLOSED" if self.is_closed(out_trade_no) else "NOTPAY"
+        return {"appid": merchant.wx_appid, "mchid": FAKE_MCHID, "out_trade_no": out_trade_no, "trade_state": state}
 
     def is_closed(self, out_trade_no: str) -> bool:
         return bool(redis_client().sismember(self.CLOSED_KEY, out_trade_no))
@@ -224,6 +239,8 @@ class FakeWeChatPay:
             "payer": {"openid": openid},
             "amount": {"total": total, "payer_total": total, "currency": "CNY", "payer_currency": "CNY"},
         }
+        # The fake "provider" now knows it was paid, whether or not the notification arrives.
+        redis_client().hset(self.TRANSACTIONS_KEY, out_trade_no, json.dumps(resource))
         return self.notification(merchant, "TRANSACTION.SUCCESS", resource, "transaction")
 
     def refund_notification(

@@ -76,6 +76,24 @@ def handle_notification(provider: PaymentProvider, merchant_code: str, headers: 
     raise NotificationRejected("unknown_event", f"event {notification.event_type} is not handled")
 
 
+def reconcile_with_provider(provider: PaymentProvider, order_id: int) -> str | None:
+    """Ask the provider whether an unpaid order was paid after all (a lost notification).
+
+    Called before an order expires; "applied" means it was paid and is now marked so.
+    """
+    order = db.session.get(Order, order_id)
+    if order is None or order.status != "pending_payment":
+        return None
+    merchant = db.session.get(Merchant, order.merchant_id)
+    resource = provider.query(merchant, order.order_no)
+    if resource.get("trade_state") != "SUCCESS":
+        return None
+    account = provider.account(merchant)
+    if resource.get("appid") != account.appid or resource.get("mchid") != account.mchid:
+        raise NotificationRejected("wrong_account", "the queried payment is not this merchant's")
+    return _apply_payment(provider, merchant, resource).outcome
+
+
 def _apply_payment(provider: PaymentProvider, merchant: Merchant, resource: dict[str, Any]) -> Handled:
     if resource.get("trade_state") != "SUCCESS":
         raise NotificationRejected("not_success", "only successful payments are notified")

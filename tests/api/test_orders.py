@@ -216,3 +216,34 @@ def test_catalog_reads_see_stock_run_out_through_orders(ctx, client):
     detail = client.get(f"/api/v1/products/{product.id}", headers=headers).json
     assert detail["stock_status"] == "sold_out"
     assert catalog.stock_status(_stock(sku_id)) == "sold_out"
+
+
+def test_an_order_paid_but_never_notified_is_marked_paid_not_expired(app, ctx, client):
+    from shop import jobs
+
+    merchant, _, sku_id = _shop()
+    order = place(client, member_headers(client, merchant.code), order_body(sku_id, 2)).json
+    provider = app.extensions["groupshop.payments"]
+    provider.payment_notification(  # the member paid; the notification was lost on the way
+        merchant, out_trade_no=order["order_no"], total=order["payable_total"], openid="o-payer"
+    )
+    with transaction():
+        db.session.get(Order, order["id"]).expires_at -= timedelta(hours=1)
+    assert jobs.expire_order(order["id"]) == "paid"
+    db.session.expire_all()
+    assert db.session.get(Order, order["id"]).status == "paid"
+    assert _stock(sku_id) == 8
+    assert not provider.is_closed(order["order_no"])
+
+
+def test_an_unpaid_order_past_its_expiry_is_closed_by_the_job(app, ctx, client):
+    from shop import jobs
+
+    merchant, _, sku_id = _shop()
+    order = place(client, member_headers(client, merchant.code), order_body(sku_id, 2)).json
+    assert jobs.expire_order(order["id"]) == "pending_payment"  # not due yet
+    with transaction():
+        db.session.get(Order, order["id"]).expires_at -= timedelta(hours=1)
+    assert jobs.expire_order(order["id"]) == "cancelled"
+    assert jobs.expire_order(order["id"]) == "cancelled"
+    assert _stock(sku_id) == 10
