@@ -194,14 +194,26 @@ def view_cart(merchant_id: int, member_id: int) -> dict[str, Any]:
 
 
 def cart_items(merchant_id: int, member_id: int) -> list[dict[str, int]]:
+    """The cart lines that can be bought now (what checkout "from the cart" takes): on the shelf,
+    active, and with enough stock; the rest stay in the cart, marked unavailable."""
     rows = db.session.execute(
-        select(CartItem.sku_id, CartItem.quantity).where(
-            CartItem.merchant_id == merchant_id, CartItem.member_id == member_id
+        select(CartItem.sku_id, CartItem.quantity)
+        .join(Sku, Sku.id == CartItem.sku_id)
+        .join(Product, Product.id == Sku.product_id)
+        .where(
+            CartItem.merchant_id == merchant_id,
+            CartItem.member_id == member_id,
+            Sku.active,
+            Product.status == "on_shelf",
+            Sku.stock >= CartItem.quantity,
         )
+        .order_by(CartItem.id)
     ).all()
     if not rows:
         raise InvalidInput(
-            "the cart is empty", code="empty_order", details={"fields": {"from_cart": ["cart is empty"]}}
+            "nothing in the cart can be bought now",
+            code="empty_order",
+            details={"fields": {"from_cart": ["no available lines in the cart"]}},
         )
     return [{"sku_id": sku_id, "quantity": quantity} for sku_id, quantity in rows]
 

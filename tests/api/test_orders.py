@@ -247,3 +247,29 @@ def test_an_unpaid_order_past_its_expiry_is_closed_by_the_job(app, ctx, client):
     assert jobs.expire_order(order["id"]) == "cancelled"
     assert jobs.expire_order(order["id"]) == "cancelled"
     assert _stock(sku_id) == 10
+
+
+def test_checkout_from_the_cart_takes_only_the_lines_that_can_be_bought(ctx, client):
+    merchant, product, sku_id = _shop(stock=10, price=1000)
+    short = make_product(merchant, "只剩一件", skus=[{"specs": {}, "price": 500, "stock": 1}]).skus[0].id
+    gone = make_product(merchant, "下架了", skus=[{"specs": {}, "price": 700, "stock": 9}])
+    headers = member_headers(client, merchant.code)
+    for sku, quantity in ((sku_id, 2), (short, 3), (gone.skus[0].id, 1)):
+        client.post("/api/v1/cart/items", json={"sku_id": sku, "quantity": quantity}, headers=headers)
+    client.put(
+        f"/api/v1/merchant/products/{gone.id}/shelf",
+        json={"on_shelf": False},
+        headers=staff_headers(client, merchant.code),
+    )
+    cart = client.get("/api/v1/cart", headers=headers).json
+    quote = client.post(
+        "/api/v1/checkout/quote", json={"from_cart": True, "fulfilment": "delivery"}, headers=headers
+    ).json
+    assert [line["sku_id"] for line in quote["lines"]] == [sku_id]
+    assert quote["goods_total"] == cart["goods_total"] == 2000
+    body = order_body(sku_id)
+    del body["items"]
+    placed = place(client, headers, {**body, "from_cart": True})
+    assert placed.status_code == 201 and [line["sku_id"] for line in placed.json["lines"]] == [sku_id]
+    left = client.get("/api/v1/cart", headers=headers).json["lines"]
+    assert {line["sku_id"] for line in left} == {short, gone.skus[0].id}
