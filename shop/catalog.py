@@ -167,6 +167,18 @@ def _check_spec_consistency(skus: list[Sku]) -> None:
         raise _field_error("skus", "two SKUs have the same spec values")
 
 
+def _new_sku(merchant_id: int, data: dict[str, Any]) -> Sku:
+    return Sku(
+        merchant_id=merchant_id,
+        specs=dict(data.get("specs") or {}),
+        code=data.get("code", ""),
+        price=data["price"],
+        market_price=data.get("market_price", 0),
+        stock=data.get("stock", 0),
+        active=True,
+    )
+
+
 def _refresh_price_range(product: Product) -> None:
     prices = [s.price for s in product.skus if s.active]
     product.price_min = min(prices) if prices else 0
@@ -194,17 +206,7 @@ def create_product(
         status="draft",
     )
     for data in skus:
-        product.skus.append(
-            Sku(
-                merchant_id=merchant_id,
-                specs=dict(data.get("specs") or {}),
-                code=data.get("code", ""),
-                price=data["price"],
-                market_price=data.get("market_price", 0),
-                stock=data.get("stock", 0),
-                active=True,
-            )
-        )
+        product.skus.append(_new_sku(merchant_id, data))
     _check_spec_consistency(product.skus)
     _refresh_price_range(product)
     db.session.add(product)
@@ -283,15 +285,7 @@ def _replace_skus(product: Product, skus: list[dict[str, Any]], staff_id: int | 
                 if field in data:
                     setattr(sku, field, data[field])
         else:
-            sku = Sku(
-                merchant_id=product.merchant_id,
-                specs=dict(data.get("specs") or {}),
-                code=data.get("code", ""),
-                price=data["price"],
-                market_price=data.get("market_price", 0),
-                stock=data.get("stock", 0),
-                active=True,
-            )
+            sku = _new_sku(product.merchant_id, data)
             product.skus.append(sku)
             added.append(sku)
     for sku_id, sku in existing.items():
@@ -399,25 +393,57 @@ def _record_movement(sku: Sku, delta: int, stock_after: int, reason: str, note: 
     )
 
 
+def move_stock(
+    merchant_id: int,
+    sku_id: int,
+    delta: int,
+    *,
+    reason: str,
+    note: str = "",
+    staff_id: int | None = None,
+    only_active: bool = False,
+) -> StockMovement | None:
+    """The one way stock changes: in SQL, guarded to stay within [0, MAX_STOCK], recorded as a
+    movement, and the catalog cache invalidated when what members see (the status) changes.
+
+    None when the guard refused (not enough stock, over the maximum, or not this merchant's SKU).
+    """
+    conditions = [
+        Sku.id == sku_id,
+        Sku.merchant_id == merchant_id,
+        Sku.stock + delta >= 0,
+        Sku.stock + delta <= MAX_STOCK,
+    ]
+    if only_active:
+        conditions.append(Sku.active)
+    stock_after = db.session.execute(
+        update(Sku).where(*conditions).values(stock=Sku.stock + delta).returning(Sku.stock)
+    ).scalar_one_or_none()
+    if stock_after is None:
+        return None
+    movement = StockMovement(
+        merchant_id=merchant_id,
+        sku_id=sku_id,
+        delta=delta,
+        stock_after=stock_after,
+        reason=reason,
+        note=note,
+        staff_id=staff_id,
+    )
+    db.session.add(movement)
+    if stock_status(stock_after - delta) != stock_status(stock_after):
+        _invalidate(merchant_id)
+    return movement
+
+
 def adjust_stock(
     merchant_id: int, sku_id: int, *, delta: int, reason: str, note: str = "", staff_id: int | None = None
 ) -> StockMovement:
-    """Add (or with a negative delta, remove) stock, never below zero nor above MAX_STOCK, under any
-    concurrency."""
+    """Staff add (or with a negative delta, remove) stock, never below zero nor above MAX_STOCK."""
     if delta == 0:
         raise _field_error("delta", "a stock adjustment changes the stock")
-    stock_after = db.session.execute(
-        update(Sku)
-        .where(
-            Sku.id == sku_id,
-            Sku.merchant_id == merchant_id,
-            Sku.stock + delta >= 0,
-            Sku.stock + delta <= MAX_STOCK,
-        )
-        .values(stock=Sku.stock + delta)
-        .returning(Sku.stock)
-    ).scalar_one_or_none()
-    if stock_after is None:
+    movement = move_stock(merchant_id, sku_id, delta, reason=reason, note=note, staff_id=staff_id)
+    if movement is None:
         sku = get_sku(merchant_id, sku_id)  # NotFound when it is not ours
         if delta > 0:
             raise Conflict(
@@ -430,19 +456,7 @@ def adjust_stock(
             code="insufficient_stock",
             details={"stock": sku.stock, "delta": delta},
         )
-    movement = StockMovement(
-        merchant_id=merchant_id,
-        sku_id=sku_id,
-        delta=delta,
-        stock_after=stock_after,
-        reason=reason,
-        note=note,
-        staff_id=staff_id,
-    )
-    db.session.add(movement)
     db.session.flush()
-    if stock_status(stock_after - delta) != stock_status(stock_after):
-        _invalidate(merchant_id)
     return movement
 
 

@@ -19,8 +19,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from shop import pricing
-from shop.cache import bump_after_commit
-from shop.catalog import Page, catalog_namespace, decode_cursor, encode_cursor, stock_status
+from shop.catalog import Page, decode_cursor, encode_cursor, move_stock
 from shop.db import db, utcnow
 from shop.errors import Conflict, InvalidInput, NotFound
 from shop.events import ORDER_CANCELLED, bus
@@ -32,7 +31,6 @@ from shop.models import (
     OrderLine,
     Product,
     Sku,
-    StockMovement,
 )
 
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -265,49 +263,22 @@ def _claim_idempotency_key(merchant_id: int, member_id: int, key: str, fingerpri
 
 
 def reserve_stock(merchant_id: int, lines: Sequence[pricing.PricedLine], *, reason: str) -> None:
-    """Take each line's quantity off its SKU, in SKU id order, or fail the whole order."""
-    crossed = False
+    """Take each line's quantity off its SKU, in SKU id order (so concurrent orders lock rows in the
+    same order), or fail the whole order."""
     for line in sorted(lines, key=lambda item: item.sku_id):
-        remaining = db.session.execute(
-            update(Sku)
-            .where(Sku.id == line.sku_id, Sku.merchant_id == merchant_id, Sku.active, Sku.stock >= line.quantity)
-            .values(stock=Sku.stock - line.quantity)
-            .returning(Sku.stock)
-        ).scalar_one_or_none()
-        if remaining is None:
+        if move_stock(merchant_id, line.sku_id, -line.quantity, reason=reason, only_active=True) is None:
             raise Conflict(
                 "not enough stock",
                 code="insufficient_stock",
                 details={"sku_id": line.sku_id, "title": line.title},
             )
-        crossed |= stock_status(remaining) != stock_status(remaining + line.quantity)
-        db.session.add(
-            StockMovement(
-                merchant_id=merchant_id, sku_id=line.sku_id, delta=-line.quantity, stock_after=remaining, reason=reason
-            )
-        )
-    if crossed:
-        bump_after_commit(catalog_namespace(merchant_id))
 
 
 def release_stock(merchant_id: int, items: Sequence[tuple[int, int]], *, reason: str) -> None:
     """Give (sku_id, quantity) back, in SKU id order."""
-    crossed = False
     for sku_id, quantity in sorted(items):
-        if quantity <= 0:
-            continue
-        stock = db.session.execute(
-            update(Sku)
-            .where(Sku.id == sku_id, Sku.merchant_id == merchant_id)
-            .values(stock=Sku.stock + quantity)
-            .returning(Sku.stock)
-        ).scalar_one()
-        crossed |= stock_status(stock) != stock_status(stock - quantity)
-        db.session.add(
-            StockMovement(merchant_id=merchant_id, sku_id=sku_id, delta=quantity, stock_after=stock, reason=reason)
-        )
-    if crossed:
-        bump_after_commit(catalog_namespace(merchant_id))
+        if quantity > 0 and move_stock(merchant_id, sku_id, quantity, reason=reason) is None:
+            raise Conflict("the stock cannot take that much back", code="stock_limit", details={"sku_id": sku_id})
 
 
 def place_order(
