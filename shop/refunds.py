@@ -23,6 +23,28 @@ from shop.runner import enqueue
 
 REFUNDABLE = ("paid", "shipped", "ready_for_pickup", "received")
 OPEN = ("requested", "processing")
+REFUND_TRANSITIONS: dict[str, frozenset[str]] = {
+    "requested": frozenset({"processing", "rejected"}),
+    "processing": frozenset({"succeeded", "failed"}),
+    "rejected": frozenset(),
+    "succeeded": frozenset(),
+    "failed": frozenset(),
+}
+
+
+def transition_refund(refund: Refund, to: str) -> Refund:
+    """Move a (locked) refund to `to`; anything not in REFUND_TRANSITIONS is refused."""
+    if to not in REFUND_TRANSITIONS.get(refund.status, frozenset()):
+        raise Conflict(
+            f"a refund that is {refund.status} cannot become {to}",
+            code="illegal_transition",
+            details={"status": refund.status, "to": to},
+        )
+    refund.status = to
+    if to == "succeeded":
+        refund.succeeded_at = utcnow()
+    db.session.flush()
+    return refund
 
 
 def _line_refund_amount(line: OrderLine, quantity: int) -> int:
@@ -150,12 +172,11 @@ def decide_refund(merchant_id: int, refund_id: int, *, staff_id: int, approve: b
     refund.decided_by = staff_id
     refund.decided_at = utcnow()
     if approve:
-        refund.status = "processing"
+        transition_refund(refund, "processing")
         _submit_later(refund)
     else:
-        refund.status = "rejected"
         refund.reject_reason = reason
-    db.session.flush()
+        transition_refund(refund, "rejected")
     return refund
 
 
@@ -232,15 +253,12 @@ def _settle(merchant_id: int, out_refund_no: str, amount: int, *, succeeded: boo
     order = lock_order(refund.order_id)
     refund = _lock_refund(refund.id)
     if refund.status != "processing":
-        return "refund_duplicate"
+        return "refund_duplicate"  # a repeated notification: already settled
     if not succeeded:
-        refund.status = "failed"
-        db.session.flush()
+        transition_refund(refund, "failed")
         return "refund_failed"
-    refund.status = "succeeded"
-    refund.succeeded_at = utcnow()
+    transition_refund(refund, "succeeded")
     if refund.kind == "late_payment":
-        db.session.flush()
         return "refund_applied"
     lines = {line.id: line for line in order.lines}
     for refund_line in refund.lines:
