@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any, TypeVar
 
 import jwt
@@ -59,11 +59,23 @@ def issue_token(*, kind: str, subject_id: int, merchant_id: int, role: str) -> t
 
 
 def decode_token(token: str) -> Caller:
-    settings = current_app.config["SETTINGS"]
+    caller, expires_at = _verified(token, current_app.config["SETTINGS"].secret_key)
+    if expires_at <= time.time():  # a remembered token still expires on time
+        raise Unauthorized("the token has expired; log in again", code="token_expired")
+    return caller
+
+
+@lru_cache(maxsize=4096)
+def _verified(token: str, secret_key: str) -> tuple[Caller, int]:
+    """Check a token's signature and claims; return the caller and the expiry.
+
+    The same bytes with the same key always check out the same way, so each process remembers
+    the last few thousand tokens it accepted (verifying costs more than the rest of a cached
+    catalog read) and `decode_token` only checks their expiry again. A refused token raises and
+    is not remembered.
+    """
     try:
-        claims = jwt.decode(
-            token, settings.secret_key, algorithms=["HS256"], options={"require": ["exp", "sub", "mid", "typ"]}
-        )
+        claims = jwt.decode(token, secret_key, algorithms=["HS256"], options={"require": ["exp", "sub", "mid", "typ"]})
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the token has expired; log in again", code="token_expired") from None
     except jwt.InvalidTokenError:
@@ -73,7 +85,8 @@ def decode_token(token: str) -> Caller:
     if kind not in (MEMBER, "staff") or (kind == "staff" and role not in STAFF_ROLES):
         raise Unauthorized("the token is not valid", code="token_invalid")
     try:
-        return Caller(kind=kind, subject_id=int(claims["sub"]), merchant_id=int(claims["mid"]), role=role)
+        caller = Caller(kind=kind, subject_id=int(claims["sub"]), merchant_id=int(claims["mid"]), role=role)
+        return caller, int(claims["exp"])
     except (TypeError, ValueError):
         raise Unauthorized("the token is not valid", code="token_invalid") from None
 
