@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from shop import catalog, staff
@@ -95,3 +98,15 @@ def place(client, headers: dict[str, str], body: dict[str, Any], key: str | None
 
 def fake_pay(client, order_no: str):
     return client.post(f"/api/v1/payments/fake/orders/{order_no}/pay")
+
+
+def race(n: int, call: Callable[[int], Any], timeout: float = 60) -> list[Any]:
+    """Run call(0..n-1) on n threads released together by a barrier; return the results in order."""
+    barrier = threading.Barrier(n)
+
+    def run(i: int) -> Any:
+        barrier.wait(timeout=timeout)
+        return call(i)
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(run, range(n)))

@@ -3,9 +3,7 @@ pooled database connection, and everything commits for real."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import func, select
@@ -13,20 +11,9 @@ from sqlalchemy import func, select
 from shop.db import db
 from shop.events import ORDER_PAID, bus
 from shop.models import Order, Payment, Sku, StockMovement
-from tests.factories import make_merchant, make_product, member_headers, order_body
+from tests.factories import make_merchant, make_product, member_headers, order_body, race
 
 pytestmark = pytest.mark.committing
-
-
-def _race(n: int, call) -> list:
-    barrier = threading.Barrier(n)
-
-    def run(i: int):
-        barrier.wait(timeout=60)
-        return call(i)
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(run, range(n)))
 
 
 def _setup(app, stock: int, buyers: int):
@@ -51,7 +38,7 @@ def test_two_hundred_buyers_racing_for_fifty_units_make_exactly_fifty_orders(app
             assert response.json["error"]["code"] == "insufficient_stock"
         return response.status_code
 
-    statuses = Counter(_race(200, buy))
+    statuses = Counter(race(200, buy))
 
     assert statuses == {201: 50, 409: 150}
     with app.app_context():
@@ -71,7 +58,7 @@ def test_the_same_idempotency_key_sent_at_once_makes_one_order(app):
             "/api/v1/orders", json=order_body(sku_id, 2), headers={**headers[0], "Idempotency-Key": "double-tap-01"}
         )
 
-    responses = _race(10, send)
+    responses = race(10, send)
     assert sorted(r.status_code for r in responses) == [200] * 9 + [201]
     assert len({r.json["id"] for r in responses}) == 1
     with app.app_context():
@@ -99,7 +86,7 @@ def test_five_identical_notifications_at_once_change_state_once(app):
     handler = lambda **payload: paid_events.append(payload["order_id"])  # noqa: E731
     bus.subscribe(ORDER_PAID, handler)
     try:
-        responses = _race(
+        responses = race(
             5,
             lambda i: app.test_client().post(
                 f"/api/v1/payments/wechatpay/{merchant.code}/notify", data=notification[1], headers=notification[0]
@@ -146,7 +133,7 @@ def test_expiry_racing_a_payment_either_pays_or_refunds_never_both(app):
             .status_code
         )
 
-    _race(2, act)
+    race(2, act)
     with app.app_context():
         final = db.session.get(Order, order["id"])
         stock = db.session.get(Sku, sku_id).stock

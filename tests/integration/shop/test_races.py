@@ -3,9 +3,7 @@ HTTP stack on its own database connection, and everything commits for real."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import func, select
@@ -13,20 +11,9 @@ from sqlalchemy import func, select
 from shop.db import db
 from shop.events import MEMBER_JOINED, bus
 from shop.models import Member, Sku, StockMovement
-from tests.factories import make_merchant, make_product, staff_headers
+from tests.factories import make_merchant, make_product, race, staff_headers
 
 pytestmark = pytest.mark.committing
-
-
-def _race(n: int, call) -> list:
-    barrier = threading.Barrier(n)
-
-    def run(i: int):
-        barrier.wait(timeout=30)
-        return call(i)
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(run, range(n)))
 
 
 def test_concurrent_stock_removals_never_take_more_than_there_is(app):
@@ -39,7 +26,7 @@ def test_concurrent_stock_removals_never_take_more_than_there_is(app):
         db.session.remove()
 
     url = f"/api/v1/merchant/skus/{sku_id}/stock-adjustments"
-    statuses = _race(
+    statuses = race(
         25, lambda i: app.test_client().post(url, json={"delta": -1, "reason": "damage"}, headers=headers).status_code
     )
 
@@ -64,7 +51,7 @@ def test_simultaneous_first_logins_create_one_member_and_one_joined_event(app):
             merchant = make_merchant()
             db.session.remove()
         body = {"merchant": merchant.code, "code": "test:same-person"}
-        responses = _race(12, lambda i: app.test_client().post("/api/v1/auth/wx-login", json=body))
+        responses = race(12, lambda i: app.test_client().post("/api/v1/auth/wx-login", json=body))
     finally:
         bus.unsubscribe(MEMBER_JOINED, on_joined)
 
