@@ -16,7 +16,7 @@ from rq import Queue
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, UnicodeConverter
 
 from api.config import Settings
 from api.errors import register_error_handlers
@@ -37,6 +37,16 @@ class IdConverter(IntegerConverter):
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
+
+
+class TextConverter(UnicodeConverter):
+    """`<name>` in our routes (a merchant code, an order number) names a row by its text: one
+    carrying the NUL character matches no route (404) instead of reaching PostgreSQL, which
+    refuses NUL even in a query parameter (a 500)."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(map, *args, **kwargs)
+        self.regex = self.regex.replace("[^/]", "[^/\\x00]", 1)
 
 
 class GroupshopApi(Api):
@@ -74,6 +84,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
 
     app = Flask("groupshop")
     app.url_map.converters["int"] = IdConverter
+    app.url_map.converters["default"] = app.url_map.converters["string"] = TextConverter
     app.config.update(
         SETTINGS=settings,
         SECRET_KEY=settings.secret_key,

@@ -9,6 +9,7 @@ from flask.views import MethodView
 
 from api.auth import current_caller, member_required
 from api.blueprint import Blueprint
+from api.schemas.common import NoBodySchema
 from api.schemas.orders import (
     CartAddSchema,
     CartQuantitySchema,
@@ -103,7 +104,7 @@ def quote(args):
 
 def _idempotency_key() -> str:
     key = request.headers.get("Idempotency-Key", "")
-    if not IDEMPOTENCY_KEY.match(key):
+    if not IDEMPOTENCY_KEY.fullmatch(key):
         raise InvalidInput(
             "send an Idempotency-Key header (8-64 of A-Z a-z 0-9 _ . : -), new for each new order",
             code="idempotency_key_required",
@@ -171,6 +172,7 @@ def order_detail(order_id: int):
 
 @blp.route("/orders/<int:order_id>/cancel", methods=["POST"])
 @member_required
+@blp.arguments(NoBodySchema, as_kwargs=True, required=False)
 @blp.response(200, OrderSchema)
 def cancel(order_id: int):
     """Cancel an unpaid order (its stock goes back)."""
@@ -183,6 +185,7 @@ def cancel(order_id: int):
 
 @blp.route("/orders/<int:order_id>/pay", methods=["POST"])
 @member_required
+@blp.arguments(NoBodySchema, as_kwargs=True, required=False)
 @blp.response(200, PaymentParamsSchema)
 def pay(order_id: int):
     """Start paying: returns the parameters for wx.requestPayment."""
@@ -193,6 +196,7 @@ def pay(order_id: int):
 
 @blp.route("/orders/<int:order_id>/confirm-receipt", methods=["POST"])
 @member_required
+@blp.arguments(NoBodySchema, as_kwargs=True, required=False)
 @blp.response(200, OrderSchema)
 def confirm_receipt(order_id: int):
     """The member got the parcel; the after-sales window starts."""

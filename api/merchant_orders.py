@@ -10,6 +10,7 @@ from flask.views import MethodView
 
 from api.auth import current_caller, staff_required
 from api.blueprint import Blueprint
+from api.schemas.common import NoBodySchema
 from api.schemas.orders import (
     ExportArgsSchema,
     OrderSettingsSchema,
@@ -133,6 +134,7 @@ def ship(args, order_id: int):
 
 @blp.route("/orders/<int:order_id>/ready-for-pickup", methods=["POST"])
 @staff_required("orders:fulfil")
+@blp.arguments(NoBodySchema, as_kwargs=True, required=False)
 @blp.response(200, StaffOrderSchema)
 def ready_for_pickup(order_id: int):
     """The goods of a paid pickup order are at the pickup point."""
@@ -161,6 +163,7 @@ def refund_list(args):
 
 @blp.route("/refunds/<int:refund_id>/approve", methods=["POST"])
 @staff_required("money:approve")
+@blp.arguments(NoBodySchema, as_kwargs=True, required=False)
 @blp.response(200, RefundSchema)
 def approve_refund(refund_id: int):
     """Approve a refund: the money goes back through the payment provider."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import wraps
+
 from flask import current_app, request
 from flask_smorest import abort
 
 from api.blueprint import Blueprint
+from api.schemas.common import NoBodySchema
 from api.schemas.orders import OrderSchema
 from shop.db import db, transaction
 from shop.errors import Conflict, NotFound
@@ -64,14 +67,28 @@ def refund_notification(merchant_code: str):
     return _notify()
 
 
+def _fake_provider_only(view):
+    """Anywhere but development and test with the fake provider, the dev hook does not exist (a
+    404 whatever is sent): checked before the body is read."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        env = current_app.config["SETTINGS"].env
+        if env not in ("development", "test") or not isinstance(payment_provider(), FakeWeChatPay):
+            abort(404)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
 @blp.route("/fake/orders/<order_no>/pay", methods=["POST"])
+@_fake_provider_only
+@blp.arguments(NoBodySchema, as_kwargs=True, required=False)
 @blp.response(200, OrderSchema)
 def fake_pay(order_no: str):
     """Dev and test only: pay an order through the fake provider. The notification it sends is
     signed and encrypted like WeChat Pay's and goes through the real notification handler."""
     provider = payment_provider()
-    if current_app.config["SETTINGS"].env not in ("development", "test") or not isinstance(provider, FakeWeChatPay):
-        abort(404)
     order = db.session.query(Order).filter_by(order_no=order_no).one_or_none()
     if order is None:
         raise NotFound("order not found")

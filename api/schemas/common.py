@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -14,28 +15,66 @@ def Fen(**kwargs) -> fields.Integer:
     return fields.Integer(strict=True, metadata={"description": "amount in fen (1/100 yuan)"}, **kwargs)
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+def _has_nul(text: str) -> bool:
+    return "\x00" in text
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # JSON can spell "\ud800" alone; UTF-8, hence PostgreSQL, cannot
+        return True
     return False
+
+
+def _any_text(value: Any, test: Callable[[str], bool]) -> bool:
+    if isinstance(value, str):
+        return test(value)
+    if isinstance(value, dict):
+        return any(_any_text(k, test) or _any_text(v, test) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_any_text(v, test) for v in value)
+    return False
+
+
+UNSTORABLE_TEXT = (
+    (_has_nul, "must not contain the NUL character"),
+    (_has_lone_surrogate, "must not contain a lone surrogate (invalid Unicode)"),
+)
 
 
 class InputSchema(Schema):
     """The base of every schema that loads client input (body or query string).
 
-    PostgreSQL cannot store the NUL character in text or JSONB, so text carrying one is refused
-    here, naming the field, rather than failing in the database with a 500.
+    PostgreSQL cannot store the NUL character in text or JSONB, nor text that is not valid
+    Unicode (a lone surrogate such as "\\ud800", which JSON can carry), so text carrying either
+    is refused here, naming the field, rather than failing in the database with a 500.
     """
 
     @validates_schema
-    def _no_nul_characters(self, data: dict[str, Any], **kwargs: Any) -> None:
-        bad = sorted(name for name, value in data.items() if _has_nul(value))
-        if bad:
-            raise ValidationError({name: ["must not contain the NUL character"] for name in bad})
+    def _storable_text(self, data: dict[str, Any], **kwargs: Any) -> None:
+        errors: dict[str, list[str]] = {}
+        for name, value in sorted(data.items()):
+            for test, message in UNSTORABLE_TEXT:
+                if _any_text(value, test):
+                    errors.setdefault(name, []).append(message)
+        if errors:
+            raise ValidationError(errors)
+
+
+class NoBodySchema(InputSchema):
+    """The body of an action whose URL says everything (cancel, pay, approve, ...): none, or an
+    empty object. A field sent there is refused like any unknown field, never silently ignored."""
+
+
+class FullMatch(validate.Regexp):
+    """validate.Regexp over the whole value: Python's `$` also matches before a final newline,
+    so "SF123\\n" would pass `^[A-Z0-9]+$` and reach the database with its newline."""
+
+    def __call__(self, value: str) -> str:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
 
 
 class ErrorBodySchema(Schema):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from api.auth import STAFF_ROLES
-from api.schemas.common import InputSchema
+from api.schemas.common import FullMatch, InputSchema
 
 MERCHANT_CODE = fields.String(
     required=True, validate=validate.Length(min=1, max=32), metadata={"description": "the merchant's code, e.g. demo"}
@@ -60,7 +60,7 @@ class StaffTokenSchema(Schema):
     staff = fields.Nested(StaffSchema)
 
 
-USERNAME = validate.Regexp(r"^[A-Za-z0-9_.-]{3,64}$", error="3-64 letters, digits, _ . or -")
+USERNAME = FullMatch(r"^[A-Za-z0-9_.-]{3,64}$", error="3-64 letters, digits, _ . or -")
 
 
 class StaffCreateSchema(InputSchema):

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from api.schemas.common import MAX_ID, Fen, InputSchema, PageArgsSchema
+from api.schemas.common import MAX_ID, Fen, FullMatch, InputSchema, PageArgsSchema
 from shop.models import ORDER_STATUSES, REFUND_STATUSES
 
 ID = validate.Range(min=1, max=MAX_ID)
+# At most 20 characters in all (the column's size), the "+" included.
+PHONE = [validate.Length(max=20), FullMatch(r"^\+?[0-9 -]{5,20}$")]
 
 
 class ItemSchema(InputSchema):
@@ -49,7 +51,7 @@ class CartSchema(Schema):
 
 class AddressSchema(InputSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    phone = fields.String(required=True, validate=validate.Regexp(r"^\+?[0-9 -]{5,20}$"))
+    phone = fields.String(required=True, validate=PHONE)
     province = fields.String(required=True, validate=validate.Length(min=1, max=32))
     city = fields.String(required=True, validate=validate.Length(min=1, max=32))
     district = fields.String(load_default="", validate=validate.Length(max=32))
@@ -206,11 +208,11 @@ class PaymentParamsSchema(Schema):
 
 class ShipSchema(InputSchema):
     carrier = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    tracking_no = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9-]{4,64}$"))
+    tracking_no = fields.String(required=True, validate=FullMatch(r"^[A-Za-z0-9-]{4,64}$"))
 
 
 class PickupCodeSchema(InputSchema):
-    code = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{8}$", error="8 digits"))
+    code = fields.String(required=True, validate=FullMatch(r"^[0-9]{8}$", error="8 digits"))
 
 
 class RefundLineInSchema(InputSchema):
@@ -279,7 +281,7 @@ class PickupPointCreateSchema(InputSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=64))
     address = fields.String(required=True, validate=validate.Length(min=1, max=200))
     contact_name = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    contact_phone = fields.String(required=True, validate=validate.Regexp(r"^\+?[0-9 -]{5,20}$"))
+    contact_phone = fields.String(required=True, validate=PHONE)
     leader_member_id = fields.Integer(strict=True, allow_none=True, validate=ID)
 
 
@@ -287,7 +289,7 @@ class PickupPointUpdateSchema(InputSchema):
     name = fields.String(validate=validate.Length(min=1, max=64))
     address = fields.String(validate=validate.Length(min=1, max=200))
     contact_name = fields.String(validate=validate.Length(min=1, max=32))
-    contact_phone = fields.String(validate=validate.Regexp(r"^\+?[0-9 -]{5,20}$"))
+    contact_phone = fields.String(validate=PHONE)
     leader_member_id = fields.Integer(strict=True, allow_none=True, validate=ID)
     active = fields.Boolean()
 

@@ -914,3 +914,16 @@ def test_a_staff_token_on_member_endpoints_is_403_members_only(ctx, client, role
     if method == "patch":
         kwargs["json"] = {"nickname": "staff pretending"}
     error_of(getattr(client, method)(path, **kwargs), 403, "members_only")
+
+
+def test_a_username_with_a_trailing_newline_is_refused_not_a_500(ctx, client):
+    from tests.factories import make_merchant, staff_headers
+
+    merchant = make_merchant()
+    response = client.post(
+        "/api/v1/merchant/staff",
+        json={"username": "a" * 64 + "\n", "password": "long-enough-pw", "role": "operator"},
+        headers=staff_headers(client, merchant.code),
+    )
+    assert response.status_code == 422
+    assert "username" in response.json["error"]["details"]["fields"]
