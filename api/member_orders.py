@@ -15,6 +15,7 @@ from api.schemas.orders import (
     CartQuantitySchema,
     CartSchema,
     CheckoutSchema,
+    LeaderPickupSchema,
     MemberOrderListArgsSchema,
     OrderCreateSchema,
     OrderPageSchema,
@@ -190,8 +191,7 @@ def cancel(order_id: int):
 def pay(order_id: int):
     """Start paying: returns the parameters for wx.requestPayment."""
     caller = current_caller()
-    with transaction():
-        return start_payment(payment_provider(), caller.merchant_id, caller.subject_id, order_id)
+    return start_payment(payment_provider(), caller.merchant_id, caller.subject_id, order_id)
 
 
 @blp.route("/orders/<int:order_id>/confirm-receipt", methods=["POST"])
@@ -230,7 +230,7 @@ class OrderRefunds(MethodView):
 @blp.route("/leader/pickups", methods=["POST"])
 @member_required
 @blp.arguments(PickupCodeSchema)
-@blp.response(200, OrderSchema)
+@blp.response(200, LeaderPickupSchema)
 def leader_pickup(args):
     """A group leader hands over an order waiting at their pickup point (the code works once)."""
     caller = current_caller()

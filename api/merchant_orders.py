@@ -22,12 +22,12 @@ from api.schemas.orders import (
     PickupPointUpdateSchema,
     RefundDecisionSchema,
     RefundListArgsSchema,
-    RefundListSchema,
-    RefundSchema,
     ShipSchema,
     StaffOrderListArgsSchema,
     StaffOrderPageSchema,
     StaffOrderSchema,
+    StaffRefundListSchema,
+    StaffRefundSchema,
 )
 from shop import fulfilment, orders, pricing, refunds
 from shop.db import db, transaction
@@ -155,7 +155,7 @@ def pickup(args, order_id: int):
 @blp.route("/refunds")
 @staff_required("orders:read")
 @blp.arguments(RefundListArgsSchema, location="query")
-@blp.response(200, RefundListSchema)
+@blp.response(200, StaffRefundListSchema)
 def refund_list(args):
     """Refund requests, newest first (the latest 200)."""
     return {"items": refunds.refund_page(current_caller().merchant_id, status=args.get("status"))}
@@ -164,7 +164,7 @@ def refund_list(args):
 @blp.route("/refunds/<int:refund_id>/approve", methods=["POST"])
 @staff_required("money:approve")
 @blp.arguments(NoBodySchema, as_kwargs=True, required=False)
-@blp.response(200, RefundSchema)
+@blp.response(200, StaffRefundSchema)
 def approve_refund(refund_id: int):
     """Approve a refund: the money goes back through the payment provider."""
     caller = current_caller()
@@ -175,7 +175,7 @@ def approve_refund(refund_id: int):
 @blp.route("/refunds/<int:refund_id>/reject", methods=["POST"])
 @staff_required("money:approve")
 @blp.arguments(RefundDecisionSchema)
-@blp.response(200, RefundSchema)
+@blp.response(200, StaffRefundSchema)
 def reject_refund(args, refund_id: int):
     """Reject a refund request, with a reason for the member."""
     caller = current_caller()

@@ -6,6 +6,7 @@ from functools import wraps
 
 from flask import current_app, request
 from flask_smorest import abort
+from sqlalchemy import update
 
 from api.blueprint import Blueprint
 from api.schemas.common import NoBodySchema
@@ -100,6 +101,12 @@ def fake_pay(order_no: str):
     db.session.rollback()
     try:
         with transaction():
+            # As if the member had tapped "pay" first: the order has a prepay at the provider.
+            db.session.execute(
+                update(Order)
+                .where(Order.id == order.id, Order.prepay_id.is_(None))
+                .values(prepay_id=f"wx_fake_{order.order_no}")
+            )
             handle_notification(provider, merchant.code, headers, body)
     except NotificationRejected as exc:
         raise Conflict(exc.message, code=f"payment_{exc.reason}") from None

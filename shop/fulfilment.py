@@ -15,14 +15,13 @@ from shop.events import ORDER_COMPLETED, bus
 from shop.models import Order, PickupPoint, Refund
 from shop.orders import lock_order, transition
 from shop.pricing import merchant_settings
+from shop.refunds import OPEN as OPEN_REFUNDS
 from shop.runner import enqueue
 
 
 def _no_open_refund(order: Order) -> None:
     busy = db.session.execute(
-        select(Refund.id).where(
-            Refund.order_id == order.id, Refund.status.in_(("requested", "processing")), Refund.kind == "member"
-        )
+        select(Refund.id).where(Refund.order_id == order.id, Refund.status.in_(OPEN_REFUNDS), Refund.kind == "member")
     ).first()
     if busy:
         raise Conflict("a refund of this order is in progress", code="refund_in_progress")
@@ -35,10 +34,7 @@ def ship(merchant_id: int, order_id: int, *, carrier: str, tracking_no: str, now
         raise Conflict("a pickup order is not shipped; mark it ready for pickup", code="wrong_fulfilment")
     _no_open_refund(order)
     transition(order, "shipped", now=now, carrier=carrier, tracking_no=tracking_no)
-    from shop import jobs
-
-    days = merchant_settings(merchant_id).auto_confirm_days
-    enqueue(jobs.auto_confirm, order.id, delay=timedelta(days=days, seconds=5), job_id=f"auto-confirm-{order.id}")
+    _schedule_auto_confirm(order)
     return order
 
 
@@ -47,7 +43,9 @@ def mark_ready(merchant_id: int, order_id: int, *, now: datetime | None = None) 
     if order.fulfilment != "pickup":
         raise Conflict("only pickup orders wait at a pickup point", code="wrong_fulfilment")
     _no_open_refund(order)
-    return transition(order, "ready_for_pickup", now=now)
+    transition(order, "ready_for_pickup", now=now)
+    _schedule_auto_confirm(order)
+    return order
 
 
 def _receive(order: Order, now: datetime) -> Order:
@@ -110,18 +108,30 @@ def _hand_over(order: Order, code: str, now: datetime) -> Order:
             code="illegal_transition",
             details={"status": order.status, "to": "received"},
         )
+    _no_open_refund(order)  # decide the refund first: goods handed over or money back, not both
     return _receive(order, now)
 
 
 def auto_confirm(order_id: int, *, now: datetime | None = None) -> bool:
-    """Confirm receipt of a shipped order N days after shipping; False when not due or not shipped."""
+    """Confirm receipt N days after shipping (or after the goods reached the pickup point);
+    False when not due, or not waiting for the member."""
     now = now or utcnow()
     order = lock_order(order_id)
+    since = {"shipped": order.shipped_at, "ready_for_pickup": order.ready_at}.get(order.status)
     days = merchant_settings(order.merchant_id).auto_confirm_days
-    if order.status != "shipped" or order.shipped_at + timedelta(days=days) > now:
+    if since is None or since + timedelta(days=days) > now:
         return False
+    if order.status == "ready_for_pickup":
+        _no_open_refund(order)  # goods at the point with a refund pending are not handed over
     _receive(order, now)
     return True
+
+
+def _schedule_auto_confirm(order: Order) -> None:
+    from shop import jobs
+
+    days = merchant_settings(order.merchant_id).auto_confirm_days
+    enqueue(jobs.auto_confirm, order.id, delay=timedelta(days=days, seconds=5), job_id=f"auto-confirm-{order.id}")
 
 
 def finalize(order_id: int, *, now: datetime | None = None) -> bool:
@@ -131,7 +141,7 @@ def finalize(order_id: int, *, now: datetime | None = None) -> bool:
     if order.status != "received" or order.after_sales_until > now:
         return False
     open_refund = db.session.execute(
-        select(Refund.id).where(Refund.order_id == order.id, Refund.status.in_(("requested", "processing")))
+        select(Refund.id).where(Refund.order_id == order.id, Refund.status.in_(OPEN_REFUNDS))
     ).first()
     if open_refund:
         return False

@@ -1,25 +1,30 @@
 """Background jobs of the shop: ids in, one service call in a transaction, nothing else.
 
 Each is idempotent (the service reads the state and does nothing when the work is done), and
-each has a sweep that finds due work a lost job missed.
+each has a sweep that finds due work a lost job missed. A sweep takes due work oldest first and
+handles each item on its own, so one item that keeps failing never holds up the others.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, and_, exists, func, or_, select
 
 from shop import fulfilment, orders, refunds
 from shop.db import db, transaction, utcnow
-from shop.errors import UpstreamError
-from shop.models import Merchant, Order, Refund
+from shop.errors import DomainError, UpstreamError
+from shop.models import DEFAULT_AUTO_CONFIRM_DAYS, Merchant, MerchantSettings, Order, Refund
 from shop.payments import payment_provider
 from shop.payments.service import reconcile_with_provider
 from shop.runner import register_sweep
 
 SWEEP_BATCH = 500
+# How long an unpaid order whose payment state cannot be learned (the provider unreachable) is
+# kept past its expiry before it is closed anyway (a payment after that is refunded as late).
+UNKNOWN_PAYMENT_GRACE = timedelta(hours=1)
 log = logging.getLogger(__name__)
 
 
@@ -33,17 +38,24 @@ def expire_order(order_id: int) -> str:
             if reconcile_with_provider(payment_provider(), order_id) == "applied":
                 return "paid"
         except UpstreamError:
-            log.warning("could not query the provider for order %s; expiring it", order_id)
+            if utcnow() < order.expires_at + UNKNOWN_PAYMENT_GRACE:
+                log.warning("provider unreachable; order %s stays open until it can be asked", order_id)
+                return "pending_payment"
+        except DomainError as exc:  # e.g. no payment account: it cannot have been paid there
+            log.warning("cannot ask the provider about order %s (%s); expiring it", order_id, exc.code)
         return orders.cancel_order(order_id, reason="expired").status
 
 
-def close_payment(order_id: int) -> None:
-    """Close the unpaid order at the provider, so it cannot be paid any more."""
+def close_payment(order_id: int) -> str:
+    """Close the cancelled order at the provider; if it says the order was paid, refund that."""
     with transaction():
         order = db.session.get(Order, order_id)
-        if order is None or order.status != "cancelled":
-            return
-        payment_provider().close(db.session.get(Merchant, order.merchant_id), order.order_no)
+        if order is None or order.status != "cancelled" or order.prepay_id is None:
+            return "nothing_to_do"
+        provider = payment_provider()
+        if provider.close(db.session.get(Merchant, order.merchant_id), order.order_no):
+            return "closed"
+        return reconcile_with_provider(provider, order_id) or "paid_unknown"
 
 
 def submit_refund(refund_id: int) -> str:
@@ -83,39 +95,70 @@ def finalize_order(order_id: int) -> bool:
         return fulfilment.finalize(order_id)
 
 
-def _due(query) -> list[int]:
-    return list(db.session.execute(query.limit(SWEEP_BATCH)).scalars())
+# --- sweeps -------------------------------------------------------------------------------------
+
+
+def _each(query: Select, job: Callable[[int], object]) -> int:
+    """Run `job` for each due id, oldest first; a failure is logged and skipped, not fatal."""
+    with transaction():
+        due = list(db.session.execute(query.limit(SWEEP_BATCH)).scalars())
+    done = 0
+    for item_id in due:
+        try:
+            job(item_id)
+            done += 1
+        except Exception:
+            log.exception("%s(%s) failed in its sweep; the next sweep tries again", job.__name__, item_id)
+    return done
 
 
 def sweep_expired_orders() -> int:
-    with transaction():
-        due = _due(select(Order.id).where(Order.status == "pending_payment", Order.expires_at < utcnow()))
-    for order_id in due:
-        expire_order(order_id)
-    return len(due)
+    return _each(
+        select(Order.id)
+        .where(Order.status == "pending_payment", Order.expires_at < utcnow())
+        .order_by(Order.expires_at, Order.id),
+        expire_order,
+    )
 
 
 def sweep_auto_confirm() -> int:
-    with transaction():
-        due = _due(select(Order.id).where(Order.status == "shipped", Order.shipped_at < utcnow() - timedelta(days=1)))
-    return sum(auto_confirm(order_id) for order_id in due)
+    """Shipped (or waiting at a pickup point) longer than the merchant's auto-confirm days."""
+    days = func.coalesce(MerchantSettings.auto_confirm_days, DEFAULT_AUTO_CONFIRM_DAYS)
+    since = func.coalesce(Order.shipped_at, Order.ready_at)
+    return _each(
+        select(Order.id)
+        .outerjoin(MerchantSettings, MerchantSettings.merchant_id == Order.merchant_id)
+        .where(
+            or_(
+                and_(Order.status == "shipped", Order.shipped_at.is_not(None)),
+                and_(Order.status == "ready_for_pickup", Order.ready_at.is_not(None)),
+            ),
+            since + func.make_interval(0, 0, 0, days) <= utcnow(),
+        )
+        .order_by(since, Order.id),
+        lambda order_id: auto_confirm(order_id),
+    )
 
 
 def sweep_finalize() -> int:
-    with transaction():
-        due = _due(select(Order.id).where(Order.status == "received", Order.after_sales_until < utcnow()))
-    return sum(finalize_order(order_id) for order_id in due)
+    open_refund = exists().where(Refund.order_id == Order.id, Refund.status.in_(refunds.OPEN))
+    return _each(
+        select(Order.id)
+        .where(Order.status == "received", Order.after_sales_until <= utcnow(), ~open_refund)
+        .order_by(Order.after_sales_until, Order.id),
+        finalize_order,
+    )
 
 
 def sweep_refunds() -> int:
-    """Re-submit refunds the provider has not settled after a while (out_refund_no makes it safe)."""
-    with transaction():
-        due = _due(
-            select(Refund.id).where(Refund.status == "processing", Refund.created_at < utcnow() - timedelta(minutes=10))
-        )
-    for refund_id in due:
-        submit_refund(refund_id)
-    return len(due)
+    """Submit again the refunds the provider has not settled after a while (out_refund_no makes
+    it safe); abnormal ones wait for the merchant, not for a retry."""
+    return _each(
+        select(Refund.id)
+        .where(Refund.status == "processing", Refund.created_at < utcnow() - timedelta(minutes=10))
+        .order_by(Refund.id),
+        submit_refund,
+    )
 
 
 def purge_idempotency_keys() -> int:

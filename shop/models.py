@@ -170,6 +170,9 @@ ORDER_STATUSES = (
 )
 
 
+DEFAULT_AUTO_CONFIRM_DAYS = 7
+
+
 class MerchantSettings(db.Model):
     """Per-merchant rules for orders; a merchant without a row uses the defaults here."""
 
@@ -187,7 +190,9 @@ class MerchantSettings(db.Model):
     shipping_fee: Mapped[int] = mapped_column(BigInteger, nullable=False, default=800, server_default="800")
     free_shipping_over: Mapped[int | None] = mapped_column(BigInteger, default=9900)
     order_ttl_minutes: Mapped[int] = mapped_column(Integer, nullable=False, default=30, server_default="30")
-    auto_confirm_days: Mapped[int] = mapped_column(Integer, nullable=False, default=7, server_default="7")
+    auto_confirm_days: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=DEFAULT_AUTO_CONFIRM_DAYS, server_default=str(DEFAULT_AUTO_CONFIRM_DAYS)
+    )
     after_sales_days: Mapped[int] = mapped_column(Integer, nullable=False, default=7, server_default="7")
 
 
@@ -357,14 +362,16 @@ class Payment(IdMixin, TimestampMixin, MerchantScoped, db.Model):
     success_time: Mapped[str] = mapped_column(String(40), nullable=False, default="")
 
 
-REFUND_STATUSES = ("requested", "rejected", "processing", "succeeded", "failed")
+REFUND_STATUSES = ("requested", "rejected", "processing", "abnormal", "succeeded", "failed")
 
 
 class Refund(IdMixin, TimestampMixin, MerchantScoped, db.Model):
     __tablename__ = "refunds"
     __table_args__ = (
         UniqueConstraint("out_refund_no"),
-        CheckConstraint("status IN ('requested', 'rejected', 'processing', 'succeeded', 'failed')", name="status"),
+        CheckConstraint(
+            "status IN ('requested', 'rejected', 'processing', 'abnormal', 'succeeded', 'failed')", name="status"
+        ),
         CheckConstraint("amount > 0", name="amount"),
         Index("ix_refunds_order", "order_id"),
         Index("ix_refunds_status", "merchant_id", "status", "id"),
@@ -381,6 +388,9 @@ class Refund(IdMixin, TimestampMixin, MerchantScoped, db.Model):
     reject_reason: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     restock: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     provider_refund_id: Mapped[str | None] = mapped_column(String(64))
+    # Submissions to the provider so far, and why the last one did not go through (for staff).
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    last_error: Mapped[str] = mapped_column(String(200), nullable=False, default="", server_default="")
     decided_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("staff.id"))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     succeeded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

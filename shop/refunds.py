@@ -22,10 +22,13 @@ from shop.orders import lock_order, release_stock, transition
 from shop.runner import enqueue
 
 REFUNDABLE = ("paid", "shipped", "ready_for_pickup", "received")
-OPEN = ("requested", "processing")
+OPEN = ("requested", "processing", "abnormal")
 REFUND_TRANSITIONS: dict[str, frozenset[str]] = {
     "requested": frozenset({"processing", "rejected"}),
-    "processing": frozenset({"succeeded", "failed"}),
+    "processing": frozenset({"succeeded", "failed", "abnormal"}),
+    # ABNORMAL: the money could not reach the payer (e.g. a closed bank card); it stays open until
+    # the merchant resolves it with WeChat Pay, whose notification then says SUCCESS or CLOSED.
+    "abnormal": frozenset({"succeeded", "failed"}),
     "rejected": frozenset(),
     "succeeded": frozenset(),
     "failed": frozenset(),
@@ -205,29 +208,47 @@ def refund_late_payment(order: Order, payment_id: int, transaction_id: str, amou
     return refund
 
 
+# The provider's word for how a refund stands -> our settlement outcome.
+_PROVIDER_STATUS = {"SUCCESS": "succeeded", "CLOSED": "failed", "ABNORMAL": "abnormal"}
+
+
 def submit_refund(provider: Any, refund_id: int) -> str:
-    """Ask the provider to pay a processing refund back. Safe to repeat: out_refund_no is stable."""
-    refund = db.session.get(Refund, refund_id)
-    if refund is None or refund.status != "processing":
-        return "nothing_to_do"
-    order = db.session.get(Order, refund.order_id)
+    """Ask the provider to pay a processing refund back. Safe to repeat: out_refund_no is stable,
+    and the provider answers a repeated submission with the same refund.
+
+    A refusal or an unreachable provider does not raise: the attempt and its error are recorded
+    for staff, and the refund sweep submits it again later.
+    """
+    from shop.errors import DomainError
     from shop.models import Merchant, Payment
 
+    refund = _lock_refund(refund_id)
+    if refund.status != "processing":
+        return "nothing_to_do"
+    order = db.session.get(Order, refund.order_id)
     merchant = db.session.get(Merchant, refund.merchant_id)
     total = db.session.get(Payment, refund.payment_id).amount if refund.payment_id else order.paid_total
-    result = provider.refund(
-        merchant,
-        out_trade_no=order.order_no,
-        out_refund_no=refund.out_refund_no,
-        amount=refund.amount,
-        total=total,
-        reason=refund.reason or "退款",
-    )
+    refund.attempts += 1
+    try:
+        result = provider.refund(
+            merchant,
+            out_trade_no=order.order_no,
+            out_refund_no=refund.out_refund_no,
+            amount=refund.amount,
+            total=total,
+            reason=refund.reason or "退款",
+        )
+    except DomainError as exc:
+        refund.last_error = f"{exc.code}: {exc.message}"[:200]
+        db.session.flush()
+        return "retry_later"
     refund.provider_refund_id = result.refund_id
+    refund.last_error = ""
     db.session.flush()
-    if result.status == "SUCCESS":
-        return _settle(refund.merchant_id, refund.out_refund_no, refund.amount, succeeded=True)
-    return "submitted"
+    outcome = _PROVIDER_STATUS.get(result.status)
+    if outcome is None:  # PROCESSING: the notification will tell
+        return "submitted"
+    return _settle(refund.merchant_id, refund.out_refund_no, outcome)
 
 
 def apply_refund_result(merchant_id: int, resource: Mapping[str, Any]) -> str:
@@ -243,21 +264,24 @@ def apply_refund_result(merchant_id: int, resource: Mapping[str, Any]) -> str:
         raise NotificationRejected("unknown_refund", "no such refund")
     if amount != refund.amount:
         raise NotificationRejected("wrong_amount", "the refunded amount is not the amount asked for")
-    return _settle(merchant_id, refund.out_refund_no, amount, succeeded=status == "SUCCESS")
+    outcome = _PROVIDER_STATUS.get(status)
+    if outcome is None:
+        raise NotificationRejected("bad_body", f"unknown refund status {status!r}")
+    return _settle(merchant_id, refund.out_refund_no, outcome)
 
 
-def _settle(merchant_id: int, out_refund_no: str, amount: int, *, succeeded: bool) -> str:
+def _settle(merchant_id: int, out_refund_no: str, outcome: str) -> str:
+    """Apply the provider's outcome (succeeded / failed / abnormal) to a refund, once."""
     refund = db.session.execute(
         select(Refund).where(Refund.merchant_id == merchant_id, Refund.out_refund_no == out_refund_no)
     ).scalar_one()
     order = lock_order(refund.order_id)
     refund = _lock_refund(refund.id)
-    if refund.status != "processing":
+    if refund.status == outcome or refund.status not in ("processing", "abnormal"):
         return "refund_duplicate"  # a repeated notification: already settled
-    if not succeeded:
-        transition_refund(refund, "failed")
-        return "refund_failed"
-    transition_refund(refund, "succeeded")
+    transition_refund(refund, outcome)
+    if outcome != "succeeded":
+        return f"refund_{outcome}"
     if refund.kind == "late_payment":
         return "refund_applied"
     lines = {line.id: line for line in order.lines}

@@ -259,8 +259,33 @@ class RefundListSchema(Schema):
     items = fields.List(fields.Nested(RefundSchema))
 
 
+class StaffRefundSchema(RefundSchema):
+    attempts = fields.Integer(metadata={"description": "submissions to the payment provider so far"})
+    last_error = fields.String(metadata={"description": "why the last submission did not go through"})
+
+
+class StaffRefundListSchema(Schema):
+    items = fields.List(fields.Nested(StaffRefundSchema))
+
+
 class RefundListArgsSchema(InputSchema):
     status = fields.String(validate=validate.OneOf(REFUND_STATUSES))
+
+
+class PickupLineSchema(Schema):
+    title = fields.String()
+    specs = fields.Dict(keys=fields.String(), values=fields.String())
+    quantity = fields.Integer()
+
+
+class LeaderPickupSchema(Schema):
+    """What a group leader needs to hand an order over: what to give, nothing about the money."""
+
+    id = fields.Integer()
+    order_no = fields.String()
+    status = fields.String()
+    received_at = fields.DateTime(allow_none=True)
+    lines = fields.List(fields.Nested(PickupLineSchema))
 
 
 class PickupPointSchema(Schema):
@@ -305,6 +330,7 @@ class OrderSettingsSchema(Schema):
 class OrderSettingsUpdateSchema(InputSchema):
     shipping_fee = Fen()
     free_shipping_over = Fen(allow_none=True)
-    order_ttl_minutes = fields.Integer(strict=True, validate=validate.Range(min=1, max=1440))
+    # At least 5 minutes: paying needs 90 seconds of the order's life to be left (see start_payment).
+    order_ttl_minutes = fields.Integer(strict=True, validate=validate.Range(min=5, max=1440))
     auto_confirm_days = fields.Integer(strict=True, validate=validate.Range(min=1, max=60))
     after_sales_days = fields.Integer(strict=True, validate=validate.Range(min=0, max=60))

@@ -44,12 +44,21 @@ class PaymentProvider(Protocol):
     def account(self, merchant: Merchant) -> WeChatPayAccount: ...
 
     def prepay(
-        self, merchant: Merchant, *, out_trade_no: str, description: str, total: int, openid: str, time_expire: datetime
+        self,
+        account: WeChatPayAccount,
+        *,
+        out_trade_no: str,
+        description: str,
+        total: int,
+        openid: str,
+        time_expire: datetime,
     ) -> dict[str, str]: ...
 
     def parse_notification(self, merchant: Merchant, headers: dict[str, str], body: str) -> Notification: ...
 
-    def close(self, merchant: Merchant, out_trade_no: str) -> None: ...
+    def close(self, merchant: Merchant, out_trade_no: str) -> bool:
+        """Close an unpaid order; False when the provider says it was paid already."""
+        ...
 
     def query(self, merchant: Merchant, out_trade_no: str) -> dict[str, Any]: ...
 
@@ -81,9 +90,16 @@ class WeChatPayProvider:
         )
 
     def prepay(
-        self, merchant: Merchant, *, out_trade_no: str, description: str, total: int, openid: str, time_expire: datetime
+        self,
+        account: WeChatPayAccount,
+        *,
+        out_trade_no: str,
+        description: str,
+        total: int,
+        openid: str,
+        time_expire: datetime,
     ) -> dict[str, str]:
-        account = self.account(merchant)
+        """Takes the account (read beforehand) so that no database work waits on WeChat."""
         prepay_id = self.client.prepay(
             account,
             out_trade_no=out_trade_no,
@@ -97,8 +113,8 @@ class WeChatPayProvider:
     def parse_notification(self, merchant: Merchant, headers: dict[str, str], body: str) -> Notification:
         return parse_notification(self.account(merchant), headers, body)
 
-    def close(self, merchant: Merchant, out_trade_no: str) -> None:
-        self.client.close(self.account(merchant), out_trade_no)
+    def close(self, merchant: Merchant, out_trade_no: str) -> bool:
+        return self.client.close(self.account(merchant), out_trade_no)
 
     def query(self, merchant: Merchant, out_trade_no: str) -> dict[str, Any]:
         return self.client.query(self.account(merchant), out_trade_no)
@@ -137,10 +153,17 @@ class FakeWeChatPay:
         )
 
     def prepay(
-        self, merchant: Merchant, *, out_trade_no: str, description: str, total: int, openid: str, time_expire: datetime
+        self,
+        account: WeChatPayAccount,
+        *,
+        out_trade_no: str,
+        description: str,
+        total: int,
+        openid: str,
+        time_expire: datetime,
     ) -> dict[str, str]:
         prepay_id = f"wx_fake_{out_trade_no}"
-        return {"prepay_id": prepay_id, **request_payment_params(self.account(merchant), prepay_id)}
+        return {"prepay_id": prepay_id, **request_payment_params(account, prepay_id)}
 
     def parse_notification(self, merchant: Merchant, headers: dict[str, str], body: str) -> Notification:
         return parse_notification(self.account(merchant), headers, body)
@@ -149,8 +172,11 @@ class FakeWeChatPay:
     CLOSED_KEY = "gs:fakepay:closed"
     REFUNDS_KEY = "gs:fakepay:refunds"
 
-    def close(self, merchant: Merchant, out_trade_no: str) -> None:
+    def close(self, merchant: Merchant, out_trade_no: str) -> bool:
+        if redis_client().hexists(self.TRANSACTIONS_KEY, out_trade_no):
+            return False  # as WeChat Pay: ORDERPAID
         redis_client().sadd(self.CLOSED_KEY, out_trade_no)
+        return True
 
     TRANSACTIONS_KEY = "gs:fakepay:transactions"
 

@@ -16,37 +16,50 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from shop.db import db, utcnow
+from shop.db import db, transaction, utcnow
 from shop.errors import Conflict
 from shop.events import ORDER_PAID, bus
 from shop.models import Member, Merchant, Order, Payment, Product
-from shop.orders import lock_order, transition
+from shop.orders import get_order, lock_order, transition
 from shop.payments.providers import PaymentProvider
 from shop.payments.wechatpay import NotificationRejected
 
-# A prepay must leave the payer time to finish; closer to the expiry than this, it is refused.
-MIN_TIME_TO_PAY = timedelta(seconds=30)
+# A prepay must leave the payer time to finish. WeChat moves a time_expire less than a minute
+# after the prepay call to a minute after it, which would let a payment land after our expiry:
+# closer to the expiry than this (a minute, plus room for clock skew), paying is refused.
+MIN_TIME_TO_PAY = timedelta(seconds=90)
 
 
-def start_payment(provider: PaymentProvider, merchant_id: int, member_id: int, order_id: int) -> dict[str, Any]:
-    """What `wx.requestPayment` needs for an unpaid order; WeChat's expiry is never after ours."""
-    order = lock_order(order_id, merchant_id=merchant_id, member_id=member_id)
+def _check_payable(order: Order) -> None:
     if order.status != "pending_payment":
         raise Conflict(f"the order is {order.status}", code="not_payable", details={"status": order.status})
     if order.expires_at - utcnow() < MIN_TIME_TO_PAY:
         raise Conflict("the order is about to expire; place it again", code="order_expiring")
-    merchant = db.session.get(Merchant, merchant_id)
-    member = db.session.get(Member, member_id)
-    params = provider.prepay(
-        merchant,
-        out_trade_no=order.order_no,
-        description=(order.lines[0].title if order.lines else "订单")[:120],
-        total=order.payable_total,
-        openid=member.openid,
-        time_expire=order.expires_at,
-    )
-    order.prepay_id = params.pop("prepay_id")
-    db.session.flush()
+
+
+def start_payment(provider: PaymentProvider, merchant_id: int, member_id: int, order_id: int) -> dict[str, Any]:
+    """What `wx.requestPayment` needs for an unpaid order; WeChat's expiry is never after ours.
+
+    Unlike other services this one owns its transactions (like a job does): the call to WeChat
+    happens between them, so no row lock or pooled connection waits on the network.
+    """
+    with transaction():
+        order = get_order(merchant_id, order_id, member_id=member_id)
+        _check_payable(order)
+        merchant = db.session.get(Merchant, merchant_id)
+        account = provider.account(merchant)
+        request = {
+            "out_trade_no": order.order_no,
+            "description": (order.lines[0].title if order.lines else "订单")[:120],
+            "total": order.payable_total,
+            "openid": db.session.get(Member, member_id).openid,
+            "time_expire": order.expires_at,
+        }
+    params = provider.prepay(account, **request)
+    with transaction():
+        order = lock_order(order_id, merchant_id=merchant_id, member_id=member_id)
+        _check_payable(order)  # it may have expired meanwhile; WeChat's own expiry then closes it
+        order.prepay_id = params.pop("prepay_id")
     return params
 
 
@@ -77,12 +90,12 @@ def handle_notification(provider: PaymentProvider, merchant_code: str, headers: 
 
 
 def reconcile_with_provider(provider: PaymentProvider, order_id: int) -> str | None:
-    """Ask the provider whether an unpaid order was paid after all (a lost notification).
-
-    Called before an order expires; "applied" means it was paid and is now marked so.
+    """Ask the provider whether an order was paid after all (a lost notification), and act on it
+    as the notification would have: "applied" for an unpaid order (now paid), "late" for a closed
+    one (the payment is refunded), "duplicate" when it was known. None: not paid, or never prepaid.
     """
     order = db.session.get(Order, order_id)
-    if order is None or order.status != "pending_payment":
+    if order is None or order.prepay_id is None:
         return None
     merchant = db.session.get(Merchant, order.merchant_id)
     resource = provider.query(merchant, order.order_no)
@@ -130,9 +143,12 @@ def _apply_payment(provider: PaymentProvider, merchant: Merchant, resource: dict
     if order.status == "pending_payment":
         transition(order, "paid", paid_total=amount, transaction_id=transaction_id)
         _set_outcome(payment_id, "applied")
+        sold: dict[int, int] = {}
         for line in order.lines:
+            sold[line.product_id] = sold.get(line.product_id, 0) + line.quantity
+        for product_id in sorted(sold):  # product id order: concurrent payments lock alike
             db.session.execute(
-                update(Product).where(Product.id == line.product_id).values(sales=Product.sales + line.quantity)
+                update(Product).where(Product.id == product_id).values(sales=Product.sales + sold[product_id])
             )
         bus.dispatch(
             ORDER_PAID,

@@ -234,7 +234,9 @@ class WeChatPayClient:
         except ValueError:
             data = {}
         if response.status_code >= 500:
-            raise UpstreamError("WeChat Pay failed", code="payment_upstream_error", details=data)
+            raise UpstreamError(
+                "WeChat Pay failed", code="payment_upstream_error", details={"wechat_code": str(data.get("code", ""))}
+            )
         return response.status_code, data
 
     def prepay(
@@ -263,7 +265,12 @@ class WeChatPayClient:
             },
         )
         if status >= 400 or "prepay_id" not in data:
-            raise Conflict("WeChat Pay refused the prepay", code="prepay_refused", details=data)
+            # Members see this: WeChat's code, not its whole answer.
+            raise Conflict(
+                "WeChat Pay refused the prepay",
+                code="prepay_refused",
+                details={"wechat_code": str(data.get("code", ""))},
+            )
         return data["prepay_id"]
 
     def query(self, account: WeChatPayAccount, out_trade_no: str) -> dict[str, Any]:
@@ -271,15 +278,27 @@ class WeChatPayClient:
             account, "GET", f"/v3/pay/transactions/out-trade-no/{out_trade_no}?mchid={account.mchid}", None
         )
         if status >= 400:
-            raise UpstreamError("WeChat Pay refused the query", code="payment_query_failed", details=data)
+            raise UpstreamError(
+                "WeChat Pay refused the query",
+                code="payment_query_failed",
+                details={"wechat_code": str(data.get("code", ""))},
+            )
         return data
 
-    def close(self, account: WeChatPayAccount, out_trade_no: str) -> None:
+    def close(self, account: WeChatPayAccount, out_trade_no: str) -> bool:
+        """True when closed; False when WeChat says the order was paid (ORDERPAID)."""
         status, data = self._call(
             account, "POST", f"/v3/pay/transactions/out-trade-no/{out_trade_no}/close", {"mchid": account.mchid}
         )
-        if status >= 400 and data.get("code") != "ORDERPAID":
-            raise UpstreamError("WeChat Pay refused to close", code="payment_close_failed", details=data)
+        if status >= 400:
+            if data.get("code") == "ORDERPAID":
+                return False
+            raise UpstreamError(
+                "WeChat Pay refused to close",
+                code="payment_close_failed",
+                details={"wechat_code": str(data.get("code", ""))},
+            )
+        return True
 
     def refund(
         self, account: WeChatPayAccount, *, out_trade_no: str, out_refund_no: str, amount: int, total: int, reason: str
@@ -297,5 +316,9 @@ class WeChatPayClient:
             },
         )
         if status >= 400:
-            raise UpstreamError("WeChat Pay refused the refund", code="refund_refused", details=data)
+            raise UpstreamError(
+                f"WeChat Pay refused the refund: {data.get('code', '')} {data.get('message', '')}".strip(),
+                code="refund_refused",
+                details={"wechat_code": str(data.get("code", ""))},
+            )
         return RefundResult(refund_id=data.get("refund_id", ""), status=data.get("status", "PROCESSING"))

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from api.worker import run_burst
 from shop import catalog, orders
@@ -58,6 +58,31 @@ def test_placing_an_order_reserves_stock_and_snapshots_each_line(ctx, client):
     )
     again = client.get(f"/api/v1/orders/{order['id']}", headers=headers).json
     assert (again["lines"][0]["title"], again["lines"][0]["unit_price"]) == ("赣南脐橙", 2500)
+
+
+def test_a_placement_reads_the_settings_once_and_no_sku_it_does_not_price(ctx, client):
+    merchant = make_merchant()
+    product = make_product(
+        merchant,
+        "纯棉T恤",
+        skus=[{"specs": {"尺码": size}, "price": 5900, "stock": 10} for size in ("M", "L", "XL")],
+    )
+    headers = member_headers(client, merchant.code)
+    statements: list[str] = []
+
+    def _record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", _record)
+    try:
+        response = place(client, headers, order_body(product.skus[0].id))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", _record)
+    assert response.status_code == 201, response.json
+    # the merchant has no settings row: the defaults serve the shipping fee and the expiry alike
+    assert sum(" FROM merchant_settings " in s for s in statements) == 1
+    # pricing loads the SKU with its product, not the product's other SKUs
+    assert not [s for s in statements if "skus.product_id IN" in s]
 
 
 def test_an_order_for_more_than_the_stock_is_refused_and_reserves_nothing(ctx, client):
@@ -137,7 +162,9 @@ def test_placing_an_order_schedules_its_expiry(app, ctx, client):
 
 def test_expiry_releases_the_stock_exactly_once_and_closes_the_payment(app, ctx, client):
     merchant, _, sku_id = _shop()
-    order = place(client, member_headers(client, merchant.code), order_body(sku_id, 4)).json
+    headers = member_headers(client, merchant.code)
+    order = place(client, headers, order_body(sku_id, 4)).json
+    assert client.post(f"/api/v1/orders/{order['id']}/pay", headers=headers).status_code == 200
     cancelled = []
     handler = lambda **payload: cancelled.append(payload["reason"])  # noqa: E731
     bus.subscribe(ORDER_CANCELLED, handler)
@@ -222,7 +249,9 @@ def test_an_order_paid_but_never_notified_is_marked_paid_not_expired(app, ctx, c
     from shop import jobs
 
     merchant, _, sku_id = _shop()
-    order = place(client, member_headers(client, merchant.code), order_body(sku_id, 2)).json
+    headers = member_headers(client, merchant.code)
+    order = place(client, headers, order_body(sku_id, 2)).json
+    assert client.post(f"/api/v1/orders/{order['id']}/pay", headers=headers).status_code == 200
     provider = app.extensions["groupshop.payments"]
     provider.payment_notification(  # the member paid; the notification was lost on the way
         merchant, out_trade_no=order["order_no"], total=order["payable_total"], openid="o-payer"

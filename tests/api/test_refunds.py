@@ -452,11 +452,25 @@ def test_a_failed_refund_changes_nothing_and_can_be_asked_for_again(app, client,
     order = _paid(client, store, ("apple", 2))
     refund = _requested(client, store, order["id"])
     assert _approve(client, store, refund["id"]).status_code == 200
-    assert _refund_notify(app, client, store, order, refund, status="ABNORMAL").status_code == 204
+    assert _refund_notify(app, client, store, order, refund, status="CLOSED").status_code == 204
     assert _refund_row(refund["id"]).status == "failed"
     stored = _order(order["id"])
     assert (stored.status, stored.refunded_total, stored.lines[0].refunded_quantity) == ("paid", 0, 0)
     _requested(client, store, order["id"])
+
+
+def test_an_abnormal_refund_stays_open_until_the_provider_settles_it(app, client, store):
+    order = _paid(client, store, ("apple", 2))
+    refund = _requested(client, store, order["id"])
+    assert _approve(client, store, refund["id"]).status_code == 200
+    assert _refund_notify(app, client, store, order, refund, status="ABNORMAL").status_code == 204
+    assert _refund_row(refund["id"]).status == "abnormal"
+    again = client.post(f"/api/v1/orders/{order['id']}/refunds", json={"reason": "再退"}, headers=store["member"])
+    assert again.status_code == 409 and again.json["error"]["code"] == "refund_in_progress"
+    # the merchant resolves it with WeChat Pay, which then notifies SUCCESS
+    assert _refund_notify(app, client, store, order, refund, status="SUCCESS").status_code == 204
+    assert _refund_row(refund["id"]).status == "succeeded"
+    assert _order(order["id"]).refunded_total == refund["amount"]
 
 
 # --- when a refund is refused ------------------------------------------------------------------

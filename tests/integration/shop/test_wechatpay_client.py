@@ -211,7 +211,7 @@ def test_prepay_refused_by_wechat_pay_is_a_conflict(wechatpay, account):
             account, out_trade_no="N1234567", description="x", total=1, openid="o", time_expire=datetime.now(UTC)
         )
     assert refused.value.code == "prepay_refused"
-    assert refused.value.details["code"] == "PARAM_ERROR"
+    assert refused.value.details["wechat_code"] == "PARAM_ERROR"
 
 
 def test_a_request_signed_with_another_key_is_refused_by_wechat_pay(wechatpay, keys):
@@ -222,7 +222,7 @@ def test_a_request_signed_with_another_key_is_refused_by_wechat_pay(wechatpay, k
         client.prepay(
             impostor, out_trade_no="N1234567", description="x", total=1, openid="o", time_expire=datetime.now(UTC)
         )
-    assert refused.value.details["code"] == "SIGN_ERROR"
+    assert refused.value.details["wechat_code"] == "SIGN_ERROR"
     assert [call.authorized for call in stub.calls] == [False]
 
 
@@ -252,7 +252,7 @@ def test_close_asks_wechat_pay_to_close_the_order(wechatpay, account):
     stub, client = wechatpay
     path = "/v3/pay/transactions/out-trade-no/N20250506001/close"
     stub.answer("POST", path, 204, None)
-    assert client.close(account, "N20250506001") is None
+    assert client.close(account, "N20250506001") is True
     (call,) = stub.calls
     assert (call.method, call.path, call.body, call.authorized) == ("POST", path, {"mchid": MCHID}, True)
 
@@ -299,7 +299,7 @@ def test_a_refund_wechat_pay_refuses_is_an_upstream_error(wechatpay, account):
     stub.answer("POST", REFUNDS, 403, {"code": "NOT_ENOUGH", "message": "基本账户余额不足"})
     with pytest.raises(UpstreamError) as refused:
         client.refund(account, out_trade_no="N1", out_refund_no="N1R01", amount=1, total=1, reason="r")
-    assert refused.value.code == "refund_refused" and refused.value.details["code"] == "NOT_ENOUGH"
+    assert refused.value.code == "refund_refused" and refused.value.details["wechat_code"] == "NOT_ENOUGH"
 
 
 @pytest.mark.parametrize(

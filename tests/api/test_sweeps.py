@@ -1,0 +1,198 @@
+"""Sweeps find due work oldest first, by each merchant's own rules, and one item that keeps
+failing never holds up the others."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from shop import jobs, pricing
+from shop.db import db, transaction, utcnow
+from shop.errors import UpstreamError
+from shop.models import Order, Refund
+from tests.factories import fake_pay, make_merchant, make_product, member_headers, order_body, place, staff_headers
+
+
+def _paid_order(client, merchant, sku_id, quantity=1):
+    headers = member_headers(client, merchant.code)
+    order = place(client, headers, order_body(sku_id, quantity)).json
+    assert fake_pay(client, order["order_no"]).json["status"] == "paid"
+    return order, headers
+
+
+def _backdate(order_id: int, **fields) -> None:
+    with transaction():
+        db.session.execute(update(Order).where(Order.id == order_id).values(**fields))
+
+
+def test_one_order_that_cannot_be_expired_does_not_stop_the_others(app, ctx, client, monkeypatch):
+    merchant = make_merchant()
+    sku_id = make_product(merchant, skus=[{"specs": {}, "price": 100, "stock": 10}]).skus[0].id
+    headers = member_headers(client, merchant.code)
+    first = place(client, headers, order_body(sku_id)).json
+    second = place(client, headers, order_body(sku_id)).json
+    _backdate(first["id"], expires_at=utcnow() - timedelta(hours=2))
+    _backdate(second["id"], expires_at=utcnow() - timedelta(hours=1))
+    real = jobs.expire_order
+
+    def flaky(order_id: int) -> str:
+        if order_id == first["id"]:
+            raise RuntimeError("this one is broken")
+        return real(order_id)
+
+    monkeypatch.setattr(jobs, "expire_order", flaky)
+    assert jobs.sweep_expired_orders() == 1
+    db.session.expire_all()
+    assert (db.session.get(Order, first["id"]).status, db.session.get(Order, second["id"]).status) == (
+        "pending_payment",
+        "cancelled",
+    )
+
+
+def test_an_unreachable_provider_keeps_an_order_open_for_a_while_then_it_expires(app, ctx, client, monkeypatch):
+    merchant = make_merchant()
+    sku_id = make_product(merchant, skus=[{"specs": {}, "price": 100, "stock": 10}]).skus[0].id
+    headers = member_headers(client, merchant.code)
+    order = place(client, headers, order_body(sku_id)).json
+    client.post(f"/api/v1/orders/{order['id']}/pay", headers=headers)
+    provider = app.extensions["groupshop.payments"]
+
+    def down(merchant, out_trade_no):
+        raise UpstreamError("down", code="payment_unreachable")
+
+    monkeypatch.setattr(provider, "query", down)
+    _backdate(order["id"], expires_at=utcnow() - timedelta(minutes=5))
+    assert jobs.expire_order(order["id"]) == "pending_payment"
+    _backdate(order["id"], expires_at=utcnow() - jobs.UNKNOWN_PAYMENT_GRACE - timedelta(minutes=1))
+    assert jobs.expire_order(order["id"]) == "cancelled"
+
+
+def test_auto_confirm_uses_each_merchants_days_and_skips_orders_not_yet_due(app, ctx, client):
+    patient, quick = make_merchant(), make_merchant()
+    with transaction():
+        pricing.update_settings(patient.id, auto_confirm_days=60)
+        pricing.update_settings(quick.id, auto_confirm_days=1)
+    ids = {}
+    for merchant in (patient, quick):
+        sku_id = make_product(merchant, skus=[{"specs": {}, "price": 100, "stock": 10}]).skus[0].id
+        order, _ = _paid_order(client, merchant, sku_id)
+        client.post(
+            f"/api/v1/merchant/orders/{order['id']}/ship",
+            json={"carrier": "SF", "tracking_no": "SF00000001"},
+            headers=staff_headers(client, merchant.code),
+        )
+        _backdate(order["id"], shipped_at=utcnow() - timedelta(days=2))
+        ids[merchant.code] = order["id"]
+    jobs.SWEEP_BATCH, saved = 1, jobs.SWEEP_BATCH  # the not-yet-due order must not fill the batch
+    try:
+        assert jobs.sweep_auto_confirm() == 1
+    finally:
+        jobs.SWEEP_BATCH = saved
+    db.session.expire_all()
+    assert db.session.get(Order, ids[quick.code]).status == "received"
+    assert db.session.get(Order, ids[patient.code]).status == "shipped"
+
+
+def test_an_uncollected_pickup_order_is_confirmed_after_the_days(app, ctx, client):
+    merchant = make_merchant()
+    sku_id = make_product(merchant, skus=[{"specs": {}, "price": 100, "stock": 10}]).skus[0].id
+    staff = staff_headers(client, merchant.code)
+    point = client.post(
+        "/api/v1/merchant/pickup-points",
+        json={"name": "团长点", "address": "1 号", "contact_name": "李", "contact_phone": "13900000000"},
+        headers=staff,
+    ).json
+    headers = member_headers(client, merchant.code)
+    order = place(
+        client,
+        headers,
+        {"items": [{"sku_id": sku_id, "quantity": 1}], "fulfilment": "pickup", "pickup_point_id": point["id"]},
+    ).json
+    fake_pay(client, order["order_no"])
+    client.post(f"/api/v1/merchant/orders/{order['id']}/ready-for-pickup", headers=staff)
+    _backdate(order["id"], ready_at=utcnow() - timedelta(days=8))
+    assert jobs.sweep_auto_confirm() == 1
+    db.session.expire_all()
+    assert db.session.get(Order, order["id"]).status == "received"
+
+
+def test_a_pickup_code_does_not_hand_over_goods_while_a_refund_is_pending(app, ctx, client):
+    merchant = make_merchant()
+    sku_id = make_product(merchant, skus=[{"specs": {}, "price": 100, "stock": 10}]).skus[0].id
+    staff = staff_headers(client, merchant.code)
+    point = client.post(
+        "/api/v1/merchant/pickup-points",
+        json={"name": "团长点", "address": "1 号", "contact_name": "李", "contact_phone": "13900000000"},
+        headers=staff,
+    ).json
+    headers = member_headers(client, merchant.code)
+    order = place(
+        client,
+        headers,
+        {"items": [{"sku_id": sku_id, "quantity": 1}], "fulfilment": "pickup", "pickup_point_id": point["id"]},
+    ).json
+    fake_pay(client, order["order_no"])
+    client.post(f"/api/v1/merchant/orders/{order['id']}/ready-for-pickup", headers=staff)
+    code = client.get(f"/api/v1/orders/{order['id']}", headers=headers).json["pickup_code"]
+    client.post(f"/api/v1/orders/{order['id']}/refunds", json={"reason": "不要了"}, headers=headers)
+    refused = client.post(f"/api/v1/merchant/orders/{order['id']}/pickup", json={"code": code}, headers=staff)
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "refund_in_progress"
+
+
+def test_a_refund_the_provider_refuses_is_recorded_and_does_not_block_the_others(app, ctx, client, monkeypatch):
+    merchant = make_merchant()
+    sku_id = make_product(merchant, skus=[{"specs": {}, "price": 1000, "stock": 10}]).skus[0].id
+    staff = staff_headers(client, merchant.code)
+    refund_ids = []
+    for _ in range(2):
+        order, headers = _paid_order(client, merchant, sku_id)
+        refund = client.post(f"/api/v1/orders/{order['id']}/refunds", json={"reason": "r"}, headers=headers).json
+        with transaction():  # approved long ago, its job lost
+            db.session.execute(
+                update(Refund)
+                .where(Refund.id == refund["id"])
+                .values(status="processing", created_at=utcnow() - timedelta(hours=1))
+            )
+        refund_ids.append(refund["id"])
+    provider = app.extensions["groupshop.payments"]
+    real = provider.refund
+
+    def refuse_first(merchant, **kwargs):
+        if (
+            kwargs["out_refund_no"].endswith("R01")
+            and kwargs["amount"]
+            and refuse_first.first == kwargs["out_refund_no"]
+        ):
+            raise UpstreamError("WeChat Pay refused the refund: NOT_ENOUGH 余额不足", code="refund_refused")
+        return real(merchant, **kwargs)
+
+    db.session.expire_all()
+    refuse_first.first = db.session.get(Refund, refund_ids[0]).out_refund_no
+    monkeypatch.setattr(provider, "refund", refuse_first)
+    assert jobs.sweep_refunds() == 2
+    db.session.expire_all()
+    first, second = (db.session.get(Refund, rid) for rid in refund_ids)
+    assert (first.status, first.attempts) == ("processing", 1)
+    assert "NOT_ENOUGH" in first.last_error
+    assert second.attempts == 1 and second.last_error == ""
+    assert staff  # staff see last_error on the refund list
+    listed = client.get("/api/v1/merchant/refunds?status=processing", headers=staff).json["items"]
+    assert any("NOT_ENOUGH" in item["last_error"] for item in listed)
+
+
+def test_closing_an_order_the_provider_says_was_paid_refunds_that_payment(app, ctx, client):
+    from sqlalchemy import select
+
+    merchant = make_merchant()
+    sku_id = make_product(merchant, skus=[{"specs": {}, "price": 100, "stock": 10}]).skus[0].id
+    headers = member_headers(client, merchant.code)
+    order = place(client, headers, order_body(sku_id)).json
+    client.post(f"/api/v1/orders/{order['id']}/pay", headers=headers)
+    client.post(f"/api/v1/orders/{order['id']}/cancel", headers=headers)
+    app.extensions["groupshop.payments"].payment_notification(  # paid just before it closed; notice lost
+        merchant, out_trade_no=order["order_no"], total=order["payable_total"], openid="o-payer"
+    )
+    assert jobs.close_payment(order["id"]) == "late"
+    refund = db.session.execute(select(Refund).where(Refund.order_id == order["id"])).scalar_one()
+    assert (refund.kind, refund.amount) == ("late_payment", order["payable_total"])
