@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import lazyload
 
 from shop import pricing
 from shop.catalog import Page, decode_cursor, encode_cursor, move_stock
@@ -158,6 +159,7 @@ def view_cart(merchant_id: int, member_id: int) -> dict[str, Any]:
         .join(Product, Product.id == Sku.product_id)
         .where(CartItem.merchant_id == merchant_id, CartItem.member_id == member_id)
         .order_by(CartItem.id)
+        .options(lazyload(Product.skus))  # the lines need their product, not all its SKUs
     ).all()
     lines = []
     for item, sku, product in rows:
@@ -309,9 +311,13 @@ def place_order(
     if fulfilment == "pickup":
         pricing.check_pickup_point(merchant_id, pickup_point_id)
     wanted = cart_items(merchant_id, member_id) if from_cart else list(items or [])
-    quote = pricing.quote(merchant_id, member_id, wanted, fulfilment=fulfilment, selections=selections)
-    reserve_stock(merchant_id, quote.lines, reason="order_reserved")
+    # Read once for the shipping fee and the expiry: a merchant without a settings row gets fresh
+    # defaults from every call, and each call would be another SELECT.
     settings = pricing.merchant_settings(merchant_id)
+    quote = pricing.quote(
+        merchant_id, member_id, wanted, fulfilment=fulfilment, selections=selections, settings=settings
+    )
+    reserve_stock(merchant_id, quote.lines, reason="order_reserved")
     order = Order(
         merchant_id=merchant_id,
         member_id=member_id,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from shop.db import db
 from shop.errors import Conflict, InvalidInput, NotFound
@@ -126,10 +127,11 @@ def merchant_settings(merchant_id: int) -> MerchantSettings:
     return settings
 
 
-def shipping_fee(merchant_id: int, fulfilment: str, goods_total: int) -> int:
+def shipping_fee(merchant_id: int, fulfilment: str, goods_total: int, settings: MerchantSettings | None = None) -> int:
     if fulfilment == "pickup":
         return 0
-    settings = merchant_settings(merchant_id)
+    if settings is None:
+        settings = merchant_settings(merchant_id)
     if settings.free_shipping_over is not None and goods_total >= settings.free_shipping_over:
         return 0
     return settings.shipping_fee
@@ -142,10 +144,12 @@ def price_lines(merchant_id: int, items: Sequence[Mapping[str, int]]) -> list[Pr
         merged[item["sku_id"]] = merged.get(item["sku_id"], 0) + item["quantity"]
     if not merged:
         raise InvalidInput("nothing to buy", code="empty_order", details={"fields": {"items": ["is empty"]}})
+    # lazyload: pricing needs the product, not all its SKUs (Product.skus is selectin-loaded by default).
     rows = db.session.execute(
         select(Sku, Product)
         .join(Product, Product.id == Sku.product_id)
         .where(Sku.id.in_(merged), Sku.merchant_id == merchant_id)
+        .options(lazyload(Product.skus))
     ).all()
     found = {sku.id: (sku, product) for sku, product in rows}
     lines = []
@@ -188,10 +192,13 @@ def quote(
     *,
     fulfilment: str,
     selections: Mapping[str, Any] | None = None,
+    settings: MerchantSettings | None = None,
 ) -> Quote:
+    """`settings`: the merchant's, when the caller has already read them (else read here if needed)."""
     lines = price_lines(merchant_id, items)
     goods_total = sum(line.goods_amount for line in lines)
-    result = Quote(lines=lines, fulfilment=fulfilment, shipping_fee=shipping_fee(merchant_id, fulfilment, goods_total))
+    fee = shipping_fee(merchant_id, fulfilment, goods_total, settings)
+    result = Quote(lines=lines, fulfilment=fulfilment, shipping_fee=fee)
     context = PricingContext(
         merchant_id=merchant_id,
         member_id=member_id,
