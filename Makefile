@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench-catalog clean
+.PHONY: install run test lint bench-catalog bench-orders clean
 
 install: $(VENV)/.installed
 
@@ -24,6 +24,9 @@ lint: install
 
 bench-catalog: install
 	$(BIN)/python bench/catalog.py
+
+bench-orders: install
+	$(BIN)/python bench/orders.py
 
 clean:
 	rm -rf $(VENV) .data
