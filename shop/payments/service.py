@@ -141,31 +141,8 @@ def _apply_payment(provider: PaymentProvider, merchant: Merchant, resource: dict
         return Handled("duplicate")
     order = lock_order(order.id)
     if order.status == "pending_payment":
-        transition(order, "paid", paid_total=amount, transaction_id=transaction_id)
+        _mark_paid(order, amount, transaction_id)
         _set_outcome(payment_id, "applied")
-        sold: dict[int, int] = {}
-        for line in order.lines:
-            sold[line.product_id] = sold.get(line.product_id, 0) + line.quantity
-        for product_id in sorted(sold):  # product id order: concurrent payments lock alike
-            db.session.execute(
-                update(Product).where(Product.id == product_id).values(sales=Product.sales + sold[product_id])
-            )
-        bus.dispatch(
-            ORDER_PAID,
-            merchant_id=order.merchant_id,
-            order_id=order.id,
-            member_id=order.member_id,
-            lines=[
-                {
-                    "line_id": line.id,
-                    "sku_id": line.sku_id,
-                    "product_id": line.product_id,
-                    "quantity": line.quantity,
-                    "paid_amount": line.paid_amount,
-                }
-                for line in order.lines
-            ],
-        )
         return Handled("applied")
     # Paid after it expired (or paid twice): keep the record, give the money back.
     _set_outcome(payment_id, "late")
@@ -173,6 +150,51 @@ def _apply_payment(provider: PaymentProvider, merchant: Merchant, resource: dict
 
     refund_late_payment(order, payment_id, transaction_id, amount)
     return Handled("late")
+
+
+def _mark_paid(order: Order, amount: int, transaction_id: str) -> None:
+    """The (locked, unpaid) order is paid: count the sales and tell the subscribers."""
+    transition(order, "paid", paid_total=amount, transaction_id=transaction_id)
+    sold: dict[int, int] = {}
+    for line in order.lines:
+        sold[line.product_id] = sold.get(line.product_id, 0) + line.quantity
+    for product_id in sorted(sold):  # product id order: concurrent payments lock alike
+        db.session.execute(
+            update(Product).where(Product.id == product_id).values(sales=Product.sales + sold[product_id])
+        )
+    bus.dispatch(
+        ORDER_PAID,
+        merchant_id=order.merchant_id,
+        order_id=order.id,
+        member_id=order.member_id,
+        lines=[
+            {
+                "line_id": line.id,
+                "sku_id": line.sku_id,
+                "product_id": line.product_id,
+                "quantity": line.quantity,
+                "paid_amount": line.paid_amount,
+            }
+            for line in order.lines
+        ],
+    )
+
+
+def settle_free_order(order: Order) -> None:
+    """An order that costs nothing (discounts cover it all) is paid at once: WeChat Pay cannot
+    take 0 fen. It is recorded as a payment like any other, so reports and refunds see it."""
+    transaction_id = f"FREE-{order.order_no}"
+    db.session.add(
+        Payment(
+            merchant_id=order.merchant_id,
+            order_id=order.id,
+            provider="free",
+            transaction_id=transaction_id,
+            amount=0,
+            outcome="applied",
+        )
+    )
+    _mark_paid(order, 0, transaction_id)
 
 
 def _set_outcome(payment_id: int, outcome: str) -> None:

@@ -302,3 +302,43 @@ def test_checkout_from_the_cart_takes_only_the_lines_that_can_be_bought(ctx, cli
     assert placed.status_code == 201 and [line["sku_id"] for line in placed.json["lines"]] == [sku_id]
     left = client.get("/api/v1/cart", headers=headers).json["lines"]
     assert {line["sku_id"] for line in left} == {short, gone.skus[0].id}
+
+
+def test_an_order_that_costs_nothing_is_paid_at_once(app, ctx, client):
+    from shop.events import ORDER_PAID
+    from shop.pricing import Adjustment, register_adjuster, unregister_adjuster
+
+    class EverythingFree:
+        name = "test-free"
+
+        def adjust(self, context):
+            return [Adjustment(source=self.name, kind="goods", amount=context.goods_total, description="全免")]
+
+    merchant, _, sku_id = _shop(price=1200)
+    staff = staff_headers(client, merchant.code)
+    point = client.post(
+        "/api/v1/merchant/pickup-points",
+        json={"name": "点", "address": "1 号", "contact_name": "李", "contact_phone": "13900000000"},
+        headers=staff,
+    ).json
+    paid = []
+    handler = lambda **payload: paid.append(payload["order_id"])  # noqa: E731
+    register_adjuster(EverythingFree())
+    bus.subscribe(ORDER_PAID, handler)
+    try:
+        response = place(
+            client,
+            member_headers(client, merchant.code),
+            {"items": [{"sku_id": sku_id, "quantity": 2}], "fulfilment": "pickup", "pickup_point_id": point["id"]},
+        )
+    finally:
+        bus.unsubscribe(ORDER_PAID, handler)
+        unregister_adjuster("test-free")
+    assert response.status_code == 201, response.json
+    order = response.json
+    assert (order["status"], order["payable_total"], order["discount_total"]) == ("paid", 0, 2400)
+    assert paid == [order["id"]]
+    payment = db.session.execute(select(Payment)).scalar_one()
+    assert (payment.provider, payment.amount, payment.outcome) == ("free", 0, "applied")
+    registry = ScheduledJobRegistry(queue=Queue(app.config["SETTINGS"].queue_name, connection=redis_client()))
+    assert f"expire-order-{order['id']}" not in registry.get_job_ids()

@@ -142,3 +142,18 @@ def test_expiry_racing_a_payment_either_pays_or_refunds_never_both(app):
             assert (stock, outcome) == (2, "applied")
         else:
             assert (final.status, stock, outcome) == ("cancelled", 5, "late")
+
+
+def test_simultaneous_cart_adds_never_pass_the_line_limit(app):
+    merchant, sku_id, headers = _setup(app, stock=5, buyers=1)
+    statuses = race(
+        8,
+        lambda i: (
+            app.test_client()
+            .post("/api/v1/cart/items", json={"sku_id": sku_id, "quantity": 200}, headers=headers[0])
+            .status_code
+        ),
+    )
+    assert sorted(statuses) == [200] * 4 + [422] * 4  # 4 x 200 = 800 fits under 999; a 5th would not
+    cart = app.test_client().get("/api/v1/cart", headers=headers[0]).json
+    assert cart["lines"][0]["quantity"] == 800
