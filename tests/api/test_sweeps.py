@@ -94,7 +94,8 @@ def test_auto_confirm_uses_each_merchants_days_and_skips_orders_not_yet_due(app,
     assert db.session.get(Order, ids[patient.code]).status == "shipped"
 
 
-def test_an_uncollected_pickup_order_is_confirmed_after_the_days(app, ctx, client):
+def _waiting_at_a_pickup_point(client):
+    """A paid pickup order whose goods are at the point: (order, member headers, staff headers)."""
     merchant = make_merchant()
     sku_id = make_product(merchant, skus=[{"specs": {}, "price": 100, "stock": 10}]).skus[0].id
     staff = staff_headers(client, merchant.code)
@@ -111,6 +112,11 @@ def test_an_uncollected_pickup_order_is_confirmed_after_the_days(app, ctx, clien
     ).json
     fake_pay(client, order["order_no"])
     client.post(f"/api/v1/merchant/orders/{order['id']}/ready-for-pickup", headers=staff)
+    return order, headers, staff
+
+
+def test_an_uncollected_pickup_order_is_confirmed_after_the_days(app, ctx, client):
+    order, headers, staff = _waiting_at_a_pickup_point(client)
     _backdate(order["id"], ready_at=utcnow() - timedelta(days=8))
     assert jobs.sweep_auto_confirm() == 1
     db.session.expire_all()
@@ -118,22 +124,7 @@ def test_an_uncollected_pickup_order_is_confirmed_after_the_days(app, ctx, clien
 
 
 def test_a_pickup_code_does_not_hand_over_goods_while_a_refund_is_pending(app, ctx, client):
-    merchant = make_merchant()
-    sku_id = make_product(merchant, skus=[{"specs": {}, "price": 100, "stock": 10}]).skus[0].id
-    staff = staff_headers(client, merchant.code)
-    point = client.post(
-        "/api/v1/merchant/pickup-points",
-        json={"name": "团长点", "address": "1 号", "contact_name": "李", "contact_phone": "13900000000"},
-        headers=staff,
-    ).json
-    headers = member_headers(client, merchant.code)
-    order = place(
-        client,
-        headers,
-        {"items": [{"sku_id": sku_id, "quantity": 1}], "fulfilment": "pickup", "pickup_point_id": point["id"]},
-    ).json
-    fake_pay(client, order["order_no"])
-    client.post(f"/api/v1/merchant/orders/{order['id']}/ready-for-pickup", headers=staff)
+    order, headers, staff = _waiting_at_a_pickup_point(client)
     code = client.get(f"/api/v1/orders/{order['id']}", headers=headers).json["pickup_code"]
     client.post(f"/api/v1/orders/{order['id']}/refunds", json={"reason": "不要了"}, headers=headers)
     refused = client.post(f"/api/v1/merchant/orders/{order['id']}/pickup", json={"code": code}, headers=staff)
