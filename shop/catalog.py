@@ -10,10 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, or_, select, tuple_, update
+from sqlalchemy import exists, func, or_, select, tuple_, update
 from sqlalchemy.orm import Query
 
 from shop.cache import bump_after_commit
@@ -458,6 +459,17 @@ def adjust_stock(
         )
     db.session.flush()
     return movement
+
+
+def record_sales(units_by_product: Mapping[int, int]) -> None:
+    """Add (or, for refunds, take back) units sold, in product id order so that concurrent
+    payments lock the product rows alike. Members see the count within CATALOG_CACHE_TTL."""
+    for product_id in sorted(units_by_product):
+        units = units_by_product[product_id]
+        if units:
+            db.session.execute(
+                update(Product).where(Product.id == product_id).values(sales=func.greatest(Product.sales + units, 0))
+            )
 
 
 def stock_movements(merchant_id: int, sku_id: int, *, cursor: str | None = None, limit: int = 50) -> Page:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from shop.catalog import record_sales
 from shop.db import db, utcnow
 from shop.errors import Conflict, InvalidInput, NotFound
 from shop.events import ORDER_REFUNDED, bus
@@ -290,6 +291,11 @@ def _settle(merchant_id: int, out_refund_no: str, outcome: str) -> str:
         line.refunded_quantity += refund_line.quantity
         line.refunded_amount += refund_line.amount
     order.refunded_total += refund.amount
+    returned: dict[int, int] = {}
+    for refund_line in refund.lines:
+        product_id = lines[refund_line.order_line_id].product_id
+        returned[product_id] = returned.get(product_id, 0) - refund_line.quantity
+    record_sales(returned)
     if refund.restock:
         release_stock(
             order.merchant_id,

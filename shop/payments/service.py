@@ -16,10 +16,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from shop.catalog import record_sales
 from shop.db import db, transaction, utcnow
 from shop.errors import Conflict
 from shop.events import ORDER_PAID, bus
-from shop.models import Member, Merchant, Order, Payment, Product
+from shop.models import Member, Merchant, Order, Payment
 from shop.orders import get_order, lock_order, transition
 from shop.payments.providers import PaymentProvider
 from shop.payments.wechatpay import NotificationRejected
@@ -158,10 +159,7 @@ def _mark_paid(order: Order, amount: int, transaction_id: str) -> None:
     sold: dict[int, int] = {}
     for line in order.lines:
         sold[line.product_id] = sold.get(line.product_id, 0) + line.quantity
-    for product_id in sorted(sold):  # product id order: concurrent payments lock alike
-        db.session.execute(
-            update(Product).where(Product.id == product_id).values(sales=Product.sales + sold[product_id])
-        )
+    record_sales(sold)
     bus.dispatch(
         ORDER_PAID,
         merchant_id=order.merchant_id,

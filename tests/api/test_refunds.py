@@ -603,3 +603,17 @@ def test_the_lifecycle_allows_exactly_the_expected_moves():
         ("received", "completed"),
         ("received", "refunded"),
     }
+
+
+def test_refunded_units_no_longer_count_as_sold(app, client, store):
+    from shop.models import Product
+
+    order = _paid(client, store, ("apple", 3))
+    product_id = order["lines"][0]["product_id"]
+    db.session.expire_all()
+    before = db.session.get(Product, product_id).sales
+    refund = _requested(client, store, order["id"])
+    _approve(client, store, refund["id"])
+    run_burst(app)
+    db.session.expire_all()
+    assert db.session.get(Product, product_id).sales == before - refund["lines"][0]["quantity"]
