@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import TextIO
 
 import click
 from flask import Flask, current_app
@@ -51,7 +52,9 @@ def seed_demo_command() -> None:
 @click.option("--secret", default="")
 @click.option("--owner", "owner_username", required=True)
 @click.password_option("--owner-password")
-def create_merchant_command(code: str, name: str, appid: str, secret: str, owner_username: str, owner_password: str):
+def create_merchant_command(
+    code: str, name: str, appid: str, secret: str, owner_username: str, owner_password: str
+) -> None:
     """Create a merchant (a tenant) and its owner account."""
     from shop import demo
     from shop.db import transaction
@@ -82,10 +85,10 @@ def set_payment_account_command(
     merchant_code: str,
     mchid: str,
     serial_no: str,
-    private_key_file,
+    private_key_file: TextIO,
     apiv3_key: str,
     platform_serial: str,
-    platform_key_file,
+    platform_key_file: TextIO,
 ) -> None:
     """Store (or replace) a merchant's WeChat Pay API v3 credentials for PAYMENT_PROVIDER=wechatpay."""
     from shop.db import transaction

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from shop import errors as domain
@@ -36,7 +36,7 @@ _HTTP_CODES = {
 }
 
 
-def envelope(status: int, code: str, message: str, details: Any = None):
+def envelope(status: int, code: str, message: str, details: Any = None) -> Response:
     response = jsonify({"error": {"code": code, "message": message, "details": details}})
     response.status_code = status
     return response
@@ -64,11 +64,11 @@ def _validation_details(messages: dict[str, Any]) -> dict[str, Any]:
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(domain.DomainError)
-    def _domain(error: domain.DomainError):
+    def _domain(error: domain.DomainError) -> Response:
         return envelope(status_for(error), error.code, error.message, error.details)
 
     @app.errorhandler(HTTPException)
-    def _http(error: HTTPException):
+    def _http(error: HTTPException) -> Response:
         status = error.code or 500
         if status >= 500:
             return _internal(error)
@@ -85,7 +85,7 @@ def register_error_handlers(app: Flask) -> None:
         return response
 
     @app.errorhandler(Exception)
-    def _internal(error: Exception):
+    def _internal(error: Exception) -> Response:
         if isinstance(error, HTTPException) and (error.code or 500) < 500:
             return _http(error)
         if not isinstance(error, HTTPException) or isinstance(error, InternalServerError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify
+from flask import Response, current_app, jsonify
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from redis.exceptions import RedisError
@@ -28,7 +28,7 @@ class PingSchema(Schema):
 @blp.route("/healthz")
 @blp.response(200, HealthSchema)
 @blp.alt_response(503, schema=HealthSchema, description="the database or Redis is down")
-def healthz():
+def healthz() -> Response:
     """200 when the database and Redis both answer, 503 otherwise."""
     checks = {}
     try:
@@ -52,6 +52,6 @@ def healthz():
 
 @blp.route("/api/v1/ping")
 @blp.response(200, PingSchema)
-def ping():
+def ping() -> dict[str, bool]:
     """A trivial answer with no I/O: for clients checking they can reach the API."""
     return {"ok": True}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from typing import Any
+
+from flask import Response, current_app
 from flask.views import MethodView
 
 from api.auth import MEMBER, current_caller, issue_token, member_required
@@ -12,6 +14,7 @@ from api.schemas.catalog import CategoryTreeSchema, ProductDetailSchema, Product
 from api.schemas.identity import MemberSchema, MemberTokenSchema, ProfileUpdateSchema, WxLoginSchema
 from shop import catalog, members
 from shop.db import transaction
+from shop.models import Member
 
 blp = Blueprint("members", __name__, url_prefix="/api/v1", description="Members in the mini-program")
 
@@ -26,7 +29,7 @@ _PRODUCT_DETAIL = ProductDetailSchema()
 @blp.route("/auth/wx-login", methods=["POST"])
 @blp.arguments(WxLoginSchema)
 @blp.response(200, MemberTokenSchema)
-def wx_login(args):
+def wx_login(args: dict[str, Any]) -> dict[str, Any]:
     """Log in with a wx.login() code; creates the member on first login."""
     with transaction():
         login = members.login_with_wx_code(args["merchant"], args["code"], current_app.extensions["groupshop.wechat"])
@@ -38,7 +41,7 @@ def wx_login(args):
 class Me(MethodView):
     @member_required
     @blp.response(200, MemberSchema)
-    def get(self):
+    def get(self) -> Member:
         """The member's own profile."""
         caller = current_caller()
         return members.get_member(caller.merchant_id, caller.subject_id)
@@ -46,7 +49,7 @@ class Me(MethodView):
     @member_required
     @blp.arguments(ProfileUpdateSchema)
     @blp.response(200, MemberSchema)
-    def patch(self, args):
+    def patch(self, args: dict[str, Any]) -> Member:
         """Change the nickname or avatar."""
         caller = current_caller()
         with transaction():
@@ -58,7 +61,7 @@ class Me(MethodView):
 @blp.route("/categories")
 @member_required
 @blp.response(200, CategoryTreeSchema)
-def categories():
+def categories() -> Response:
     """The category tree (two levels)."""
     caller = current_caller()
     return cached_json(
@@ -73,7 +76,7 @@ def categories():
 @member_required
 @blp.arguments(_PRODUCT_LIST_ARGS, location="query")
 @blp.response(200, ProductPageSchema)
-def products(args):
+def products(args: dict[str, Any]) -> Response:
     """Products on the shelf: newest first, or by price or sales; filter by category, search titles."""
     caller = current_caller()
     return cached_json(
@@ -87,7 +90,7 @@ def products(args):
 @blp.route("/products/<int:product_id>")
 @member_required
 @blp.response(200, ProductDetailSchema)
-def product_detail(product_id: int):
+def product_detail(product_id: int) -> Response:
     """One product with its SKUs, price range and stock status."""
     caller = current_caller()
     return cached_json(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flask import request
 from flask.views import MethodView
@@ -29,10 +30,13 @@ from api.schemas.orders import (
     RefundSchema,
 )
 from shop import fulfilment, orders, pricing, refunds
+from shop.catalog import Page
 from shop.db import transaction
 from shop.errors import InvalidInput
+from shop.models import Order, PickupPoint, Refund
 from shop.payments import payment_provider
 from shop.payments.service import start_payment
+from shop.pricing import Quote
 
 blp = Blueprint("member_orders", __name__, url_prefix="/api/v1", description="Cart, orders and payment (members)")
 
@@ -42,7 +46,7 @@ IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
 @blp.route("/cart")
 @member_required
 @blp.response(200, CartSchema)
-def cart():
+def cart() -> dict[str, Any]:
     """The cart at current prices; lines that can no longer be bought are marked unavailable."""
     caller = current_caller()
     return orders.view_cart(caller.merchant_id, caller.subject_id)
@@ -52,7 +56,7 @@ def cart():
 @member_required
 @blp.arguments(CartAddSchema)
 @blp.response(200, CartSchema)
-def add_to_cart(args):
+def add_to_cart(args: dict[str, Any]) -> dict[str, Any]:
     """Add a quantity of a SKU (adds to what is already in the cart)."""
     caller = current_caller()
     with transaction():
@@ -65,7 +69,7 @@ class CartItem(MethodView):
     @member_required
     @blp.arguments(CartQuantitySchema)
     @blp.response(200, CartSchema)
-    def put(self, args, sku_id: int):
+    def put(self, args: dict[str, Any], sku_id: int) -> dict[str, Any]:
         """Set the quantity of a SKU in the cart (0 removes it)."""
         caller = current_caller()
         with transaction():
@@ -74,7 +78,7 @@ class CartItem(MethodView):
 
     @member_required
     @blp.response(200, CartSchema)
-    def delete(self, sku_id: int):
+    def delete(self, sku_id: int) -> dict[str, Any]:
         """Remove a SKU from the cart."""
         caller = current_caller()
         with transaction():
@@ -85,7 +89,7 @@ class CartItem(MethodView):
 @blp.route("/pickup-points")
 @member_required
 @blp.response(200, PickupPointListSchema)
-def pickup_points():
+def pickup_points() -> dict[str, list[PickupPoint]]:
     """Open pickup points to choose from at checkout."""
     return {"items": fulfilment.list_pickup_points(current_caller().merchant_id, only_active=True)}
 
@@ -94,7 +98,7 @@ def pickup_points():
 @member_required
 @blp.arguments(CheckoutSchema)
 @blp.response(200, QuoteSchema)
-def quote(args):
+def quote(args: dict[str, Any]) -> Quote:
     """What the member would pay: lines, shipping, discounts, payable total. Reserves nothing."""
     caller = current_caller()
     items = orders.cart_items(caller.merchant_id, caller.subject_id) if args["from_cart"] else args["items"]
@@ -122,7 +126,7 @@ class Orders(MethodView):
     @member_required
     @blp.arguments(MemberOrderListArgsSchema, location="query")
     @blp.response(200, OrderPageSchema)
-    def get(self, args):
+    def get(self, args: dict[str, Any]) -> Page:
         """The member's orders, newest first."""
         caller = current_caller()
         return orders.order_page(caller.merchant_id, member_id=caller.subject_id, **args)
@@ -142,7 +146,7 @@ class Orders(MethodView):
             }
         ]
     )
-    def post(self, args):
+    def post(self, args: dict[str, Any]) -> tuple[Order, int]:
         """Place an order from the cart or "buy now": reserves stock; unpaid, it expires."""
         caller = current_caller()
         key = _idempotency_key()
@@ -165,7 +169,7 @@ class Orders(MethodView):
 @blp.route("/orders/<int:order_id>")
 @member_required
 @blp.response(200, OrderSchema)
-def order_detail(order_id: int):
+def order_detail(order_id: int) -> Order:
     """One of the member's orders."""
     caller = current_caller()
     return orders.get_order(caller.merchant_id, order_id, member_id=caller.subject_id)
@@ -175,7 +179,7 @@ def order_detail(order_id: int):
 @member_required
 @blp.arguments(NoBodySchema, as_kwargs=True, required=False)
 @blp.response(200, OrderSchema)
-def cancel(order_id: int):
+def cancel(order_id: int) -> Order:
     """Cancel an unpaid order (its stock goes back)."""
     caller = current_caller()
     with transaction():
@@ -188,7 +192,7 @@ def cancel(order_id: int):
 @member_required
 @blp.arguments(NoBodySchema, as_kwargs=True, required=False)
 @blp.response(200, PaymentParamsSchema)
-def pay(order_id: int):
+def pay(order_id: int) -> dict[str, Any]:
     """Start paying: returns the parameters for wx.requestPayment."""
     caller = current_caller()
     return start_payment(payment_provider(), caller.merchant_id, caller.subject_id, order_id)
@@ -198,7 +202,7 @@ def pay(order_id: int):
 @member_required
 @blp.arguments(NoBodySchema, as_kwargs=True, required=False)
 @blp.response(200, OrderSchema)
-def confirm_receipt(order_id: int):
+def confirm_receipt(order_id: int) -> Order:
     """The member got the parcel; the after-sales window starts."""
     caller = current_caller()
     with transaction():
@@ -209,7 +213,7 @@ def confirm_receipt(order_id: int):
 class OrderRefunds(MethodView):
     @member_required
     @blp.response(200, RefundListSchema)
-    def get(self, order_id: int):
+    def get(self, order_id: int) -> dict[str, list[Refund]]:
         """The refunds of one of the member's orders."""
         caller = current_caller()
         orders.get_order(caller.merchant_id, order_id, member_id=caller.subject_id)
@@ -218,7 +222,7 @@ class OrderRefunds(MethodView):
     @member_required
     @blp.arguments(RefundRequestSchema)
     @blp.response(201, RefundSchema)
-    def post(self, args, order_id: int):
+    def post(self, args: dict[str, Any], order_id: int) -> Refund:
         """Ask for a refund of the whole order or of some units of some lines."""
         caller = current_caller()
         with transaction():
@@ -231,7 +235,7 @@ class OrderRefunds(MethodView):
 @member_required
 @blp.arguments(PickupCodeSchema)
 @blp.response(200, LeaderPickupSchema)
-def leader_pickup(args):
+def leader_pickup(args: dict[str, Any]) -> Order:
     """A group leader hands over an order waiting at their pickup point (the code works once)."""
     caller = current_caller()
     with transaction():

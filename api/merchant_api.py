@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask.views import MethodView
 
 from api.auth import current_caller, issue_token, staff_required
@@ -31,7 +33,9 @@ from api.schemas.identity import (
     StaffUpdateSchema,
 )
 from shop import catalog, staff
+from shop.catalog import Page
 from shop.db import transaction
+from shop.models import Category, Product, Staff, StockMovement
 
 blp = Blueprint("merchant", __name__, url_prefix="/api/v1/merchant", description="Merchant staff")
 
@@ -39,7 +43,7 @@ blp = Blueprint("merchant", __name__, url_prefix="/api/v1/merchant", description
 @blp.route("/auth/login", methods=["POST"])
 @blp.arguments(StaffLoginSchema)
 @blp.response(200, StaffTokenSchema)
-def login(args):
+def login(args: dict[str, Any]) -> dict[str, Any]:
     """Staff log in with the merchant code, username and password."""
     with transaction():
         account = staff.authenticate(args["merchant"], args["username"], args["password"])
@@ -50,7 +54,7 @@ def login(args):
 @blp.route("/me")
 @staff_required("catalog:read")
 @blp.response(200, StaffSchema)
-def me():
+def me() -> Staff:
     """The logged-in staff account."""
     caller = current_caller()
     return staff.get_staff(caller.merchant_id, caller.subject_id)
@@ -60,14 +64,14 @@ def me():
 class StaffCollection(MethodView):
     @staff_required("staff:manage")
     @blp.response(200, StaffListSchema)
-    def get(self):
+    def get(self) -> dict[str, list[Staff]]:
         """All staff accounts of the merchant (owner only)."""
         return {"items": staff.list_staff(current_caller().merchant_id)}
 
     @staff_required("staff:manage")
     @blp.arguments(StaffCreateSchema)
     @blp.response(201, StaffSchema)
-    def post(self, args):
+    def post(self, args: dict[str, Any]) -> Staff:
         """Create a staff account (owner only)."""
         with transaction():
             return staff.create_staff(current_caller().merchant_id, **args)
@@ -77,7 +81,7 @@ class StaffCollection(MethodView):
 @staff_required("staff:manage")
 @blp.arguments(StaffUpdateSchema)
 @blp.response(200, StaffSchema)
-def update_staff(args, staff_id: int):
+def update_staff(args: dict[str, Any], staff_id: int) -> Staff:
     """Change a staff account's role, password, name or active flag (owner only)."""
     caller = current_caller()
     with transaction():
@@ -88,14 +92,14 @@ def update_staff(args, staff_id: int):
 class Categories(MethodView):
     @staff_required("catalog:read")
     @blp.response(200, CategoryTreeSchema)
-    def get(self):
+    def get(self) -> dict[str, list[dict[str, Any]]]:
         """The category tree."""
         return {"items": catalog.category_tree(current_caller().merchant_id)}
 
     @staff_required("catalog:write")
     @blp.arguments(CategoryCreateSchema)
     @blp.response(201, CategorySchema(exclude=("children",)))
-    def post(self, args):
+    def post(self, args: dict[str, Any]) -> Category:
         """Create a category; with parent_id, a sub-category of a top-level one."""
         with transaction():
             return catalog.create_category(current_caller().merchant_id, **args)
@@ -106,14 +110,14 @@ class CategoryItem(MethodView):
     @staff_required("catalog:write")
     @blp.arguments(CategoryUpdateSchema)
     @blp.response(200, CategorySchema(exclude=("children",)))
-    def patch(self, args, category_id: int):
+    def patch(self, args: dict[str, Any], category_id: int) -> Category:
         """Rename or reorder a category."""
         with transaction():
             return catalog.update_category(current_caller().merchant_id, category_id, **args)
 
     @staff_required("catalog:write")
     @blp.response(204)
-    def delete(self, category_id: int):
+    def delete(self, category_id: int) -> None:
         """Delete a category that has no sub-categories and no products."""
         with transaction():
             catalog.delete_category(current_caller().merchant_id, category_id)
@@ -124,14 +128,14 @@ class Products(MethodView):
     @staff_required("catalog:read")
     @blp.arguments(StaffProductListArgsSchema, location="query")
     @blp.response(200, StaffProductPageSchema)
-    def get(self, args):
+    def get(self, args: dict[str, Any]) -> Page:
         """All products, any status, newest first; filter by status or category, search titles."""
         return catalog.staff_product_page(current_caller().merchant_id, **args)
 
     @staff_required("catalog:write")
     @blp.arguments(ProductCreateSchema)
     @blp.response(201, StaffProductSchema)
-    def post(self, args):
+    def post(self, args: dict[str, Any]) -> Product:
         """Create a product (a draft) with its SKUs and their initial stock."""
         caller = current_caller()
         with transaction():
@@ -142,14 +146,14 @@ class Products(MethodView):
 class ProductItem(MethodView):
     @staff_required("catalog:read")
     @blp.response(200, StaffProductSchema)
-    def get(self, product_id: int):
+    def get(self, product_id: int) -> Product:
         """One product with every SKU and its exact stock."""
         return catalog.get_product(current_caller().merchant_id, product_id)
 
     @staff_required("catalog:write")
     @blp.arguments(ProductUpdateSchema)
     @blp.response(200, StaffProductSchema)
-    def patch(self, args, product_id: int):
+    def patch(self, args: dict[str, Any], product_id: int) -> Product:
         """Change a product; `skus`, when sent, is the complete new set of SKUs."""
         caller = current_caller()
         clear_category = "category_id" in args and args["category_id"] is None
@@ -165,7 +169,7 @@ class ProductItem(MethodView):
 @staff_required("catalog:write")
 @blp.arguments(ShelfSchema)
 @blp.response(200, StaffProductSchema)
-def shelf(args, product_id: int):
+def shelf(args: dict[str, Any], product_id: int) -> Product:
     """Put a product on the shelf or take it off."""
     with transaction():
         return catalog.set_shelf(current_caller().merchant_id, product_id, on_shelf=args["on_shelf"])
@@ -175,7 +179,7 @@ def shelf(args, product_id: int):
 @staff_required("catalog:write")
 @blp.arguments(StockAdjustSchema)
 @blp.response(201, StockMovementSchema)
-def adjust_stock(args, sku_id: int):
+def adjust_stock(args: dict[str, Any], sku_id: int) -> StockMovement:
     """Add or remove stock with a reason; never below zero."""
     caller = current_caller()
     with transaction():
@@ -186,6 +190,6 @@ def adjust_stock(args, sku_id: int):
 @staff_required("catalog:read")
 @blp.arguments(PageArgsSchema, location="query")
 @blp.response(200, StockMovementPageSchema)
-def stock_movements(args, sku_id: int):
+def stock_movements(args: dict[str, Any], sku_id: int) -> Page:
     """Every stock change of a SKU, newest first."""
     return catalog.stock_movements(current_caller().merchant_id, sku_id, **args)

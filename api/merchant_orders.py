@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 from flask import Response
 from flask.views import MethodView
@@ -30,7 +31,9 @@ from api.schemas.orders import (
     StaffRefundSchema,
 )
 from shop import fulfilment, orders, pricing, refunds
+from shop.catalog import Page
 from shop.db import db, transaction
+from shop.models import MerchantSettings, Order, PickupPoint, Refund
 
 blp = Blueprint("merchant_orders", __name__, url_prefix="/api/v1/merchant", description="Orders (staff)")
 
@@ -41,7 +44,7 @@ EXPORT_LIMIT = 50_000
 @staff_required("orders:read")
 @blp.arguments(StaffOrderListArgsSchema, location="query")
 @blp.response(200, StaffOrderPageSchema)
-def order_list(args):
+def order_list(args: dict[str, Any]) -> Page:
     """Orders, newest first: filter by status and creation time, search by order or tracking number."""
     return orders.order_page(current_caller().merchant_id, **args)
 
@@ -54,7 +57,7 @@ def order_list(args):
         "200": {"description": "CSV, one row per order", "content": {"text/csv": {"schema": {"type": "string"}}}}
     }
 )
-def export_orders(args):
+def export_orders(args: dict[str, Any]) -> Response:
     """Orders as CSV (amounts in fen), with the same filters as the list."""
     merchant_id = current_caller().merchant_id
     out = io.StringIO()
@@ -117,7 +120,7 @@ def export_orders(args):
 @blp.route("/orders/<int:order_id>")
 @staff_required("orders:read")
 @blp.response(200, StaffOrderSchema)
-def order_detail(order_id: int):
+def order_detail(order_id: int) -> Order:
     """One order."""
     return orders.get_order(current_caller().merchant_id, order_id)
 
@@ -126,7 +129,7 @@ def order_detail(order_id: int):
 @staff_required("orders:fulfil")
 @blp.arguments(ShipSchema)
 @blp.response(200, StaffOrderSchema)
-def ship(args, order_id: int):
+def ship(args: dict[str, Any], order_id: int) -> Order:
     """Ship a paid delivery order with its carrier and tracking number."""
     with transaction():
         return fulfilment.ship(current_caller().merchant_id, order_id, **args)
@@ -136,7 +139,7 @@ def ship(args, order_id: int):
 @staff_required("orders:fulfil")
 @blp.arguments(NoBodySchema, as_kwargs=True, required=False)
 @blp.response(200, StaffOrderSchema)
-def ready_for_pickup(order_id: int):
+def ready_for_pickup(order_id: int) -> Order:
     """The goods of a paid pickup order are at the pickup point."""
     with transaction():
         return fulfilment.mark_ready(current_caller().merchant_id, order_id)
@@ -146,7 +149,7 @@ def ready_for_pickup(order_id: int):
 @staff_required("orders:fulfil")
 @blp.arguments(PickupCodeSchema)
 @blp.response(200, StaffOrderSchema)
-def pickup(args, order_id: int):
+def pickup(args: dict[str, Any], order_id: int) -> Order:
     """Hand over a pickup order: the member's code must match, and works once."""
     with transaction():
         return fulfilment.verify_pickup(current_caller().merchant_id, order_id, args["code"])
@@ -156,7 +159,7 @@ def pickup(args, order_id: int):
 @staff_required("orders:read")
 @blp.arguments(RefundListArgsSchema, location="query")
 @blp.response(200, StaffRefundListSchema)
-def refund_list(args):
+def refund_list(args: dict[str, Any]) -> dict[str, list[Refund]]:
     """Refund requests, newest first (the latest 200)."""
     return {"items": refunds.refund_page(current_caller().merchant_id, status=args.get("status"))}
 
@@ -165,7 +168,7 @@ def refund_list(args):
 @staff_required("money:approve")
 @blp.arguments(NoBodySchema, as_kwargs=True, required=False)
 @blp.response(200, StaffRefundSchema)
-def approve_refund(refund_id: int):
+def approve_refund(refund_id: int) -> Refund:
     """Approve a refund: the money goes back through the payment provider."""
     caller = current_caller()
     with transaction():
@@ -176,7 +179,7 @@ def approve_refund(refund_id: int):
 @staff_required("money:approve")
 @blp.arguments(RefundDecisionSchema)
 @blp.response(200, StaffRefundSchema)
-def reject_refund(args, refund_id: int):
+def reject_refund(args: dict[str, Any], refund_id: int) -> Refund:
     """Reject a refund request, with a reason for the member."""
     caller = current_caller()
     with transaction():
@@ -189,14 +192,14 @@ def reject_refund(args, refund_id: int):
 class PickupPoints(MethodView):
     @staff_required("orders:read")
     @blp.response(200, PickupPointListSchema)
-    def get(self):
+    def get(self) -> dict[str, list[PickupPoint]]:
         """Every pickup point, open or closed."""
         return {"items": fulfilment.list_pickup_points(current_caller().merchant_id)}
 
     @staff_required("orders:fulfil")
     @blp.arguments(PickupPointCreateSchema)
     @blp.response(201, PickupPointSchema)
-    def post(self, args):
+    def post(self, args: dict[str, Any]) -> PickupPoint:
         """Open a pickup point at a group leader's address."""
         with transaction():
             return fulfilment.create_pickup_point(current_caller().merchant_id, **args)
@@ -206,7 +209,7 @@ class PickupPoints(MethodView):
 @staff_required("orders:fulfil")
 @blp.arguments(PickupPointUpdateSchema)
 @blp.response(200, PickupPointSchema)
-def update_pickup_point(args, point_id: int):
+def update_pickup_point(args: dict[str, Any], point_id: int) -> PickupPoint:
     """Change or close a pickup point."""
     with transaction():
         return fulfilment.update_pickup_point(current_caller().merchant_id, point_id, **args)
@@ -216,14 +219,14 @@ def update_pickup_point(args, point_id: int):
 class OrderSettings(MethodView):
     @staff_required("orders:read")
     @blp.response(200, OrderSettingsSchema)
-    def get(self):
+    def get(self) -> MerchantSettings:
         """Shipping fee, free-shipping threshold, unpaid expiry, auto-confirm and after-sales days."""
         return pricing.merchant_settings(current_caller().merchant_id)
 
     @staff_required("settings:manage")
     @blp.arguments(OrderSettingsUpdateSchema)
     @blp.response(200, OrderSettingsSchema)
-    def patch(self, args):
+    def patch(self, args: dict[str, Any]) -> MerchantSettings:
         """Change the order settings (owner only)."""
         with transaction():
             return pricing.update_settings(current_caller().merchant_id, **args)

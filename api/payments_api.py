@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
+from typing import ParamSpec, TypeVar
 
 from flask import current_app, request
 from flask_smorest import abort
@@ -18,6 +20,9 @@ from shop.payments import payment_provider
 from shop.payments.providers import FakeWeChatPay
 from shop.payments.service import handle_notification
 from shop.payments.wechatpay import NotificationRejected
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 blp = Blueprint("payments", __name__, url_prefix="/api/v1/payments", description="Payment provider callbacks")
 
@@ -36,11 +41,11 @@ NOTIFICATION_DOC = {
 }
 
 
-def _fail(status: int, message: str):
+def _fail(status: int, message: str) -> tuple[dict[str, str], int]:
     return {"code": "FAIL", "message": message}, status
 
 
-def _notify():
+def _notify() -> tuple[dict[str, str], int] | tuple[str, int]:
     body = request.get_data(as_text=True)
     try:
         with transaction():
@@ -56,24 +61,24 @@ def _notify():
 
 @blp.route("/wechatpay/<merchant_code>/notify", methods=["POST"])
 @blp.doc(summary="WeChat Pay payment notification", **NOTIFICATION_DOC)
-def payment_notification(merchant_code: str):
+def payment_notification(merchant_code: str) -> tuple[dict[str, str], int] | tuple[str, int]:
     """WeChat Pay calls this when an order is paid."""
     return _notify()
 
 
 @blp.route("/wechatpay/<merchant_code>/refund-notify", methods=["POST"])
 @blp.doc(summary="WeChat Pay refund notification", **NOTIFICATION_DOC)
-def refund_notification(merchant_code: str):
+def refund_notification(merchant_code: str) -> tuple[dict[str, str], int] | tuple[str, int]:
     """WeChat Pay calls this when a refund has succeeded or failed."""
     return _notify()
 
 
-def _fake_provider_only(view):
+def _fake_provider_only(view: Callable[P, R]) -> Callable[P, R]:
     """Anywhere but development and test with the fake provider, the dev hook does not exist (a
     404 whatever is sent): checked before the body is read."""
 
     @wraps(view)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         env = current_app.config["SETTINGS"].env
         if env not in ("development", "test") or not isinstance(payment_provider(), FakeWeChatPay):
             abort(404)
@@ -86,7 +91,7 @@ def _fake_provider_only(view):
 @_fake_provider_only
 @blp.arguments(NoBodySchema, as_kwargs=True, required=False)
 @blp.response(200, OrderSchema)
-def fake_pay(order_no: str):
+def fake_pay(order_no: str) -> Order | None:
     """Dev and test only: pay an order through the fake provider. The notification it sends is
     signed and encrypted like WeChat Pay's and goes through the real notification handler."""
     provider = payment_provider()

@@ -12,6 +12,7 @@ A hit costs one round trip: the version and the entry are read together with one
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import current_app
 from redis import Redis
@@ -50,7 +51,7 @@ def _entry_key(namespace: str, key: str) -> str:
     return f"gs:c:{namespace}:{key}"
 
 
-def cached(namespace: str, key: str, ttl: int, produce) -> bytes:
+def cached(namespace: str, key: str, ttl: int, produce: Callable[[], bytes]) -> bytes:
     """Return the bytes cached under (namespace, key) for the namespace's current version, producing
     and storing them on a miss. The stored value is b"<version>:" followed by the bytes.
 

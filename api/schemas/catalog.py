@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from api.schemas.common import MAX_ID, Fen, InputSchema, PageArgsSchema
@@ -114,7 +116,7 @@ class SkuInputSchema(InputSchema):
     )
 
     @validates_schema
-    def _new_sku_needs_price(self, data, **kwargs):
+    def _new_sku_needs_price(self, data: dict[str, Any], **kwargs: Any) -> None:
         if "id" not in data and "price" not in data:
             raise ValidationError("a new SKU needs a price", field_name="price")
 
@@ -127,7 +129,7 @@ class ProductCreateSchema(InputSchema):
     skus = fields.List(fields.Nested(SkuInputSchema), required=True, validate=validate.Length(min=1, max=200))
 
     @validates_schema
-    def _no_ids_on_create(self, data, **kwargs):
+    def _no_ids_on_create(self, data: dict[str, Any], **kwargs: Any) -> None:
         if any("id" in sku for sku in data.get("skus", [])):
             raise ValidationError("new products have new SKUs: leave out id", field_name="skus")
 

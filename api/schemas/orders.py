@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from api.schemas.common import MAX_ID, Fen, FullMatch, InputSchema, PageArgsSchema
-from shop.models import ORDER_STATUSES, REFUND_STATUSES
+from shop.models import ORDER_STATUSES, REFUND_STATUSES, Order
 
 ID = validate.Range(min=1, max=MAX_ID)
 # At most 20 characters in all (the column's size), the "+" included.
@@ -69,7 +71,7 @@ class CheckoutSchema(InputSchema):
     pickup_point_id = fields.Integer(strict=True, validate=ID)
 
     @validates_schema
-    def _items_or_cart(self, data, **kwargs):
+    def _items_or_cart(self, data: dict[str, Any], **kwargs: Any) -> None:
         if bool(data.get("items")) == bool(data.get("from_cart")):
             raise ValidationError("send items (buy now) or from_cart: true, not both", field_name="items")
 
@@ -157,7 +159,7 @@ class OrderSchema(Schema):
     lines = fields.List(fields.Nested(OrderLineSchema))
     adjustments = fields.List(fields.Nested(AdjustmentSchema))
 
-    def _pickup_code(self, order) -> str | None:
+    def _pickup_code(self, order: Order) -> str | None:
         return order.pickup_code if order.status in ("paid", "ready_for_pickup", "received") else None
 
 
@@ -165,7 +167,7 @@ class StaffOrderSchema(OrderSchema):
     member_id = fields.Integer()
     transaction_id = fields.String(allow_none=True)
 
-    def _pickup_code(self, order) -> str | None:
+    def _pickup_code(self, order: Order) -> str | None:
         return None  # staff verify the code the member shows; they never read it from here
 
 
