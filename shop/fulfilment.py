@@ -16,14 +16,12 @@ from shop.models import Order, PickupPoint, Refund
 from shop.orders import lock_order, transition
 from shop.pricing import merchant_settings
 from shop.refunds import OPEN as OPEN_REFUNDS
+from shop.refunds import open_refund
 from shop.runner import enqueue
 
 
 def _no_open_refund(order: Order) -> None:
-    busy = db.session.execute(
-        select(Refund.id).where(Refund.order_id == order.id, Refund.status.in_(OPEN_REFUNDS), Refund.kind == "member")
-    ).first()
-    if busy:
+    if open_refund(order.id):
         raise Conflict("a refund of this order is in progress", code="refund_in_progress")
 
 

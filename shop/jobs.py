@@ -136,7 +136,7 @@ def sweep_auto_confirm() -> int:
             since + func.make_interval(0, 0, 0, days) <= utcnow(),
         )
         .order_by(since, Order.id),
-        lambda order_id: auto_confirm(order_id),
+        auto_confirm,
     )
 
 

@@ -115,16 +115,16 @@ class Quote:
 
 def merchant_settings(merchant_id: int) -> MerchantSettings:
     settings = db.session.get(MerchantSettings, merchant_id)
-    if settings is None:
-        settings = MerchantSettings(
-            merchant_id=merchant_id,
-            shipping_fee=800,
-            free_shipping_over=9900,
-            order_ttl_minutes=30,
-            auto_confirm_days=7,
-            after_sales_days=7,
-        )
+    if settings is None:  # the defaults are the table's own column defaults
+        settings = MerchantSettings(merchant_id=merchant_id, **_SETTINGS_DEFAULTS)
     return settings
+
+
+_SETTINGS_DEFAULTS = {
+    column.name: column.default.arg
+    for column in MerchantSettings.__table__.columns
+    if column.default is not None and not callable(column.default.arg)
+}
 
 
 def shipping_fee(merchant_id: int, fulfilment: str, goods_total: int, settings: MerchantSettings | None = None) -> int:

@@ -57,7 +57,8 @@ def _line_refund_amount(line: OrderLine, quantity: int) -> int:
     return after - line.refunded_amount
 
 
-def _open_refund(order_id: int) -> Refund | None:
+def open_refund(order_id: int) -> Refund | None:
+    """The member's refund of this order still being decided or paid, if any (at most one)."""
     return db.session.execute(
         select(Refund).where(Refund.order_id == order_id, Refund.status.in_(OPEN), Refund.kind == "member")
     ).scalar_one_or_none()
@@ -98,7 +99,7 @@ def request_refund(
         )
     if order.status == "received" and order.after_sales_until and order.after_sales_until <= now:
         raise Conflict("the after-sales window has closed", code="after_sales_closed")
-    if _open_refund(order.id):
+    if open_refund(order.id):
         raise Conflict("a refund of this order is already in progress", code="refund_in_progress")
     by_id = {line.id: line for line in order.lines}
     wanted: dict[int, int] = {}
