@@ -58,6 +58,9 @@ class Staff(IdMixin, TimestampMixin, MerchantScoped, db.Model):
     display_name: Mapped[str] = mapped_column(String(64), nullable=False, default="")
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=text("true"))
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Carried in every staff token and compared on every staff request: bumping it (a password
+    # or role change) revokes the tokens issued before.
+    token_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
 
 
 class Member(IdMixin, TimestampMixin, MerchantScoped, db.Model):
