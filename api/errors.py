@@ -6,9 +6,13 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from shop import errors as domain
+from shop.db import db
+from shop.integrity import translate
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,13 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(domain.DomainError)
     def _domain(error: domain.DomainError) -> Response:
         return envelope(status_for(error), error.code, error.message, error.details)
+
+    @app.errorhandler(IntegrityError)
+    @app.errorhandler(StaleDataError)
+    def _integrity(error: IntegrityError | StaleDataError) -> Response:
+        """A write outside `transaction()` (which translates its own) that lost a race."""
+        db.session.rollback()
+        return _domain(translate(error))
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> Response:

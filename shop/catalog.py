@@ -55,8 +55,18 @@ def _field_error(field: str, message: str, code: str = "invalid_input") -> Inval
 # --- categories -------------------------------------------------------------------------------
 
 
-def get_category(merchant_id: int, category_id: int) -> Category:
-    category = db.session.get(Category, category_id)
+def get_category(merchant_id: int, category_id: int, *, lock: bool = False) -> Category:
+    """The merchant's category; with `lock`, locked FOR UPDATE and re-read, so a concurrent delete or
+    a product being filed under it finishes first and what we read is what it left."""
+    if lock:
+        category = db.session.execute(
+            select(Category)
+            .where(Category.id == category_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalar_one_or_none()
+    else:
+        category = db.session.get(Category, category_id)
     if category is None or category.merchant_id != merchant_id:
         raise NotFound("category not found")
     return category
@@ -107,7 +117,7 @@ def create_category(merchant_id: int, *, name: str, parent_id: int | None = None
 def update_category(
     merchant_id: int, category_id: int, *, name: str | None = None, sort_order: int | None = None
 ) -> Category:
-    category = get_category(merchant_id, category_id)
+    category = get_category(merchant_id, category_id, lock=True)
     if name is not None:
         category.name = name
     if sort_order is not None:
@@ -118,7 +128,8 @@ def update_category(
 
 
 def delete_category(merchant_id: int, category_id: int) -> None:
-    category = get_category(merchant_id, category_id)
+    # Locked first: a product or sub-category being filed under it meanwhile commits before we look.
+    category = get_category(merchant_id, category_id, lock=True)
     in_use = db.session.execute(
         select(exists().where(Category.parent_id == category.id) | exists().where(Product.category_id == category.id))
     ).scalar()

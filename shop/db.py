@@ -3,7 +3,8 @@
 Services change state and flush; they never commit. `transaction()` is the commit point for
 views and jobs alike: it commits on success, rolls back on any exception, and only after a
 successful commit runs the callbacks registered with `after_commit` (enqueue a job, bump a cache
-version), so nothing outside the database learns of work that did not happen.
+version), so nothing outside the database learns of work that did not happen. A constraint
+violation leaves it as the domain error `shop.integrity` names for that constraint.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from datetime import UTC, datetime
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import BigInteger, DateTime, MetaData, func
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm.exc import StaleDataError
+
+from shop.integrity import translate
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +75,12 @@ def transaction() -> Iterator[Session]:
     try:
         yield session
         session.commit()
-    except BaseException:
+    except BaseException as exc:
         session.rollback()
         session.info.pop(_AFTER_COMMIT, None)
+        if isinstance(exc, IntegrityError | StaleDataError):
+            # A check lost a race to a concurrent request: answer as if they had come in turn.
+            raise translate(exc) from exc
         raise
     finally:
         session.info.pop(_IN_TRANSACTION, None)

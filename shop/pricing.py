@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import lazyload
 
 from shop.db import db
@@ -248,11 +249,21 @@ def _with_amount(adjustment: Adjustment, amount: int) -> Adjustment:
 
 
 def update_settings(merchant_id: int, **fields: Any) -> MerchantSettings:
-    settings = merchant_settings(merchant_id)
-    # Insert a new row with the defaults first: an INSERT leaves out attributes set to None and
-    # the column default (free shipping over 99 yuan) would silently replace "no free shipping".
-    db.session.add(settings)
-    db.session.flush()
+    """Change the merchant's order settings; the row is created on first use, race-free."""
+    # Insert the defaults first (two first changes at once: one inserts, the other finds the row),
+    # then change the locked row: an INSERT leaves out attributes set to None and the column default
+    # (free shipping over 99 yuan) would silently replace "no free shipping".
+    db.session.execute(
+        insert(MerchantSettings)
+        .values(merchant_id=merchant_id, **_SETTINGS_DEFAULTS)
+        .on_conflict_do_nothing(index_elements=["merchant_id"])
+    )
+    settings = db.session.execute(
+        select(MerchantSettings)
+        .where(MerchantSettings.merchant_id == merchant_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
     for name, value in fields.items():
         setattr(settings, name, value)
     db.session.flush()

@@ -1,0 +1,309 @@
+"""Every endpoint that creates or deletes rows, raced against itself and against the delete of
+what it hangs under, over HTTP on real connections (everything commits): never a 5xx, and where
+only one can win, exactly one does while the others get the answer they would have got in turn.
+
+RACES lists the races; the coverage test at the end fails when a route that creates (answers 201,
+or upserts) or deletes has none, so a new endpoint cannot skip this.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from shop.db import db
+from shop.models import CartItem, Category, IdempotencyKey, Member, MerchantSettings, Order, Refund, Staff
+from tests.factories import (
+    fake_pay,
+    make_merchant,
+    make_product,
+    member_headers,
+    order_body,
+    race,
+    staff_headers,
+)
+
+pytestmark = pytest.mark.committing
+
+V1 = "/api/v1"
+M = "/api/v1/merchant"
+ROUNDS = 6  # each parent/child pair; the losing side used to answer 500 in every round
+_seq = itertools.count(1)
+
+
+@dataclass
+class World:
+    app: Flask
+    code: str
+    merchant_id: int
+    owner: dict[str, str]
+    member: dict[str, str]
+    sku_id: int
+
+    def client(self):
+        return self.app.test_client()
+
+    def post_category(self, **body: Any) -> int:
+        response = self.client().post(f"{M}/categories", json={"name": f"c{next(_seq)}", **body}, headers=self.owner)
+        assert response.status_code == 201, response.json
+        return response.json["id"]
+
+
+def _world(app: Flask) -> World:
+    with app.app_context():
+        merchant = make_merchant()
+        product = make_product(merchant, skus=[{"specs": {}, "price": 1000, "stock": 500}])
+        client = app.test_client()
+        world = World(
+            app=app,
+            code=merchant.code,
+            merchant_id=merchant.id,
+            owner=staff_headers(client, merchant.code),
+            member=member_headers(client, merchant.code, f"racer{next(_seq)}"),
+            sku_id=product.skus[0].id,
+        )
+        db.session.remove()
+    return world
+
+
+def _together(w: World, *requests: tuple[str, str, dict[str, Any] | None]) -> list[Any]:
+    """Send the (method, url, body) requests at once, as the owner; the responses in order."""
+
+    def send(i: int) -> Any:
+        method, url, body = requests[i]
+        return getattr(w.client(), method)(url, json=body, headers=w.owner)
+
+    return race(len(requests), send)
+
+
+def _no_5xx(responses) -> list[int]:
+    statuses = [r.status_code for r in responses]
+    assert all(s < 500 for s in statuses), [(r.status_code, r.get_json()) for r in responses]
+    return statuses
+
+
+def _codes(responses, status: int) -> set[str]:
+    return {r.json["error"]["code"] for r in responses if r.status_code == status}
+
+
+def _count(app: Flask, query) -> int:
+    with app.app_context():
+        try:
+            return db.session.execute(query).scalar_one()
+        finally:
+            db.session.remove()
+
+
+# --- the races ------------------------------------------------------------------------------------
+
+
+def race_staff_same_username(app: Flask) -> None:
+    w = _world(app)
+    body = {"username": "twin", "password": "long-enough-password", "role": "operator"}
+    responses = race(8, lambda i: w.client().post(f"{M}/staff", json=body, headers=w.owner))
+    assert Counter(_no_5xx(responses)) == {201: 1, 409: 7}
+    assert _codes(responses, 409) == {"username_taken"}
+    assert _count(app, select(func.count()).where(Staff.merchant_id == w.merchant_id, Staff.username == "twin")) == 1
+
+
+def race_first_settings_change(app: Flask) -> None:
+    for _ in range(ROUNDS):
+        w = _world(app)
+        responses = _together(w, *[("patch", f"{M}/settings/orders", {"shipping_fee": 100 + i}) for i in range(4)])
+        assert set(_no_5xx(responses)) == {200}
+        query = select(func.count()).where(MerchantSettings.merchant_id == w.merchant_id)
+        assert _count(app, query) == 1
+
+
+def race_category_creations(app: Flask) -> None:
+    w = _world(app)
+    responses = race(6, lambda i: w.client().post(f"{M}/categories", json={"name": "同名"}, headers=w.owner))
+    assert set(_no_5xx(responses)) == {201}  # names are not unique: every one is made
+
+
+def race_sub_category_against_parent_delete(app: Flask) -> None:
+    w = _world(app)
+    outcomes = Counter()
+    for _ in range(ROUNDS):
+        parent = w.post_category()
+        create, delete = _together(
+            w,
+            ("post", f"{M}/categories", {"name": "子类", "parent_id": parent}),
+            ("delete", f"{M}/categories/{parent}", None),
+        )
+        pair = tuple(_no_5xx([create, delete]))
+        assert pair in {(201, 409), (422, 204)}, (create.json, delete.get_json())
+        if pair == (201, 409):
+            assert delete.json["error"]["code"] == "category_in_use"
+        else:
+            assert create.json["error"]["code"] == "category_not_found"
+            assert "parent_id" in create.json["error"]["details"]["fields"]
+        outcomes[pair] += 1
+    assert sum(outcomes.values()) == ROUNDS
+
+
+def race_product_against_category_delete(app: Flask) -> None:
+    w = _world(app)
+    for _ in range(ROUNDS):
+        category = w.post_category()
+        body = {"title": "新品", "category_id": category, "skus": [{"specs": {}, "price": 100, "stock": 1}]}
+        create, delete = _together(w, ("post", f"{M}/products", body), ("delete", f"{M}/categories/{category}", None))
+        pair = tuple(_no_5xx([create, delete]))
+        assert pair in {(201, 409), (422, 204)}, (create.json, delete.get_json())
+        if pair == (422, 204):
+            assert create.json["error"]["code"] == "category_not_found"
+            assert "category_id" in create.json["error"]["details"]["fields"]
+
+
+def race_product_recategorised_against_category_delete(app: Flask) -> None:
+    w = _world(app)
+    response = w.client().post(
+        f"{M}/products", json={"title": "旧品", "skus": [{"specs": {}, "price": 100}]}, headers=w.owner
+    )
+    product_id = response.json["id"]
+    for _ in range(ROUNDS):
+        category = w.post_category()
+        move, delete = _together(
+            w,
+            ("patch", f"{M}/products/{product_id}", {"category_id": category}),
+            ("delete", f"{M}/categories/{category}", None),
+        )
+        pair = tuple(_no_5xx([move, delete]))
+        assert pair in {(200, 409), (422, 204)}, (move.json, delete.get_json())
+        if pair == (200, 409):  # filed under it: take it out again for the next round
+            w.client().patch(f"{M}/products/{product_id}", json={"category_id": None}, headers=w.owner)
+
+
+def race_category_delete_against_itself_and_an_edit(app: Flask) -> None:
+    w = _world(app)
+    for _ in range(ROUNDS):
+        category = w.post_category()
+        responses = _together(w, *[("delete", f"{M}/categories/{category}", None)] * 5)
+        assert Counter(_no_5xx(responses)) == {204: 1, 404: 4}
+    for _ in range(ROUNDS):
+        category = w.post_category()
+        edit, delete = _together(
+            w, ("patch", f"{M}/categories/{category}", {"name": "改名"}), ("delete", f"{M}/categories/{category}", None)
+        )
+        assert tuple(_no_5xx([edit, delete])) in {(200, 204), (404, 204)}
+        assert _count(app, select(func.count()).where(Category.id == category)) == 0
+
+
+def race_cart_lines(app: Flask) -> None:
+    w = _world(app)
+    url = f"{V1}/cart/items"
+    responses = race(8, lambda i: w.client().post(url, json={"sku_id": w.sku_id, "quantity": 1}, headers=w.member))
+    assert set(_no_5xx(responses)) == {200}
+    quantity = select(CartItem.quantity).where(CartItem.sku_id == w.sku_id)
+    assert _count(app, quantity) == 8
+    responses = race(6, lambda i: w.client().put(f"{url}/{w.sku_id}", json={"quantity": i + 1}, headers=w.member))
+    assert set(_no_5xx(responses)) == {200}
+    responses = race(6, lambda i: w.client().delete(f"{url}/{w.sku_id}", headers=w.member))
+    assert Counter(_no_5xx(responses)) == {200: 1, 404: 5}
+    assert _count(app, select(func.count()).where(CartItem.sku_id == w.sku_id)) == 0
+
+
+def race_orders_with_one_key(app: Flask) -> None:
+    w = _world(app)
+    headers = {**w.member, "Idempotency-Key": "race-sweep-0001"}
+    responses = race(8, lambda i: w.client().post(f"{V1}/orders", json=order_body(w.sku_id), headers=headers))
+    assert set(_no_5xx(responses)) <= {200, 201}
+    assert len({r.json["id"] for r in responses}) == 1
+    assert _count(app, select(func.count()).where(IdempotencyKey.key == "race-sweep-0001")) == 1
+    assert _count(app, select(func.count()).where(Order.merchant_id == w.merchant_id)) == 1
+
+
+def race_refund_requests(app: Flask) -> None:
+    w = _world(app)
+    placed = w.client().post(
+        f"{V1}/orders", json=order_body(w.sku_id, 2), headers={**w.member, "Idempotency-Key": "race-sweep-refund"}
+    )
+    assert fake_pay(w.client(), placed.json["order_no"]).status_code == 200
+    order_id = placed.json["id"]
+    responses = race(
+        6, lambda i: w.client().post(f"{V1}/orders/{order_id}/refunds", json={"reason": "不要了"}, headers=w.member)
+    )
+    assert Counter(_no_5xx(responses)) == {201: 1, 409: 5}
+    assert _codes(responses, 409) == {"refund_in_progress"}
+    assert _count(app, select(func.count()).where(Refund.order_id == order_id)) == 1
+
+
+def race_pickup_points(app: Flask) -> None:
+    w = _world(app)
+    body = {"name": "团长点", "address": "幸福里 1 号", "contact_name": "李姐", "contact_phone": "13900000000"}
+    responses = race(6, lambda i: w.client().post(f"{M}/pickup-points", json=body, headers=w.owner))
+    assert set(_no_5xx(responses)) == {201}
+
+
+def race_stock_adjustments(app: Flask) -> None:
+    w = _world(app)
+    url = f"{M}/skus/{w.sku_id}/stock-adjustments"
+    responses = race(8, lambda i: w.client().post(url, json={"delta": 5, "reason": "restock"}, headers=w.owner))
+    assert set(_no_5xx(responses)) == {201}
+
+
+def race_first_logins(app: Flask) -> None:
+    w = _world(app)
+    body = {"merchant": w.code, "code": "test:twin-launch"}
+    responses = race(8, lambda i: w.client().post(f"{V1}/auth/wx-login", json=body))
+    assert set(_no_5xx(responses)) == {200}
+    assert _count(app, select(func.count()).where(Member.merchant_id == w.merchant_id)) == 2  # the world's + this
+
+
+# (name, the race, the routes (method, rule) it covers)
+RACES: list[tuple[Callable[[Flask], None], set[tuple[str, str]]]] = [
+    (race_staff_same_username, {("POST", f"{M}/staff")}),
+    (race_first_settings_change, {("PATCH", f"{M}/settings/orders")}),
+    (race_category_creations, {("POST", f"{M}/categories")}),
+    (race_sub_category_against_parent_delete, {("POST", f"{M}/categories"), ("DELETE", f"{M}/categories/<id>")}),
+    (race_product_against_category_delete, {("POST", f"{M}/products"), ("DELETE", f"{M}/categories/<id>")}),
+    (race_product_recategorised_against_category_delete, {("PATCH", f"{M}/products/<id>")}),
+    (race_category_delete_against_itself_and_an_edit, {("DELETE", f"{M}/categories/<id>")}),
+    (
+        race_cart_lines,
+        {("POST", f"{V1}/cart/items"), ("PUT", f"{V1}/cart/items/<id>"), ("DELETE", f"{V1}/cart/items/<id>")},
+    ),
+    (race_orders_with_one_key, {("POST", f"{V1}/orders")}),
+    (race_refund_requests, {("POST", f"{V1}/orders/<id>/refunds")}),
+    (race_pickup_points, {("POST", f"{M}/pickup-points")}),
+    (race_stock_adjustments, {("POST", f"{M}/skus/<id>/stock-adjustments")}),
+    (race_first_logins, {("POST", f"{V1}/auth/wx-login")}),
+]
+
+# Routes that write by inserting a row on first use (an upsert answers 200, not 201).
+UPSERTS = {("PATCH", f"{M}/settings/orders"), ("PUT", f"{V1}/cart/items/<id>"), ("POST", f"{V1}/auth/wx-login")}
+
+
+@pytest.mark.parametrize("run", [r for r, _ in RACES], ids=[r.__name__ for r, _ in RACES])
+def test_racing_creates_and_deletes_never_answer_5xx_and_one_wins(app, run):
+    run(app)
+
+
+def _rule(rule: str) -> str:
+    return re.sub(r"<(?:\w+:)?\w+>", "<id>", rule)
+
+
+def test_every_route_that_creates_or_deletes_is_raced(app, client):
+    spec = client.get("/api/openapi.json").json
+    creating: set[tuple[str, str]] = set()
+    for rule in app.url_map.iter_rules():
+        path = _rule(rule.rule)
+        openapi_path = rule.rule
+        for converter in ("int:", ""):
+            openapi_path = openapi_path.replace(f"<{converter}", "{")
+        openapi_path = openapi_path.replace(">", "}")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            responses = spec["paths"].get(openapi_path, {}).get(method.lower(), {}).get("responses", {})
+            if method == "DELETE" or "201" in responses or (method, path) in UPSERTS:
+                creating.add((method, path))
+    covered = set().union(*(routes for _, routes in RACES))
+    assert creating, "no creating route found: the walk is broken"
+    assert creating - covered == set()
