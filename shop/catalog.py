@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,15 @@ def stock_status(stock: int) -> str:
     if stock <= LOW_STOCK:
         return "low_stock"
     return "in_stock"
+
+
+def product_stock_status(active_sku_stocks: Iterable[int]) -> str:
+    """A product is as available as its best active SKU (sold out when it has none).
+
+    `stock_status` only rises with the stock, so this is also the best of the SKUs' statuses: it
+    changes only when some SKU's status does, which is when `move_stock` invalidates the cache.
+    """
+    return stock_status(max(active_sku_stocks, default=0))
 
 
 def _invalidate(merchant_id: int) -> None:
@@ -496,7 +505,15 @@ def stock_movements(merchant_id: int, sku_id: int, *, cursor: str | None = None,
 
 # --- what members see -------------------------------------------------------------------------
 
-_in_stock = exists().where(Sku.product_id == Product.id, Sku.active, Sku.stock > 0).correlate(Product).label("in_stock")
+# The stock of a product's best active SKU (0 when it has none): a correlated subquery over
+# ix_skus_product, so that a page of cards stays one statement.
+_best_stock = (
+    select(func.coalesce(func.max(Sku.stock), 0))
+    .where(Sku.product_id == Product.id, Sku.active)
+    .correlate(Product)
+    .scalar_subquery()
+    .label("best_stock")
+)
 
 _SORT_KEYS = {
     # sort -> (key column or None for id only, descending?)
@@ -526,7 +543,7 @@ def member_product_page(
         Product.price_max,
         Product.sales,
         Product.category_id,
-        _in_stock,
+        _best_stock,
     ).where(Product.merchant_id == merchant_id, Product.status == "on_shelf")
     if category_id is not None:
         query = query.where(Product.category_id.in_(_category_and_children(merchant_id, category_id)))
@@ -553,7 +570,7 @@ def member_product_page(
             "price_max": r.price_max,
             "sales": r.sales,
             "category_id": r.category_id,
-            "stock_status": "in_stock" if r.in_stock else "sold_out",
+            "stock_status": product_stock_status((r.best_stock,)),
         }
         for r in rows[:limit]
     ]
@@ -580,10 +597,7 @@ def member_product_detail(merchant_id: int, product_id: int) -> dict[str, Any]:
             values = spec_options.setdefault(name, [])
             if value not in values:
                 values.append(value)
-    statuses = {stock_status(s.stock) for s in skus}
-    # The product's status is a function of its SKUs' statuses, so the cache stays correct when
-    # only a status change of a SKU invalidates it.
-    overall = next((st for st in ("in_stock", "low_stock") if st in statuses), "sold_out")
+    overall = product_stock_status(s.stock for s in skus)
     return {
         "id": product.id,
         "title": product.title,

@@ -62,7 +62,7 @@ def test_list_items_carry_the_price_range_and_a_stock_status(ctx, client):
     first = items[products[0].id]
     assert (first["price_min"], first["price_max"]) == (3990, 4490)
     assert first["stock_status"] == "sold_out"  # stock 0 on both SKUs
-    assert items[products[3].id]["stock_status"] == "in_stock"
+    assert items[products[3].id]["stock_status"] == "low_stock"  # 3 left of its small size
     assert "stock" not in first
     assert first["cover"] == "https://img.example.com/x.jpg"
 
