@@ -20,6 +20,7 @@ from werkzeug.routing import IntegerConverter, UnicodeConverter
 
 from api.config import Settings
 from api.errors import register_error_handlers
+from api.http_rules import register_http_rules
 from api.schemas.common import MAX_ID
 from shop.cache import REDIS_EXTENSION
 from shop.db import db
@@ -160,6 +161,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     ):
         api.register_blueprint(blueprint)
     register_error_handlers(app)
+    register_http_rules(app)
 
     from api.cli import register_cli
 

@@ -17,6 +17,7 @@ import jwt
 from flask import current_app, g, request
 from flask_smorest import Blueprint
 
+from api.http_rules import forbid_storing_response
 from shop.db import db
 from shop.errors import Forbidden, Unauthorized
 from shop.models import Staff
@@ -50,7 +51,8 @@ class Caller:
 
 
 def issue_token(*, kind: str, subject_id: int, merchant_id: int, role: str) -> tuple[str, int]:
-    """Return (token, expires_in seconds)."""
+    """Return (token, expires_in seconds). The response that carries it is marked no-store."""
+    forbid_storing_response()
     settings = current_app.config["SETTINGS"]
     ttl = settings.member_token_ttl if kind == MEMBER else settings.staff_token_ttl
     now = int(time.time())

@@ -58,6 +58,7 @@ def main() -> int:
     from flask_migrate import upgrade
 
     from api import create_app
+    from api.http_rules import gunicorn_limit_args
     from shop.demo import load_demo_data
 
     app = create_app()
@@ -85,6 +86,7 @@ def main() -> int:
                 "-",
                 "--graceful-timeout",
                 "5",
+                *gunicorn_limit_args(),
             ],
             env=env,
         ),
