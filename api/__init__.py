@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from werkzeug.routing import IntegerConverter, UnicodeConverter
 
+from api import docs
 from api.config import Settings
 from api.errors import register_error_handlers
 from api.http_rules import register_http_rules
@@ -105,7 +106,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        **docs.SWAGGER_UI_CONFIG,
         API_SPEC_OPTIONS={
             "info": {
                 "description": "Backend of a WeChat mini-program shop. Money is always an integer number "
@@ -160,6 +161,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         payments_api.blp,
     ):
         api.register_blueprint(blueprint)
+    app.register_blueprint(docs.blp)
     register_error_handlers(app)
     register_http_rules(app)
 

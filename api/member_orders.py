@@ -12,6 +12,9 @@ from api.auth import current_caller, member_required
 from api.blueprint import Blueprint
 from api.schemas.common import NoBodySchema
 from api.schemas.orders import (
+    IDEMPOTENCY_KEY_FORMAT,
+    IDEMPOTENCY_KEY_PARAMETER,
+    IDEMPOTENCY_KEY_PATTERN,
     CartAddSchema,
     CartQuantitySchema,
     CartSchema,
@@ -40,7 +43,7 @@ from shop.pricing import Quote
 
 blp = Blueprint("member_orders", __name__, url_prefix="/api/v1", description="Cart, orders and payment (members)")
 
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
+IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 @blp.route("/cart")
@@ -111,10 +114,10 @@ def _idempotency_key() -> str:
     key = request.headers.get("Idempotency-Key", "")
     if not IDEMPOTENCY_KEY.fullmatch(key):
         raise InvalidInput(
-            "send an Idempotency-Key header (8-64 of A-Z a-z 0-9 _ . : -), new for each new order",
+            f"send an Idempotency-Key header ({IDEMPOTENCY_KEY_FORMAT}), new for each new order",
             code="idempotency_key_required",
             details={
-                "fields": {"Idempotency-Key": ["8-64 characters of A-Z a-z 0-9 _ . : -"]},
+                "fields": {"Idempotency-Key": [IDEMPOTENCY_KEY_FORMAT]},
                 "locations": ["headers"],
             },
         )
@@ -135,17 +138,7 @@ class Orders(MethodView):
     @blp.arguments(OrderCreateSchema)
     @blp.response(201, OrderSchema)
     @blp.alt_response(200, schema=OrderSchema, description="a retry with the same Idempotency-Key and body")
-    @blp.doc(
-        parameters=[
-            {
-                "in": "header",
-                "name": "Idempotency-Key",
-                "required": True,
-                "schema": {"type": "string"},
-                "description": "the same key and body return the same order",
-            }
-        ]
-    )
+    @blp.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])
     def post(self, args: dict[str, Any]) -> tuple[Order, int]:
         """Place an order from the cart or "buy now": reserves stock; unpaid, it expires."""
         caller = current_caller()

@@ -81,6 +81,34 @@ class OrderCreateSchema(CheckoutSchema):
     remark = fields.String(load_default="", validate=validate.Length(max=200))
 
 
+# The Idempotency-Key header of a placement: the one definition the view checks and the OpenAPI
+# document shows (with the column's size, 64, as its maximum).
+IDEMPOTENCY_KEY_MIN, IDEMPOTENCY_KEY_MAX = 8, 64
+IDEMPOTENCY_KEY_PATTERN = rf"^[A-Za-z0-9_.:-]{{{IDEMPOTENCY_KEY_MIN},{IDEMPOTENCY_KEY_MAX}}}$"
+IDEMPOTENCY_KEY_FORMAT = f"{IDEMPOTENCY_KEY_MIN}-{IDEMPOTENCY_KEY_MAX} characters of A-Z a-z 0-9 _ . : -"
+IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": True,
+    "schema": {
+        "type": "string",
+        "pattern": IDEMPOTENCY_KEY_PATTERN,
+        "minLength": IDEMPOTENCY_KEY_MIN,
+        "maxLength": IDEMPOTENCY_KEY_MAX,
+        "example": "7f1c2a9e-4b7d-4c1e-9a55-0d6f2b8e1a30",
+    },
+    "description": (
+        f"{IDEMPOTENCY_KEY_FORMAT} (a UUID will do); a missing or malformed key is refused with 422 "
+        "idempotency_key_required. Make a new key for each new order and send the same key again only to "
+        "retry that order. A key is the member's own and is remembered for at least 24 hours: the same key "
+        "with the same body answers 200 with the order it placed the first time (nothing is placed or "
+        "reserved again; a retry that arrives while the first request runs waits for it), and the same key "
+        "with a different body answers 409 idempotency_key_reused. A request that was refused placed "
+        "nothing and does not use up its key."
+    ),
+}
+
+
 class AdjustmentSchema(Schema):
     source = fields.String()
     reference = fields.String()
