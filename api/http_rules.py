@@ -9,7 +9,7 @@
   with the JSON error envelope before any view runs. Under gunicorn (`make run`) the same limits
   are given to gunicorn with headroom (`GUNICORN_LIMITS`): a request between the app's limit and
   gunicorn's still reaches the app and gets the envelope; only one far beyond is stopped by
-  gunicorn itself, with its plain-text 400.
+  gunicorn itself, with its own (HTML) 414 or 431 page.
 """
 
 from __future__ import annotations
