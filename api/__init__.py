@@ -148,6 +148,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     import shop.jobs  # noqa: F401 - registers the shop's sweeps
     from api import health, member_api, member_orders, merchant_api, merchant_orders, payments_api
     from api.schemas.common import ErrorSchema
+    from shop.payments import jobs as payment_jobs  # noqa: F401 - registers the certificate refresh
 
     api = GroupshopApi()
     api.ERROR_SCHEMA = ErrorSchema

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from typing import TextIO
 
 import click
@@ -71,30 +75,47 @@ def create_merchant_command(
     click.echo(f"merchant {merchant.code} created with id {merchant.id}")
 
 
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """A refused command (a domain error) ends with its code, message and details, not a traceback."""
+    from shop.errors import DomainError
+
+    try:
+        yield
+    except DomainError as exc:
+        details = f" {json.dumps(exc.details, ensure_ascii=False)}" if exc.details else ""
+        raise click.ClickException(f"{exc.code}: {exc.message}{details}") from None
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment else "-"
+
+
 @group.command("set-payment-account")
 @click.option("--merchant", "merchant_code", required=True, help="the merchant's code")
 @click.option("--mchid", required=True, help="WeChat Pay merchant id (商户号)")
 @click.option("--serial-no", required=True, help="serial number of the merchant API certificate")
 @click.option("--private-key", "private_key_file", required=True, type=click.File("r"), help="apiclient_key.pem")
 @click.option("--apiv3-key", required=True, help="the 32-character APIv3 key")
-@click.option("--platform-serial", required=True, help="WeChat Pay public key id (or platform certificate serial)")
-@click.option(
-    "--platform-public-key", "platform_key_file", required=True, type=click.File("r"), help="WeChat Pay public key PEM"
-)
+@click.option("--platform-serial", help="with --platform-public-key: the WeChat Pay public key id (PUB_KEY_ID_...)")
+@click.option("--platform-public-key", "platform_key_file", type=click.File("r"), help="WeChat Pay public key PEM")
+@click.option("--platform-certificate", "certificate_file", type=click.File("r"), help="a platform certificate PEM")
 def set_payment_account_command(
     merchant_code: str,
     mchid: str,
     serial_no: str,
     private_key_file: TextIO,
     apiv3_key: str,
-    platform_serial: str,
-    platform_key_file: TextIO,
+    platform_serial: str | None,
+    platform_key_file: TextIO | None,
+    certificate_file: TextIO | None,
 ) -> None:
-    """Store (or replace) a merchant's WeChat Pay API v3 credentials for PAYMENT_PROVIDER=wechatpay."""
+    """Store (or replace) a merchant's WeChat Pay API v3 credentials for PAYMENT_PROVIDER=wechatpay,
+    with a platform key if one is given (more with add-platform-key or fetch-platform-certificates)."""
     from shop.db import transaction
     from shop.payments.accounts import set_payment_account
 
-    with transaction():
+    with _refusals(), transaction():
         set_payment_account(
             merchant_code,
             mchid=mchid,
@@ -102,9 +123,93 @@ def set_payment_account_command(
             merchant_private_key=private_key_file.read(),
             apiv3_key=apiv3_key,
             platform_serial_no=platform_serial,
-            platform_public_key=platform_key_file.read(),
+            platform_public_key=platform_key_file.read() if platform_key_file else None,
+            platform_certificate=certificate_file.read() if certificate_file else None,
         )
     click.echo(f"WeChat Pay account stored for {merchant_code}")
+
+
+@group.command("add-platform-key")
+@click.option("--merchant", "merchant_code", required=True, help="the merchant's code")
+@click.option("--public-key", "public_key_file", type=click.File("r"), help="WeChat Pay public key PEM (pub_key.pem)")
+@click.option("--serial", help="the public key's id (PUB_KEY_ID_...); read from the certificate otherwise")
+@click.option("--certificate", "certificate_file", type=click.File("r"), help="a platform certificate PEM")
+def add_platform_key_command(
+    merchant_code: str, public_key_file: TextIO | None, serial: str | None, certificate_file: TextIO | None
+) -> None:
+    """Add a key WeChat Pay signs with: the WeChat Pay public key with its id, or a platform
+    certificate (its serial and validity are read from it). Old keys stay until removed."""
+    from shop.db import transaction
+    from shop.payments.accounts import add_platform_key
+
+    with _refusals(), transaction():
+        key = add_platform_key(
+            merchant_code,
+            serial_no=serial,
+            public_key=public_key_file.read() if public_key_file else None,
+            certificate=certificate_file.read() if certificate_file else None,
+        )
+    validity = f"valid {_when(key.valid_from)} to {_when(key.valid_until)}"
+    click.echo(f"{key.source} {key.serial_no} stored for {merchant_code} ({validity})")
+
+
+@group.command("list-platform-keys")
+@click.option("--merchant", "merchant_code", required=True, help="the merchant's code")
+def list_platform_keys_command(merchant_code: str) -> None:
+    """The keys WeChat Pay's answers and notifications are verified with, and the one requests name."""
+    from shop.db import transaction, utcnow
+    from shop.payments.accounts import list_platform_keys
+    from shop.payments.wechatpay import preferred_serial, valid_at
+
+    with _refusals(), transaction():
+        keys = list_platform_keys(merchant_code)
+    now = utcnow()
+    preferred = preferred_serial(keys, now)
+    if not keys:
+        click.echo(f"no platform keys for {merchant_code}")
+    for key in keys:
+        if valid_at(key, now):
+            state = "valid"
+        else:
+            state = "expired" if key.valid_until is not None and key.valid_until <= now else "not yet valid"
+        mark = "  (named in requests' Wechatpay-Serial)" if key.serial_no == preferred else ""
+        click.echo(f"{key.serial_no}  {key.source}  {_when(key.valid_from)} .. {_when(key.valid_until)}  {state}{mark}")
+
+
+@group.command("remove-platform-key")
+@click.option("--merchant", "merchant_code", required=True, help="the merchant's code")
+@click.option("--serial", required=True, help="the key's serial (any case)")
+def remove_platform_key_command(merchant_code: str, serial: str) -> None:
+    """Remove a platform key (a certificate WeChat Pay no longer uses, a public key replaced)."""
+    from shop.db import transaction
+    from shop.payments.accounts import remove_platform_key
+
+    with _refusals(), transaction():
+        remove_platform_key(merchant_code, serial)
+    click.echo(f"platform key {serial} removed for {merchant_code}")
+
+
+@group.command("fetch-platform-certificates")
+@click.option("--merchant", "merchant_code", required=True, help="the merchant's code")
+def fetch_platform_certificates_command(merchant_code: str) -> None:
+    """Download the merchant's platform certificates from WeChat Pay (/v3/certificates), verify
+    and store them. `groupshop cron` does it every 12 hours for merchants without a public key."""
+    from shop.db import transaction
+    from shop.members import get_active_merchant_by_code
+    from shop.payments import payment_provider
+    from shop.payments.jobs import refresh_platform_certificates
+    from shop.payments.providers import WeChatPayProvider
+
+    if not isinstance(payment_provider(), WeChatPayProvider):
+        raise click.ClickException("PAYMENT_PROVIDER is not wechatpay: there is nothing to fetch")
+    with _refusals():
+        with transaction():
+            merchant_id = get_active_merchant_by_code(merchant_code).id
+        outcomes = refresh_platform_certificates(merchant_id)
+    for serial, outcome in outcomes.items():
+        click.echo(f"{serial}  {outcome}")
+    if not outcomes:
+        click.echo("WeChat Pay listed no certificates")
 
 
 def register_cli(app: Flask) -> None:

@@ -16,9 +16,11 @@ from typing import Any, Protocol
 from shop.cache import redis_client
 from shop.db import db
 from shop.errors import Conflict
-from shop.models import Merchant, PaymentAccount
+from shop.models import Merchant, PaymentAccount, PaymentPlatformKey
 from shop.payments.wechatpay import (
+    SIGNATURE_SCHEME,
     Notification,
+    PlatformKey,
     RefundResult,
     WeChatPayAccount,
     WeChatPayClient,
@@ -75,16 +77,28 @@ class WeChatPayProvider:
         self.public_base_url = public_base_url.rstrip("/")
 
     def account(self, merchant: Merchant) -> WeChatPayAccount:
+        """The merchant's credentials and every platform key stored for it (the one place that
+        reads them from the database)."""
         row = db.session.query(PaymentAccount).filter_by(merchant_id=merchant.id).one_or_none()
         if row is None:
             raise Conflict("this merchant has not set up WeChat Pay", code="payment_not_configured")
+        keys = db.session.query(PaymentPlatformKey).filter_by(merchant_id=merchant.id).order_by(PaymentPlatformKey.id)
         return WeChatPayAccount(
             appid=merchant.wx_appid,
             mchid=row.mchid,
             merchant_serial_no=row.merchant_serial_no,
             merchant_private_key=load_private_key(row.merchant_private_key),
             apiv3_key=row.apiv3_key.encode(),
-            platform_public_keys={row.platform_serial_no: load_public_key(row.platform_public_key)},
+            platform_keys=tuple(
+                PlatformKey(
+                    serial_no=key.serial_no,
+                    public_key=load_public_key(key.public_key),
+                    source=key.source,
+                    valid_from=key.valid_from,
+                    valid_until=key.valid_until,
+                )
+                for key in keys
+            ),
             notify_url=f"{self.public_base_url}/api/v1/payments/wechatpay/{merchant.code}/notify",
             refund_notify_url=f"{self.public_base_url}/api/v1/payments/wechatpay/{merchant.code}/refund-notify",
         )
@@ -149,7 +163,7 @@ class FakeWeChatPay:
             merchant_serial_no=FAKE_MERCHANT_SERIAL,
             merchant_private_key=self._merchant_key,
             apiv3_key=FAKE_APIV3_KEY,
-            platform_public_keys={FAKE_PLATFORM_SERIAL: self.platform_private_key.public_key()},
+            platform_keys=(PlatformKey(FAKE_PLATFORM_SERIAL, self.platform_private_key.public_key()),),
         )
 
     def prepay(
@@ -222,6 +236,7 @@ class FakeWeChatPay:
             "Wechatpay-Nonce": nonce_str,
             "Wechatpay-Signature": signature,
             "Wechatpay-Serial": serial,
+            "Wechatpay-Signature-Type": SIGNATURE_SCHEME,
             "Content-Type": "application/json",
         }
 

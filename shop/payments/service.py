@@ -74,8 +74,11 @@ def handle_notification(provider: PaymentProvider, merchant_code: str, headers: 
     merchant = db.session.execute(select(Merchant).where(Merchant.code == merchant_code)).scalar_one_or_none()
     if merchant is None:
         raise NotificationRejected("unknown_merchant", "no such merchant")
+    try:
+        account = provider.account(merchant)
+    except Conflict as exc:  # payment_not_configured: nothing to verify it with, so nothing to act on
+        raise NotificationRejected("not_configured", exc.message) from None
     notification = provider.parse_notification(merchant, headers, body)
-    account = provider.account(merchant)
     resource = notification.resource
     if notification.event_type == "TRANSACTION.SUCCESS":
         if resource.get("appid") != account.appid or resource.get("mchid") != account.mchid:

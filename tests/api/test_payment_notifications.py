@@ -12,7 +12,9 @@ from sqlalchemy import func, select
 from shop.db import db
 from shop.events import ORDER_PAID, bus
 from shop.models import Order, Payment
-from shop.payments.wechatpay import encrypt_resource
+from shop.payments import PROVIDER_EXTENSION
+from shop.payments.providers import WeChatPayProvider
+from shop.payments.wechatpay import SIGNATURE_SCHEME, WeChatPayClient, encrypt_resource
 from tests.factories import make_merchant, make_product, member_headers, order_body, place
 
 
@@ -148,6 +150,11 @@ def _missing_headers(app, merchant, order):
     return {"Content-Type": "application/json"}, body
 
 
+def _other_signature_type(app, merchant, order):
+    headers, body = _genuine(app, merchant, order)
+    return {**headers, "Wechatpay-Signature-Type": "WECHATPAY2-SM2-WITH-SM3"}, body
+
+
 @pytest.mark.parametrize(
     ("forge", "status"),
     [
@@ -162,6 +169,7 @@ def _missing_headers(app, merchant, order):
         (_unknown_order, 404),
         (_bad_ciphertext, 400),
         (_missing_headers, 400),
+        (_other_signature_type, 400),
     ],
 )
 def test_a_notification_that_is_not_genuine_or_does_not_match_changes_nothing(app, client, placed, forge, status):
@@ -239,3 +247,25 @@ def test_paying_starts_with_request_payment_params_that_expire_with_the_order(ap
     key = _provider(app).account(merchant).merchant_private_key.public_key()
     message = f"{params['appId']}\n{params['timeStamp']}\n{params['nonceStr']}\n{params['package']}\n"
     key.verify(base64.b64decode(params["paySign"]), message.encode(), padding.PKCS1v15(), hashes.SHA256())
+
+
+def test_the_fake_signs_its_notifications_like_wechat_pay_with_the_signature_type(app, placed):
+    merchant, order = placed
+    headers, _ = _genuine(app, merchant, order)
+    assert headers["Wechatpay-Signature-Type"] == SIGNATURE_SCHEME == "WECHATPAY2-SHA256-RSA2048"
+
+
+@pytest.mark.parametrize("kind", ["notify", "refund-notify"])
+def test_a_notification_for_a_merchant_without_a_payment_account_is_refused_not_a_server_error(app, ctx, client, kind):
+    """With the real provider, a merchant that never stored its WeChat Pay account has nothing to
+    verify a notification with: a 4xx {"code": "FAIL"}, not a 500."""
+    merchant = make_merchant()
+    saved = app.extensions[PROVIDER_EXTENSION]
+    app.extensions[PROVIDER_EXTENSION] = WeChatPayProvider(WeChatPayClient("http://127.0.0.1:9"), "https://x.example")
+    try:
+        headers, body = saved.payment_notification(merchant, out_trade_no="26010100000000000001", total=1, openid="o")
+        response = client.post(f"/api/v1/payments/wechatpay/{merchant.code}/{kind}", data=body, headers=headers)
+    finally:
+        app.extensions[PROVIDER_EXTENSION] = saved
+    assert response.status_code == 400
+    assert response.json["code"] == "FAIL" and response.json["message"]

@@ -1,75 +1,81 @@
 """The WeChat Pay API v3 client against a local stand-in for WeChat Pay, and the verification of
 signed messages and notifications.
 
-The stand-in is a real HTTP server on 127.0.0.1 that does what WeChat Pay does: it checks the
-`Authorization` signature of every request with the merchant's public key, and signs every answer
-with its platform key, so the client's own verification of the answers runs too.
+The stand-in (tests/wechatpay_stub.py) is a real HTTP server on 127.0.0.1 that does what WeChat
+Pay does: it checks the `Authorization` signature of every request with the merchant's public key,
+and signs every answer it can with the platform key the request names (or the platform
+certificate), so the client's own verification of the answers runs too.
 """
 
 from __future__ import annotations
 
-import base64
 import json
+import logging
 import re
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
 
 from shop.errors import Conflict, UpstreamError
 from shop.payments.wechatpay import (
     SIGNATURE_SCHEME,
     NotificationRejected,
+    PlatformKey,
     WeChatPayAccount,
     WeChatPayClient,
     encrypt_resource,
+    load_certificate,
     nonce,
     parse_notification,
     request_payment_params,
     rsa_sign,
     verify_signed_message,
 )
-
-MCHID = "1230000109"
-APPID = "wxd678efh567hg6787"
-MERCHANT_SERIAL = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
-PLATFORM_SERIAL = "7132D72A03E93CDDF8C03BBD1F37EEDF8EF1AF53"
-APIV3_KEY = b"0123456789abcdef0123456789abcdef"
-
-
-def _rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@dataclass
-class Keys:
-    merchant: rsa.RSAPrivateKey
-    platform: rsa.RSAPrivateKey
-    stranger: rsa.RSAPrivateKey
+from tests.wechatpay_stub import (
+    APIV3_KEY,
+    APPID,
+    MCHID,
+    MERCHANT_SERIAL,
+    PLATFORM_SERIAL,
+    PUBLIC_KEY_ID,
+    Certificate,
+    Keys,
+    StubWeChatPay,
+    beijing_time,
+    certificate_pem,
+    make_keys,
+    rsa_key,
+    serve,
+    signed_headers,
+)
+from tests.wechatpay_stub import verify as _verify
 
 
 @pytest.fixture(scope="module")
 def keys() -> Keys:
-    return Keys(merchant=_rsa_key(), platform=_rsa_key(), stranger=_rsa_key())
+    return make_keys()
 
 
-def _account(keys: Keys, *, merchant_key: rsa.RSAPrivateKey | None = None, apiv3_key: bytes = APIV3_KEY):
+def _certificate_key(keys: Keys, **validity) -> PlatformKey:
+    return PlatformKey(PLATFORM_SERIAL, keys.platform.public_key(), "certificate", **validity)
+
+
+def _public_key(keys: Keys) -> PlatformKey:
+    return PlatformKey(PUBLIC_KEY_ID, keys.public.public_key(), "public_key")
+
+
+def _account(keys: Keys, *, merchant_key=None, apiv3_key: bytes = APIV3_KEY, platform_keys=None) -> WeChatPayAccount:
+    """A merchant in certificate mode unless told otherwise."""
     return WeChatPayAccount(
         appid=APPID,
         mchid=MCHID,
         merchant_serial_no=MERCHANT_SERIAL,
         merchant_private_key=merchant_key or keys.merchant,
         apiv3_key=apiv3_key,
-        platform_public_keys={PLATFORM_SERIAL: keys.platform.public_key()},
+        platform_keys=(_certificate_key(keys),) if platform_keys is None else tuple(platform_keys),
         notify_url="https://shop.example.com/api/v1/payments/wechatpay/m1/notify",
         refund_notify_url="https://shop.example.com/api/v1/payments/wechatpay/m1/refund-notify",
     )
@@ -80,98 +86,11 @@ def account(keys: Keys) -> WeChatPayAccount:
     return _account(keys)
 
 
-def _verify(public_key: rsa.RSAPublicKey, message: str, signature: str) -> bool:
-    try:
-        public_key.verify(base64.b64decode(signature), message.encode(), padding.PKCS1v15(), hashes.SHA256())
-    except Exception:
-        return False
-    return True
-
-
-# --- the stand-in -------------------------------------------------------------------------------
-
-
-@dataclass
-class Call:
-    method: str
-    path: str
-    body: dict[str, Any] | None
-    authorized: bool
-    auth: dict[str, str]
-
-
-@dataclass
-class StubWeChatPay:
-    """Plays WeChat Pay: checks request signatures, answers what it is told, signs the answers."""
-
-    merchant_public_key: rsa.RSAPublicKey
-    platform_key: rsa.RSAPrivateKey
-    stranger_key: rsa.RSAPrivateKey
-    calls: list[Call] = field(default_factory=list)
-    answers: dict[tuple[str, str], tuple[int, dict | None]] = field(default_factory=dict)
-    mischief: str = ""  # how to spoil the answer's signature, for the verification tests
-
-    def answer(self, method: str, path: str, status: int, payload: dict | None) -> None:
-        self.answers[(method, path)] = (status, payload)
-
-    def _check_authorization(self, method: str, path: str, body: str, header: str) -> tuple[bool, dict[str, str]]:
-        scheme, _, params = header.partition(" ")
-        auth = dict(re.findall(r'(\w+)="([^"]*)"', params))
-        if scheme != SIGNATURE_SCHEME or set(auth) != {"mchid", "nonce_str", "signature", "timestamp", "serial_no"}:
-            return False, auth
-        fresh = abs(time.time() - int(auth["timestamp"])) <= 300
-        message = f"{method}\n{path}\n{auth['timestamp']}\n{auth['nonce_str']}\n{body}\n"
-        signed = _verify(self.merchant_public_key, message, auth["signature"])
-        return signed and fresh and auth["mchid"] == MCHID and auth["serial_no"] == MERCHANT_SERIAL, auth
-
-    def _signed_headers(self, text: str) -> dict[str, str]:
-        timestamp = str(int(time.time()) - (1000 if self.mischief == "stale" else 0))
-        nonce_str = nonce()
-        key = self.stranger_key if self.mischief == "wrong_key" else self.platform_key
-        headers = {
-            "Wechatpay-Timestamp": timestamp,
-            "Wechatpay-Nonce": nonce_str,
-            "Wechatpay-Signature": rsa_sign(key, f"{timestamp}\n{nonce_str}\n{text}\n"),
-            "Wechatpay-Serial": "UNKNOWN-SERIAL" if self.mischief == "unknown_serial" else PLATFORM_SERIAL,
-            "Request-ID": "08F78BB5AF0610D302",
-        }
-        if self.mischief == "unsigned":
-            headers = {"Request-ID": headers["Request-ID"]}
-        return headers
-
-    def __call__(self, environ, start_response):
-        request = Request(environ)
-        text = request.get_data(as_text=True)
-        path = environ.get("RAW_URI") or environ["PATH_INFO"]
-        authorized, auth = self._check_authorization(
-            request.method, path, text, request.headers.get("Authorization", "")
-        )
-        self.calls.append(Call(request.method, path, json.loads(text) if text else None, authorized, auth))
-        if not authorized:
-            status, payload = 401, {"code": "SIGN_ERROR", "message": "签名错误"}
-        else:
-            status, payload = self.answers.get(
-                (request.method, path.split("?")[0]), (404, {"code": "NOT_FOUND", "message": "no such stub"})
-            )
-        out = json.dumps(payload, ensure_ascii=False) if payload is not None else ""
-        headers = self._signed_headers(out) if out else {}
-        if self.mischief == "tampered" and out:
-            out = out.replace("}", ', "extra": 1}', 1)
-        return Response(out, status=status, headers=headers, content_type="application/json")(environ, start_response)
-
-
 @pytest.fixture
 def wechatpay(keys: Keys) -> Iterator[tuple[StubWeChatPay, WeChatPayClient]]:
-    stub = StubWeChatPay(keys.merchant.public_key(), keys.platform, keys.stranger)
-    server = make_server("127.0.0.1", 0, stub, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield stub, WeChatPayClient(f"http://127.0.0.1:{server.server_port}", timeout=5)
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        server.server_close()
+    stub = StubWeChatPay(keys)
+    with serve(stub) as base_url:
+        yield stub, WeChatPayClient(base_url, timeout=5)
 
 
 JSAPI = "/v3/pay/transactions/jsapi"
@@ -214,16 +133,35 @@ def test_prepay_refused_by_wechat_pay_is_a_conflict(wechatpay, account):
     assert refused.value.details["wechat_code"] == "PARAM_ERROR"
 
 
-def test_a_request_signed_with_another_key_is_refused_by_wechat_pay(wechatpay, keys):
+def test_an_unsigned_refusal_names_wechats_code_and_message_and_is_logged(wechatpay, keys, caplog):
+    """WeChat signs no answer to a request whose signature it refused (401 SIGN_ERROR): that is
+    WeChat's refusal, with its code, not an answer that failed verification."""
     stub, client = wechatpay
     stub.answer("POST", JSAPI, 200, {"prepay_id": PREPAY_ID})
     impostor = _account(keys, merchant_key=keys.stranger)
-    with pytest.raises(Conflict) as refused:
+    with caplog.at_level(logging.WARNING, logger="shop.payments.wechatpay"), pytest.raises(UpstreamError) as refused:
         client.prepay(
             impostor, out_trade_no="N1234567", description="x", total=1, openid="o", time_expire=datetime.now(UTC)
         )
-    assert refused.value.details["wechat_code"] == "SIGN_ERROR"
+    assert refused.value.code == "payment_rejected"
+    assert refused.value.details == {"wechat_code": "SIGN_ERROR", "message": "签名错误", "status": 401}
+    assert "SIGN_ERROR" in refused.value.message
     assert [call.authorized for call in stub.calls] == [False]
+    (record,) = [r for r in caplog.records if r.name == "shop.payments.wechatpay"]
+    assert "SIGN_ERROR" in record.getMessage() and "签名错误" in record.getMessage()
+    assert "401" in record.getMessage() and "unsigned" in record.getMessage()
+
+
+@pytest.mark.parametrize("status", [400, 403, 404])
+def test_an_unsigned_client_error_is_never_read_as_wechats_business_answer(wechatpay, account, status):
+    """An unsigned 4xx cannot be trusted: not even ORDERPAID counts as "paid" when it is unsigned."""
+    stub, client = wechatpay
+    stub.answer("POST", "/v3/pay/transactions/out-trade-no/N1/close", status, {"code": "ORDERPAID", "message": "x"})
+    stub.mischief = "unsigned"
+    with pytest.raises(UpstreamError) as refused:
+        client.close(account, "N1")
+    assert refused.value.code == "payment_rejected"
+    assert refused.value.details["wechat_code"] == "ORDERPAID"
 
 
 def test_the_payment_parameters_are_signed_for_wx_request_payment(account, keys):
@@ -257,16 +195,21 @@ def test_close_asks_wechat_pay_to_close_the_order(wechatpay, account):
     assert (call.method, call.path, call.body, call.authorized) == ("POST", path, {"mchid": MCHID}, True)
 
 
-@pytest.mark.parametrize(("code", "raises"), [("ORDERPAID", False), ("ORDER_NOT_EXIST", True), ("SYSTEM_ERROR", True)])
-def test_closing_an_order_that_was_paid_meanwhile_is_not_an_error(wechatpay, account, code, raises):
+@pytest.mark.parametrize(
+    ("code", "outcome"),
+    [("ORDERPAID", False), ("ORDER_CLOSED", True), ("ORDER_NOT_EXIST", "raises"), ("SYSTEM_ERROR", "raises")],
+)
+def test_closing_an_order_that_was_paid_or_closed_meanwhile_is_not_an_error(wechatpay, account, code, outcome):
+    """ORDERPAID: not closed, it was paid; ORDER_CLOSED (closed by us before, or by its
+    time_expire): counts as closed."""
     stub, client = wechatpay
     stub.answer("POST", "/v3/pay/transactions/out-trade-no/N20250506001/close", 400, {"code": code, "message": "x"})
-    if raises:
+    if outcome == "raises":
         with pytest.raises(UpstreamError) as failed:
             client.close(account, "N20250506001")
         assert failed.value.code == "payment_close_failed"
     else:
-        client.close(account, "N20250506001")
+        assert client.close(account, "N20250506001") is outcome
 
 
 @pytest.mark.parametrize("status", ["PROCESSING", "SUCCESS"])
@@ -508,3 +451,272 @@ def test_a_signtest_probe_is_refused_before_anything_else_is_checked(account):
     with pytest.raises(NotificationRejected) as rejected:
         verify_signed_message(account, headers, "{}")
     assert rejected.value.reason == "signtest"
+
+
+def _other_signature_type(keys):
+    headers, body = _notification(keys)
+    return {**headers, "Wechatpay-Signature-Type": "WECHATPAY2-SM2-WITH-SM3"}, body
+
+
+def test_a_notification_signed_with_another_scheme_is_refused(account, keys):
+    headers, body = _other_signature_type(keys)
+    with pytest.raises(NotificationRejected) as rejected:
+        parse_notification(account, headers, body)
+    assert rejected.value.reason == "bad_signature_type"
+    headers["Wechatpay-Signature-Type"] = SIGNATURE_SCHEME
+    assert parse_notification(account, headers, body).event_type == "TRANSACTION.SUCCESS"
+
+
+# --- (a) requests name the platform key they want answers signed with ---------------------------
+
+
+def _prepay(client, account):
+    return client.prepay(
+        account, out_trade_no="N1234567", description="x", total=1, openid="o", time_expire=datetime.now(UTC)
+    )
+
+
+def test_a_merchant_on_the_public_key_names_it_and_gets_answers_it_can_verify(wechatpay, keys):
+    """WeChat signs with the public key only when the request names it in Wechatpay-Serial;
+    unnamed, the answer comes signed by the certificate, which this merchant does not keep."""
+    stub, client = wechatpay
+    stub.answer("POST", JSAPI, 200, {"prepay_id": PREPAY_ID})
+    account = _account(keys, platform_keys=[_public_key(keys)])
+    assert _prepay(client, account) == PREPAY_ID
+    (call,) = stub.calls
+    assert call.wechatpay_serial == PUBLIC_KEY_ID
+
+
+def test_every_call_names_the_preferred_platform_key(wechatpay, keys):
+    stub, client = wechatpay
+    stub.answer("GET", "/v3/pay/transactions/out-trade-no/N1", 200, {"trade_state": "NOTPAY"})
+    stub.answer("POST", "/v3/pay/transactions/out-trade-no/N1/close", 204, None)
+    stub.answer("POST", REFUNDS, 200, {"refund_id": "5000", "status": "PROCESSING"})
+    account = _account(keys, platform_keys=[_certificate_key(keys), _public_key(keys)])
+    client.query(account, "N1")
+    client.close(account, "N1")
+    client.refund(account, out_trade_no="N1", out_refund_no="N1R01", amount=1, total=1, reason="r")
+    assert [call.wechatpay_serial for call in stub.calls] == [PUBLIC_KEY_ID] * 3
+    assert all(call.authorized for call in stub.calls)
+
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def _cert(keys, serial, *, start_days, end_days):
+    return PlatformKey(
+        serial,
+        keys.platform.public_key(),
+        "certificate",
+        NOW + timedelta(days=start_days),
+        NOW + timedelta(days=end_days),
+    )
+
+
+@pytest.mark.parametrize(
+    ("held", "named"),
+    [
+        (["public", "old"], PUBLIC_KEY_ID),  # the public key wins over any certificate
+        (["old", "new"], "NEW"),  # the certificate that stays valid longest
+        (["old", "future"], "OLD"),  # a certificate not valid yet is not named
+        (["expired"], None),  # nothing valid: no header
+        (["unknown", "old"], "OLD"),  # unknown validity counts as the oldest
+        (["unknown"], "UNKNOWN"),
+        ([], None),
+    ],
+)
+def test_the_serial_requests_name_is_the_public_key_else_the_longest_valid_certificate(keys, held, named):
+    catalogue = {
+        "public": _public_key(keys),
+        "old": _cert(keys, "OLD", start_days=-1800, end_days=3),
+        "new": _cert(keys, "NEW", start_days=-2, end_days=1800),
+        "future": _cert(keys, "FUTURE", start_days=1, end_days=1800),
+        "expired": _cert(keys, "EXPIRED", start_days=-1800, end_days=-1),
+        "unknown": PlatformKey("UNKNOWN", keys.platform.public_key(), "certificate"),
+    }
+    account = _account(keys, platform_keys=[catalogue[name] for name in held])
+    assert account.request_serial(NOW) == named
+
+
+# --- (b) several platform keys: the move to the public key, certificate replacement --------------
+
+
+@pytest.mark.parametrize("signer", [PLATFORM_SERIAL, PUBLIC_KEY_ID])
+def test_during_the_move_to_the_public_key_answers_signed_by_either_key_are_believed(wechatpay, keys, signer):
+    """During WeChat's gradual rollout an answer may come signed by the certificate although the
+    request named the public key (and the other way round)."""
+    stub, client = wechatpay
+    stub.answer("POST", JSAPI, 200, {"prepay_id": PREPAY_ID})
+    stub.sign_with = signer
+    account = _account(keys, platform_keys=[_certificate_key(keys), _public_key(keys)])
+    assert _prepay(client, account) == PREPAY_ID
+
+
+@pytest.mark.parametrize("signer", ["certificate", "public_key"])
+def test_during_the_move_notifications_signed_by_either_key_are_accepted(keys, signer):
+    account = _account(keys, platform_keys=[_certificate_key(keys), _public_key(keys)])
+    headers, body = _notification(keys)
+    if signer == "public_key":
+        headers = signed_headers(keys.public, PUBLIC_KEY_ID, body)
+    assert parse_notification(account, headers, body).resource["out_trade_no"] == "N20250506001"
+
+
+def test_while_a_certificate_is_replaced_notifications_signed_by_the_old_or_the_new_are_accepted(keys):
+    new_key = rsa_key()
+    now = datetime.now(UTC)
+    old = PlatformKey(
+        "0AB1", keys.platform.public_key(), "certificate", now - timedelta(days=1800), now + timedelta(days=2)
+    )
+    new = PlatformKey("5CD2", new_key.public_key(), "certificate", now - timedelta(days=3), now + timedelta(days=1800))
+    account = _account(keys, platform_keys=[old, new])
+    _, body = _notification(keys)
+    for key, serial in ((keys.platform, "0AB1"), (new_key, "5CD2")):
+        assert parse_notification(account, signed_headers(key, serial, body), body).event_type
+    with pytest.raises(NotificationRejected) as rejected:  # the serial decides which key checks it
+        parse_notification(account, signed_headers(new_key, "0AB1", body), body)
+    assert rejected.value.reason == "bad_signature"
+
+
+@pytest.mark.parametrize(
+    ("valid_from", "valid_until"),
+    [(timedelta(days=-1800), timedelta(seconds=-1)), (timedelta(hours=1), timedelta(days=1800))],
+    ids=["expired", "not_yet_valid"],
+)
+def test_a_key_outside_its_validity_is_refused(keys, valid_from, valid_until):
+    now = datetime.now(UTC)
+    account = _account(
+        keys, platform_keys=[_certificate_key(keys, valid_from=now + valid_from, valid_until=now + valid_until)]
+    )
+    headers, body = _notification(keys)
+    with pytest.raises(NotificationRejected) as rejected:
+        parse_notification(account, headers, body)
+    assert rejected.value.reason == "key_not_valid"
+
+
+# --- (c) certificates: serials without regard to case, PEMs, /v3/certificates --------------------
+
+
+def test_serials_are_compared_without_regard_to_case(keys):
+    account = _account(
+        keys, platform_keys=[PlatformKey(PLATFORM_SERIAL.lower(), keys.platform.public_key(), "certificate")]
+    )
+    headers, body = _notification(keys)  # serial in upper case, as WeChat writes it
+    assert parse_notification(account, headers, body).event_type
+    lowered = {**headers, "Wechatpay-Serial": PLATFORM_SERIAL.lower()}
+    assert parse_notification(_account(keys), lowered, body).event_type
+
+
+def test_a_platform_certificate_pem_gives_its_key_serial_and_validity(keys):
+    start, end = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), datetime(2029, 1, 2, 3, 4, 5, tzinfo=UTC)
+    key = load_certificate(certificate_pem(keys.platform, "0ABC12", not_before=start, not_after=end))
+    assert (key.serial_no, key.source, key.valid_from, key.valid_until) == ("0ABC12", "certificate", start, end)
+    assert key.public_key.public_numbers() == keys.platform.public_key().public_numbers()
+    with pytest.raises(ValueError):
+        load_certificate("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
+
+
+def _listing(keys, new_key, *, apiv3_key=APIV3_KEY, new_serial="5CD2") -> list[Certificate]:
+    """The list while a certificate is replaced: the old one expiring in 5 days, the new one in use."""
+    return [
+        Certificate(PLATFORM_SERIAL, certificate_pem(keys.platform, PLATFORM_SERIAL),
+                    beijing_time(-1800), beijing_time(5), apiv3_key),
+        Certificate(new_serial, certificate_pem(new_key, "5CD2"), beijing_time(-1), beijing_time(1800), apiv3_key),
+    ]  # fmt: skip
+
+
+def test_platform_certificates_are_downloaded_decrypted_and_dated(wechatpay, account, keys):
+    stub, client = wechatpay
+    new_key = rsa_key()
+    stub.certificates = _listing(keys, new_key)
+    old, new = client.fetch_certificates(account)
+    assert (old.serial_no, old.source) == (PLATFORM_SERIAL, "certificate")
+    listed = stub.certificates[1]
+    assert (new.valid_from, new.valid_until) == (
+        datetime.fromisoformat(listed.effective_time),
+        datetime.fromisoformat(listed.expire_time),
+    )  # WeChat's dates, not the certificate's (WeChat moves an old one's expiry forward)
+    assert new.public_key.public_numbers() == new_key.public_key().public_numbers()
+    (call,) = stub.calls
+    assert (call.method, call.path, call.authorized, call.wechatpay_serial) == (
+        "GET", "/v3/certificates", True, PLATFORM_SERIAL,
+    )  # fmt: skip
+
+
+def test_a_first_download_is_verified_with_the_certificates_it_brings(wechatpay, keys):
+    stub, client = wechatpay
+    stub.certificates = _listing(keys, rsa_key())
+    fetched = client.fetch_certificates(_account(keys, platform_keys=[]))
+    assert [key.serial_no for key in fetched] == [PLATFORM_SERIAL, "5CD2"]
+    assert stub.calls[0].wechatpay_serial is None
+
+
+@pytest.mark.parametrize(
+    ("spoil", "code"),
+    [
+        ("wrong_apiv3_key", "certificates_invalid"),
+        ("serial_mismatch", "certificates_invalid"),
+        ("signed_by_a_stranger", "payment_unverified"),
+        ("unsigned", "payment_unverified"),
+    ],
+)
+def test_a_certificate_list_that_does_not_check_out_is_refused(wechatpay, keys, spoil, code):
+    stub, client = wechatpay
+    stub.certificates = _listing(
+        keys,
+        rsa_key(),
+        apiv3_key=b"f" * 32 if spoil == "wrong_apiv3_key" else APIV3_KEY,
+        new_serial="77EE" if spoil == "serial_mismatch" else "5CD2",
+    )
+    stub.mischief = {"signed_by_a_stranger": "wrong_key", "unsigned": "unsigned"}.get(spoil, "")
+    with pytest.raises(UpstreamError) as refused:
+        client.fetch_certificates(_account(keys, platform_keys=[]))
+    assert refused.value.code == code
+
+
+def test_a_merchant_on_the_public_key_only_is_told_wechats_refusal_of_the_download(wechatpay, keys):
+    stub, client = wechatpay
+    stub.answer("GET", "/v3/certificates", 404, {"code": "RESOURCE_NOT_EXISTS", "message": "证书不存在"})
+    with pytest.raises(UpstreamError) as refused:
+        client.fetch_certificates(_account(keys, platform_keys=[_public_key(keys)]))
+    assert (refused.value.code, refused.value.details) == (
+        "certificates_refused",
+        {"wechat_code": "RESOURCE_NOT_EXISTS"},
+    )
+
+
+# --- (d) signed answers are verified whatever their status; 204s included ----------------------
+
+
+@pytest.mark.parametrize(("mischief", "reason"), [("wrong_key", "bad_signature"), ("unsigned", "missing_headers")])
+def test_a_204_is_believed_only_when_its_signature_over_the_empty_body_checks_out(wechatpay, account, mischief, reason):
+    stub, client = wechatpay
+    stub.answer("POST", "/v3/pay/transactions/out-trade-no/N1/close", 204, None)
+    stub.mischief = mischief
+    with pytest.raises(UpstreamError) as unverified:
+        client.close(account, "N1")
+    assert (unverified.value.code, unverified.value.details) == ("payment_unverified", {"reason": reason})
+
+
+def test_a_signed_refusal_that_fails_verification_is_not_believed(wechatpay, account):
+    stub, client = wechatpay
+    stub.answer("POST", "/v3/pay/transactions/out-trade-no/N1/close", 400, {"code": "ORDERPAID", "message": "x"})
+    stub.mischief = "wrong_key"
+    with pytest.raises(UpstreamError) as unverified:
+        client.close(account, "N1")
+    assert unverified.value.code == "payment_unverified"
+
+
+# --- (f) the Wechatpay-Signature-Type header -----------------------------------------------------
+
+
+def test_answers_carry_the_signature_type_and_another_type_is_refused(wechatpay, account, keys):
+    stub, client = wechatpay
+    stub.answer("POST", JSAPI, 200, {"prepay_id": PREPAY_ID})
+    assert _prepay(client, account) == PREPAY_ID
+    body = json.dumps({"prepay_id": PREPAY_ID})
+    headers = signed_headers(keys.platform, PLATFORM_SERIAL, body)
+    assert headers["Wechatpay-Signature-Type"] == SIGNATURE_SCHEME
+    verify_signed_message(account, headers, body)
+    with pytest.raises(NotificationRejected) as rejected:
+        verify_signed_message(account, {**headers, "Wechatpay-Signature-Type": "WECHATPAY2-SM2-WITH-SM3"}, body)
+    assert rejected.value.reason == "bad_signature_type"
