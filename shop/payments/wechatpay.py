@@ -43,7 +43,6 @@ SIGNATURE_SCHEME = "WECHATPAY2-SHA256-RSA2048"
 SIGNTEST_PREFIX = "WECHATPAY/SIGNTEST/"
 MAX_CLOCK_SKEW = 300  # seconds; WeChat's own recommendation for notification timestamps
 PUBLIC_KEY_ID_PREFIX = "PUB_KEY_ID_"
-KEY_SOURCES = ("public_key", "certificate")
 CERTIFICATES_PATH = "/v3/certificates"
 log = logging.getLogger(__name__)
 
