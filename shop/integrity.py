@@ -48,6 +48,9 @@ DUPLICATE: dict[str, Meaning] = {
     "uq_payment_accounts_merchant_id": Meaning(
         Conflict, "conflict", "the payment account was changed meanwhile; retry"
     ),
+    "uq_payment_platform_keys_merchant_serial": Meaning(
+        Conflict, "platform_key_exists", "a platform key with that serial is stored already", "serial_no"
+    ),
     "uq_cart_items_member_id_sku_id": Meaning(Conflict, "conflict", "the cart changed meanwhile; retry"),
     "uq_idempotency_keys_merchant_id_member_id_key": Meaning(
         Conflict, "idempotency_key_in_use", "a request with this Idempotency-Key is in progress; retry"
