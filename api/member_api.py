@@ -31,8 +31,8 @@ _PRODUCT_DETAIL = ProductDetailSchema()
 @blp.response(200, MemberTokenSchema)
 def wx_login(args: dict[str, Any]) -> dict[str, Any]:
     """Log in with a wx.login() code; creates the member on first login."""
-    with transaction():
-        login = members.login_with_wx_code(args["merchant"], args["code"], current_app.extensions["groupshop.wechat"])
+    # The service owns its transactions: WeChat is asked between them, with none open.
+    login = members.login_with_wx_code(args["merchant"], args["code"], current_app.extensions["groupshop.wechat"])
     token, ttl = issue_token(kind=MEMBER, subject_id=login.member.id, merchant_id=login.member.merchant_id, role=MEMBER)
     return {"token": token, "expires_in": ttl, "new_member": login.created, "member": login.member}
 

@@ -5,6 +5,10 @@ views and jobs alike: it commits on success, rolls back on any exception, and on
 successful commit runs the callbacks registered with `after_commit` (enqueue a job, bump a cache
 version), so nothing outside the database learns of work that did not happen. A constraint
 violation leaves it as the domain error `shop.integrity` names for that constraint.
+
+A network call never runs inside a transaction or under a row lock (a slow WeChat would hold the
+locks and a pooled connection for as long as it takes): `forbid_open_transaction` is the check the
+fake providers make before each call, so the test suite fails wherever that rule is broken.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+from flask import has_app_context
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import BigInteger, DateTime, MetaData, func
 from sqlalchemy.exc import IntegrityError
@@ -89,3 +94,26 @@ def transaction() -> Iterator[Session]:
             callback()
         except Exception:  # the commit stands; the periodic sweeps catch what this missed
             log.exception("after-commit callback %r failed", callback)
+
+
+def in_transaction_block(session: Session | None = None) -> bool:
+    """Whether a `transaction()` block is running on the current session."""
+    return bool((session or db.session()).info.get(_IN_TRANSACTION))
+
+
+class TransactionOpen(RuntimeError):
+    """A programming error: a network call was made with a database transaction open."""
+
+
+def forbid_open_transaction(what: str) -> None:
+    """Raise TransactionOpen if the current session has a transaction open (a `transaction()`
+    block, or one a plain read began and nobody ended): the row locks and the connection it holds
+    would wait on the network. Outside an app context there is no session, so nothing to check."""
+    if not has_app_context():
+        return
+    session = db.session()
+    if session.info.get(_IN_TRANSACTION) or session.in_transaction():
+        raise TransactionOpen(
+            f"{what} was called with a database transaction open: commit (or end) it first, call, "
+            "then record the answer in a second transaction"
+        )

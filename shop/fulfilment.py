@@ -12,8 +12,9 @@ from sqlalchemy import select
 from shop.db import db, utcnow
 from shop.errors import Conflict, InvalidInput, NotFound
 from shop.events import ORDER_COMPLETED, bus
+from shop.locking import lock_order
 from shop.models import Order, PickupPoint, Refund
-from shop.orders import lock_order, transition
+from shop.orders import transition
 from shop.pricing import merchant_settings
 from shop.refunds import OPEN as OPEN_REFUNDS
 from shop.refunds import open_refund

@@ -1,4 +1,5 @@
-"""Background jobs of the shop: ids in, one service call in a transaction, nothing else.
+"""Background jobs of the shop: ids in, one service call in a transaction, nothing else; a job
+that calls WeChat Pay makes the call between two transactions, never inside one.
 
 Each is idempotent (the service reads the state and does nothing when the work is done), and
 each has a sweep that finds due work a lost job missed. A sweep takes due work oldest first and
@@ -18,7 +19,7 @@ from shop.db import db, transaction, utcnow
 from shop.errors import DomainError, UpstreamError
 from shop.models import DEFAULT_AUTO_CONFIRM_DAYS, Merchant, MerchantSettings, Order, Refund
 from shop.payments import payment_provider
-from shop.payments.service import reconcile_with_provider
+from shop.payments.service import apply_queried_payment, provider_order
 from shop.runner import register_sweep
 
 SWEEP_BATCH = 500
@@ -29,51 +30,72 @@ log = logging.getLogger(__name__)
 
 
 def expire_order(order_id: int) -> str:
-    """Close an unpaid order that is due, unless the provider says it was paid after all."""
+    """Close an unpaid order that is due, unless the provider says it was paid after all.
+
+    The provider is asked between two transactions: the first reads the order (and what asking
+    takes), the second acts on the answer for the order as it is by then. A notification that
+    paid it meanwhile wins: the payment is known (a duplicate) and cancelling a paid order does
+    nothing.
+    """
+    provider = payment_provider()
     with transaction():
         order = db.session.get(Order, order_id)
         if order is None or order.status != "pending_payment" or order.expires_at > utcnow():
             return order.status if order else "missing"
+        expires_at = order.expires_at
         try:
-            if reconcile_with_provider(payment_provider(), order_id) == "applied":
-                return "paid"
-        except UpstreamError:
-            if utcnow() < order.expires_at + UNKNOWN_PAYMENT_GRACE:
-                log.warning("provider unreachable; order %s stays open until it can be asked", order_id)
-                return "pending_payment"
+            asked = provider_order(provider, order)
         except DomainError as exc:  # e.g. no payment account: it cannot have been paid there
             log.warning("cannot ask the provider about order %s (%s); expiring it", order_id, exc.code)
+            asked = None
+    answer = None
+    if asked is not None:
+        try:
+            answer = provider.query(asked.account, asked.order_no)
+        except UpstreamError:
+            if utcnow() < expires_at + UNKNOWN_PAYMENT_GRACE:
+                log.warning("provider unreachable; order %s stays open until it can be asked", order_id)
+                return "pending_payment"
+        except DomainError as exc:
+            log.warning("cannot ask the provider about order %s (%s); expiring it", order_id, exc.code)
+    with transaction():
+        if asked is not None and answer is not None and apply_queried_payment(provider, asked, answer) == "applied":
+            return "paid"
         return orders.cancel_order(order_id, reason="expired").status
 
 
 def close_payment(order_id: int) -> str:
-    """Close the cancelled order at the provider; if it says the order was paid, refund that."""
+    """Close the cancelled order at the provider; if it says the order was paid, refund that.
+    The calls run between transactions, as in `expire_order`."""
+    provider = payment_provider()
     with transaction():
         order = db.session.get(Order, order_id)
-        if order is None or order.status != "cancelled" or order.prepay_id is None:
+        if order is None or order.status != "cancelled":
             return "nothing_to_do"
-        provider = payment_provider()
-        if provider.close(db.session.get(Merchant, order.merchant_id), order.order_no):
-            return "closed"
-        return reconcile_with_provider(provider, order_id) or "paid_unknown"
+        asked = provider_order(provider, order)
+        if asked is None:  # never prepaid: the provider knows nothing of it
+            return "nothing_to_do"
+    if provider.close(asked.account, asked.order_no):
+        return "closed"
+    answer = provider.query(asked.account, asked.order_no)
+    with transaction():
+        return apply_queried_payment(provider, asked, answer) or "paid_unknown"
 
 
 def submit_refund(refund_id: int) -> str:
-    with transaction():
-        return refunds.submit_refund(payment_provider(), refund_id)
+    """The service owns its transactions: the provider is called between them."""
+    return refunds.submit_refund(payment_provider(), refund_id)
 
 
-def deliver_fake_refund_notification(merchant_id: int, out_refund_no: str) -> str:
+def deliver_fake_refund_notification(out_refund_no: str) -> str:
     """The fake provider's refund callback: signed and encrypted, through the real handler."""
     from shop.payments.service import handle_notification
 
     provider = payment_provider()
     with transaction():
-        merchant = db.session.get(Merchant, merchant_id)
-        refund = db.session.execute(
-            select(Refund).where(Refund.merchant_id == merchant_id, Refund.out_refund_no == out_refund_no)
-        ).scalar_one()
+        refund = db.session.execute(select(Refund).where(Refund.out_refund_no == out_refund_no)).scalar_one()
         order = db.session.get(Order, refund.order_id)
+        merchant = db.session.get(Merchant, refund.merchant_id)
         headers, body = provider.refund_notification(
             merchant,
             out_trade_no=order.order_no,

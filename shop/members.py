@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from shop.db import db, utcnow
+from shop.db import db, transaction, utcnow
 from shop.errors import NotFound
 from shop.events import MEMBER_JOINED, bus
 from shop.models import Member, Merchant
-from shop.wechat import WeChatAuth
+from shop.wechat import WeChatAuth, WxSession
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,21 @@ def login_with_wx_code(merchant_code: str, code: str, wechat: WeChatAuth, *, cha
 
     Two first launches at once (a real pattern: the mini-program retries) create one member; the
     `member_joined` event fires exactly once, for the request that created it.
+
+    Unlike other services this one owns its transactions (as `start_payment`): the merchant's
+    appid and secret are read in one, WeChat is asked with none open, and the member is found or
+    created in a second, which checks the merchant again (it may have been closed meanwhile).
     """
-    merchant = get_active_merchant_by_code(merchant_code)
-    session = wechat.code2session(merchant.wx_appid, merchant.wx_secret, code)
+    with transaction():
+        merchant = get_active_merchant_by_code(merchant_code)
+        appid, secret = merchant.wx_appid, merchant.wx_secret
+    session = wechat.code2session(appid, secret, code)
+    with transaction():
+        db.session.expire(merchant)  # read again: it may have been closed meanwhile
+        return _log_in(get_active_merchant_by_code(merchant_code), session, channel)
+
+
+def _log_in(merchant: Merchant, session: WxSession, channel: str) -> Login:
     now = utcnow()
     inserted = db.session.execute(
         insert(Member)

@@ -2,7 +2,8 @@
 
 Stock is reserved in SQL with a guard (`stock >= :q`) backed by `CHECK (stock >= 0)`, in SKU id
 order, in the same transaction that creates the order. Every change of an order's status goes
-through `transition`, which refuses illegal or repeated moves in one place.
+through `transition`, which refuses illegal or repeated moves in one place. Rows are locked in the
+order `shop.locking` writes down (`lock_order` lives there).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from shop.catalog import Page, decode_cursor, encode_cursor, move_stock
 from shop.db import db, utcnow
 from shop.errors import Conflict, InvalidInput, NotFound
 from shop.events import ORDER_CANCELLED, bus
+from shop.locking import lock_order
 from shop.models import (
     CartItem,
     IdempotencyKey,
@@ -70,20 +72,6 @@ def transition(order: Order, to: str, *, now: datetime | None = None, **fields: 
     for name, value in fields.items():
         setattr(order, name, value)
     db.session.flush()
-    return order
-
-
-def lock_order(order_id: int, *, merchant_id: int | None = None, member_id: int | None = None) -> Order:
-    """The order, locked FOR UPDATE for the rest of the transaction; 404 unless it is the caller's."""
-    # populate_existing: an order this session read before must be re-read under the lock.
-    query = select(Order).where(Order.id == order_id).with_for_update()
-    order = db.session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()
-    if (
-        order is None
-        or (merchant_id is not None and order.merchant_id != merchant_id)
-        or (member_id is not None and order.member_id != member_id)
-    ):
-        raise NotFound("order not found")
     return order
 
 

@@ -9,18 +9,24 @@ computed cumulatively so that partial refunds of one line add up to exactly its 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
 from shop.catalog import record_sales
-from shop.db import db, utcnow
-from shop.errors import Conflict, InvalidInput, NotFound
+from shop.db import db, transaction, utcnow
+from shop.errors import Conflict, DomainError, InvalidInput, NotFound
 from shop.events import ORDER_REFUNDED, bus
-from shop.models import Order, OrderLine, Refund, RefundLine
-from shop.orders import lock_order, release_stock, transition
+from shop.locking import lock_order, lock_refund
+from shop.models import Merchant, Order, OrderLine, Payment, Refund, RefundLine
+from shop.orders import release_stock, transition
 from shop.runner import enqueue
+
+if TYPE_CHECKING:
+    from shop.payments.providers import PaymentProvider
+    from shop.payments.wechatpay import RefundResult, WeChatPayAccount
 
 REFUNDABLE = ("paid", "shipped", "ready_for_pickup", "received")
 OPEN = ("requested", "processing", "abnormal")
@@ -62,12 +68,6 @@ def open_refund(order_id: int) -> Refund | None:
     return db.session.execute(
         select(Refund).where(Refund.order_id == order_id, Refund.status.in_(OPEN), Refund.kind == "member")
     ).scalar_one_or_none()
-
-
-def _lock_refund(refund_id: int) -> Refund:
-    """Locked FOR UPDATE and re-read: what another transaction committed meanwhile is what we see."""
-    query = select(Refund).where(Refund.id == refund_id).with_for_update()
-    return db.session.execute(query.execution_options(populate_existing=True)).scalar_one()
 
 
 def get_refund(merchant_id: int, refund_id: int, *, member_id: int | None = None) -> Refund:
@@ -168,8 +168,8 @@ def request_refund(
 
 def decide_refund(merchant_id: int, refund_id: int, *, staff_id: int, approve: bool, reason: str = "") -> Refund:
     refund = get_refund(merchant_id, refund_id)
-    lock_order(refund.order_id)  # order before refund, everywhere
-    refund = _lock_refund(refund_id)
+    lock_order(refund.order_id)  # order before refund, everywhere (shop.locking)
+    refund = lock_refund(refund_id)
     if refund.status != "requested":
         raise Conflict(
             f"the refund is already {refund.status}", code="refund_already_decided", details={"status": refund.status}
@@ -214,43 +214,108 @@ def refund_late_payment(order: Order, payment_id: int, transaction_id: str, amou
 _PROVIDER_STATUS = {"SUCCESS": "succeeded", "CLOSED": "failed", "ABNORMAL": "abnormal"}
 
 
-def submit_refund(provider: Any, refund_id: int) -> str:
+@dataclass(frozen=True)
+class _Submission:
+    """What the provider is asked, read in the first transaction."""
+
+    account: WeChatPayAccount
+    out_trade_no: str
+    out_refund_no: str
+    amount: int
+    total: int
+    reason: str
+
+
+def submit_refund(provider: PaymentProvider, refund_id: int) -> str:
     """Ask the provider to pay a processing refund back. Safe to repeat: out_refund_no is stable,
     and the provider answers a repeated submission with the same refund.
 
+    Unlike other services this one owns its transactions (as `start_payment`): the first counts
+    the attempt and reads what the provider needs; the call runs with no transaction open; the
+    second locks the order and the refund again and records the answer for the refund as it is
+    then (the provider's notification may have settled it meanwhile: settling twice is refused).
     A refusal or an unreachable provider does not raise: the attempt and its error are recorded
     for staff, and the refund sweep submits it again later.
     """
-    from shop.errors import DomainError
-    from shop.models import Merchant, Payment
-
-    refund = _lock_refund(refund_id)
-    if refund.status != "processing":
-        return "nothing_to_do"
-    order = db.session.get(Order, refund.order_id)
-    merchant = db.session.get(Merchant, refund.merchant_id)
-    total = db.session.get(Payment, refund.payment_id).amount if refund.payment_id else order.paid_total
-    refund.attempts += 1
+    with transaction():
+        prepared = _prepare_submission(provider, refund_id)
+    if isinstance(prepared, str):
+        return prepared
     try:
         result = provider.refund(
-            merchant,
-            out_trade_no=order.order_no,
-            out_refund_no=refund.out_refund_no,
-            amount=refund.amount,
-            total=total,
-            reason=refund.reason or "退款",
+            prepared.account,
+            out_trade_no=prepared.out_trade_no,
+            out_refund_no=prepared.out_refund_no,
+            amount=prepared.amount,
+            total=prepared.total,
+            reason=prepared.reason,
         )
     except DomainError as exc:
-        refund.last_error = f"{exc.code}: {exc.message}"[:200]
-        db.session.flush()
-        return "retry_later"
+        with transaction():
+            return _record_refusal(refund_id, exc)
+    with transaction():
+        return _record_answer(refund_id, result)
+
+
+def _locked_refund_and_order(refund_id: int) -> tuple[Refund, Order] | None:
+    refund = db.session.get(Refund, refund_id)
+    if refund is None:
+        return None
+    order = lock_order(refund.order_id)
+    return lock_refund(refund_id), order
+
+
+def _record_error(refund: Refund, exc: DomainError) -> str:
+    refund.last_error = f"{exc.code}: {exc.message}"[:200]
+    db.session.flush()
+    return "retry_later"
+
+
+def _prepare_submission(provider: PaymentProvider, refund_id: int) -> _Submission | str:
+    """Count the attempt and gather the request; a string when there is nothing to send."""
+    locked = _locked_refund_and_order(refund_id)
+    if locked is None or locked[0].status != "processing":
+        return "nothing_to_do"
+    refund, order = locked
+    refund.attempts += 1
+    try:
+        account = provider.account(db.session.get(Merchant, refund.merchant_id))
+    except DomainError as exc:  # e.g. the merchant's payment account is gone
+        return _record_error(refund, exc)
+    db.session.flush()
+    return _Submission(
+        account=account,
+        out_trade_no=order.order_no,
+        out_refund_no=refund.out_refund_no,
+        amount=refund.amount,
+        total=db.session.get(Payment, refund.payment_id).amount if refund.payment_id else order.paid_total,
+        reason=refund.reason or "退款",
+    )
+
+
+def _record_refusal(refund_id: int, exc: DomainError) -> str:
+    """The provider refused or could not be reached: kept for staff, unless settled meanwhile
+    (the notification came first, and the error no longer concerns anyone)."""
+    locked = _locked_refund_and_order(refund_id)
+    if locked is None or locked[0].status != "processing":
+        return "nothing_to_do"
+    return _record_error(locked[0], exc)
+
+
+def _record_answer(refund_id: int, result: RefundResult) -> str:
+    """The provider's answer, recorded on the refund as it is now (re-read under the locks)."""
+    locked = _locked_refund_and_order(refund_id)
+    if locked is None:
+        return "nothing_to_do"
+    refund, order = locked
     refund.provider_refund_id = result.refund_id
-    refund.last_error = ""
+    if refund.status == "processing":
+        refund.last_error = ""
     db.session.flush()
     outcome = _PROVIDER_STATUS.get(result.status)
     if outcome is None:  # PROCESSING: the notification will tell
         return "submitted"
-    return _settle(refund.merchant_id, refund.out_refund_no, outcome)
+    return _settle(order, refund, outcome)
 
 
 def apply_refund_result(merchant_id: int, resource: Mapping[str, Any]) -> str:
@@ -269,16 +334,14 @@ def apply_refund_result(merchant_id: int, resource: Mapping[str, Any]) -> str:
     outcome = _PROVIDER_STATUS.get(status)
     if outcome is None:
         raise NotificationRejected("bad_body", f"unknown refund status {status!r}")
-    return _settle(merchant_id, refund.out_refund_no, outcome)
-
-
-def _settle(merchant_id: int, out_refund_no: str, outcome: str) -> str:
-    """Apply the provider's outcome (succeeded / failed / abnormal) to a refund, once."""
-    refund = db.session.execute(
-        select(Refund).where(Refund.merchant_id == merchant_id, Refund.out_refund_no == out_refund_no)
-    ).scalar_one()
     order = lock_order(refund.order_id)
-    refund = _lock_refund(refund.id)
+    return _settle(order, lock_refund(refund.id), outcome)
+
+
+def _settle(order: Order, refund: Refund, outcome: str) -> str:
+    """Apply the provider's outcome (succeeded / failed / abnormal) to a refund, once. The order
+    and the refund are locked (in that order); stock goes back before sales are taken back, SKUs
+    before products, as everywhere (shop.locking)."""
     if refund.status == outcome or refund.status not in ("processing", "abnormal"):
         return "refund_duplicate"  # a repeated notification: already settled
     transition_refund(refund, outcome)
@@ -292,17 +355,17 @@ def _settle(merchant_id: int, out_refund_no: str, outcome: str) -> str:
         line.refunded_quantity += refund_line.quantity
         line.refunded_amount += refund_line.amount
     order.refunded_total += refund.amount
-    returned: dict[int, int] = {}
-    for refund_line in refund.lines:
-        product_id = lines[refund_line.order_line_id].product_id
-        returned[product_id] = returned.get(product_id, 0) - refund_line.quantity
-    record_sales(returned)
     if refund.restock:
         release_stock(
             order.merchant_id,
             [(lines[rl.order_line_id].sku_id, rl.quantity) for rl in refund.lines],
             reason="refund_restock",
         )
+    returned: dict[int, int] = {}
+    for refund_line in refund.lines:
+        product_id = lines[refund_line.order_line_id].product_id
+        returned[product_id] = returned.get(product_id, 0) - refund_line.quantity
+    record_sales(returned)
     db.session.flush()
     if all(line.refunded_quantity == line.quantity for line in order.lines):
         transition(order, "refunded")

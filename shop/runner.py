@@ -1,8 +1,11 @@
 """The job runner door.
 
-`enqueue` queues a job to run after the current transaction commits (never before: a job must
-find the state that asked for it). Jobs take ids, not objects, so their arguments serialize;
-they are idempotent because the database, not the queue, says whether the work is done.
+`enqueue` inside a `transaction()` block queues the job once that transaction commits (never
+before: a job must find the state that asked for it), and drops it if it rolls back. Outside any
+`transaction()` block there is nothing to wait for, and the job is sent at once: so a call made
+between two transactions (the fake provider's refund, which "notifies" through a job) still
+sends it. Jobs take ids, not objects, so their arguments serialize; they are idempotent because
+the database, not the queue, says whether the work is done.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 from flask import current_app
 
-from shop.db import after_commit
+from shop.db import after_commit, in_transaction_block
 
 QUEUE_EXTENSION = "groupshop.queue"
 
@@ -24,7 +27,8 @@ def enqueue(
     delay: timedelta | None = None,
     job_id: str | None = None,
 ) -> None:
-    """Run `func(*args)` on a worker once the current transaction has committed.
+    """Run `func(*args)` on a worker once the current transaction has committed (at once when no
+    `transaction()` block is open).
 
     With `delay` the job is scheduled for later; with `job_id` a second enqueue of the same id
     while the first is pending is harmless (the job itself must still be idempotent).
@@ -38,7 +42,10 @@ def enqueue(
         else:
             queue.enqueue(func, *args, **kwargs)
 
-    after_commit(_send)
+    if in_transaction_block():
+        after_commit(_send)
+    else:
+        _send()
 
 
 # Periodic sweeps: each finds due work a lost job missed. The `groupshop cron` process enqueues

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import requests
 
+from shop.db import forbid_open_transaction
 from shop.errors import InvalidInput, RateLimited, UpstreamError
 
 
@@ -78,11 +79,16 @@ class HttpWeChatAuth:
 
 
 class FakeWeChatAuth:
-    """`test:<name>` -> a stable openid per (appid, name); anything else is an invalid code."""
+    """`test:<name>` -> a stable openid per (appid, name); anything else is an invalid code.
+
+    Like the real client it stands for, it is a network call: called with a database transaction
+    open it refuses (`TransactionOpen`), so dev and the tests catch a login that would hold one.
+    """
 
     PREFIX = "test:"
 
     def code2session(self, appid: str, secret: str, code: str) -> WxSession:
+        forbid_open_transaction("WeChat code2session")
         if not code.startswith(self.PREFIX) or len(code) == len(self.PREFIX):
             raise_for_errcode(40029, "invalid code (fake WeChat accepts test:<name>)")
         name = code[len(self.PREFIX) :]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shop.cache import redis_client
-from shop.db import db
+from shop.db import db, forbid_open_transaction
 from shop.errors import Conflict
 from shop.models import Merchant, PaymentAccount, PaymentPlatformKey
 from shop.payments.wechatpay import (
@@ -58,14 +58,24 @@ class PaymentProvider(Protocol):
 
     def parse_notification(self, merchant: Merchant, headers: dict[str, str], body: str) -> Notification: ...
 
-    def close(self, merchant: Merchant, out_trade_no: str) -> bool:
+    # The calls that go to the network take the account, read beforehand with `account()` in a
+    # transaction that is over by the time they run: no database work waits on WeChat Pay.
+
+    def close(self, account: WeChatPayAccount, out_trade_no: str) -> bool:
         """Close an unpaid order; False when the provider says it was paid already."""
         ...
 
-    def query(self, merchant: Merchant, out_trade_no: str) -> dict[str, Any]: ...
+    def query(self, account: WeChatPayAccount, out_trade_no: str) -> dict[str, Any]: ...
 
     def refund(
-        self, merchant: Merchant, *, out_trade_no: str, out_refund_no: str, amount: int, total: int, reason: str
+        self,
+        account: WeChatPayAccount,
+        *,
+        out_trade_no: str,
+        out_refund_no: str,
+        amount: int,
+        total: int,
+        reason: str,
     ) -> RefundResult: ...
 
 
@@ -127,17 +137,24 @@ class WeChatPayProvider:
     def parse_notification(self, merchant: Merchant, headers: dict[str, str], body: str) -> Notification:
         return parse_notification(self.account(merchant), headers, body)
 
-    def close(self, merchant: Merchant, out_trade_no: str) -> bool:
-        return self.client.close(self.account(merchant), out_trade_no)
+    def close(self, account: WeChatPayAccount, out_trade_no: str) -> bool:
+        return self.client.close(account, out_trade_no)
 
-    def query(self, merchant: Merchant, out_trade_no: str) -> dict[str, Any]:
-        return self.client.query(self.account(merchant), out_trade_no)
+    def query(self, account: WeChatPayAccount, out_trade_no: str) -> dict[str, Any]:
+        return self.client.query(account, out_trade_no)
 
     def refund(
-        self, merchant: Merchant, *, out_trade_no: str, out_refund_no: str, amount: int, total: int, reason: str
+        self,
+        account: WeChatPayAccount,
+        *,
+        out_trade_no: str,
+        out_refund_no: str,
+        amount: int,
+        total: int,
+        reason: str,
     ) -> RefundResult:
         return self.client.refund(
-            self.account(merchant),
+            account,
             out_trade_no=out_trade_no,
             out_refund_no=out_refund_no,
             amount=amount,
@@ -148,7 +165,13 @@ class WeChatPayProvider:
 
 class FakeWeChatPay:
     """Dev and test stand-in for WeChat Pay. Prepay answers locally; notifications are built
-    signed and encrypted exactly as WeChat Pay builds them, then go through the real handler."""
+    signed and encrypted exactly as WeChat Pay builds them, then go through the real handler.
+
+    Its prepay, close, query and refund stand for network calls: each refuses (`TransactionOpen`)
+    when a database transaction is open, so dev and the tests catch a caller that would wait on
+    WeChat Pay holding row locks and a connection. Building notifications (the provider's side)
+    is not a call we make, and is not checked.
+    """
 
     name = "fake"
 
@@ -176,6 +199,7 @@ class FakeWeChatPay:
         openid: str,
         time_expire: datetime,
     ) -> dict[str, str]:
+        forbid_open_transaction("WeChat Pay prepay")
         prepay_id = f"wx_fake_{out_trade_no}"
         return {"prepay_id": prepay_id, **request_payment_params(account, prepay_id)}
 
@@ -186,7 +210,8 @@ class FakeWeChatPay:
     CLOSED_KEY = "gs:fakepay:closed"
     REFUNDS_KEY = "gs:fakepay:refunds"
 
-    def close(self, merchant: Merchant, out_trade_no: str) -> bool:
+    def close(self, account: WeChatPayAccount, out_trade_no: str) -> bool:
+        forbid_open_transaction("WeChat Pay close")
         if redis_client().hexists(self.TRANSACTIONS_KEY, out_trade_no):
             return False  # as WeChat Pay: ORDERPAID
         redis_client().sadd(self.CLOSED_KEY, out_trade_no)
@@ -194,30 +219,40 @@ class FakeWeChatPay:
 
     TRANSACTIONS_KEY = "gs:fakepay:transactions"
 
-    def query(self, merchant: Merchant, out_trade_no: str) -> dict[str, Any]:
+    def query(self, account: WeChatPayAccount, out_trade_no: str) -> dict[str, Any]:
         """As WeChat Pay's order query: the transaction if it was paid, else NOTPAY or CLOSED."""
+        forbid_open_transaction("WeChat Pay query")
         paid = redis_client().hget(self.TRANSACTIONS_KEY, out_trade_no)
         if paid:
             return json.loads(paid)
         state = "CLOSED" if self.is_closed(out_trade_no) else "NOTPAY"
-        return {"appid": merchant.wx_appid, "mchid": FAKE_MCHID, "out_trade_no": out_trade_no, "trade_state": state}
+        return {"appid": account.appid, "mchid": account.mchid, "out_trade_no": out_trade_no, "trade_state": state}
 
     def is_closed(self, out_trade_no: str) -> bool:
         return bool(redis_client().sismember(self.CLOSED_KEY, out_trade_no))
 
     def refund(
-        self, merchant: Merchant, *, out_trade_no: str, out_refund_no: str, amount: int, total: int, reason: str
+        self,
+        account: WeChatPayAccount,
+        *,
+        out_trade_no: str,
+        out_refund_no: str,
+        amount: int,
+        total: int,
+        reason: str,
     ) -> RefundResult:
         """As WeChat Pay: one out_refund_no is one refund, however often it is submitted."""
+        forbid_open_transaction("WeChat Pay refund")
         redis = redis_client()
         redis.hsetnx(self.REFUNDS_KEY, out_refund_no, amount)
         if int(redis.hget(self.REFUNDS_KEY, out_refund_no)) != amount:
             raise Conflict("out_refund_no reused with another amount", code="refund_refused")
-        # WeChat Pay answers PROCESSING and notifies the outcome later; so does the fake.
+        # WeChat Pay answers PROCESSING and notifies the outcome later; so does the fake. Called
+        # with no transaction open, the runner sends the job at once.
         from shop import jobs
         from shop.runner import enqueue
 
-        enqueue(jobs.deliver_fake_refund_notification, merchant.id, out_refund_no)
+        enqueue(jobs.deliver_fake_refund_notification, out_refund_no)
         return RefundResult(refund_id=f"fake_rf_{out_refund_no}", status="PROCESSING")
 
     def refund_submissions(self) -> dict[str, int]:

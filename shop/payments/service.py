@@ -20,10 +20,11 @@ from shop.catalog import record_sales
 from shop.db import db, transaction, utcnow
 from shop.errors import Conflict
 from shop.events import ORDER_PAID, bus
+from shop.locking import lock_order
 from shop.models import Member, Merchant, Order, Payment
-from shop.orders import get_order, lock_order, transition
+from shop.orders import get_order, transition
 from shop.payments.providers import PaymentProvider
-from shop.payments.wechatpay import NotificationRejected
+from shop.payments.wechatpay import NotificationRejected, WeChatPayAccount
 
 # A prepay must leave the payer time to finish. WeChat moves a time_expire less than a minute
 # after the prepay call to a minute after it, which would let a payment land after our expiry:
@@ -83,7 +84,7 @@ def handle_notification(provider: PaymentProvider, merchant_code: str, headers: 
     if notification.event_type == "TRANSACTION.SUCCESS":
         if resource.get("appid") != account.appid or resource.get("mchid") != account.mchid:
             raise NotificationRejected("wrong_account", "appid or mchid is not this merchant's")
-        return _apply_payment(provider, merchant, resource)
+        return _apply_payment(provider, merchant.id, resource)
     if notification.event_type.startswith("REFUND."):
         if resource.get("mchid") != account.mchid:
             raise NotificationRejected("wrong_account", "mchid is not this merchant's")
@@ -93,32 +94,49 @@ def handle_notification(provider: PaymentProvider, merchant_code: str, headers: 
     raise NotificationRejected("unknown_event", f"event {notification.event_type} is not handled")
 
 
-def reconcile_with_provider(provider: PaymentProvider, order_id: int) -> str | None:
-    """Ask the provider whether an order was paid after all (a lost notification), and act on it
-    as the notification would have: "applied" for an unpaid order (now paid), "late" for a closed
-    one (the payment is refunded), "duplicate" when it was known. None: not paid, or never prepaid.
-    """
-    order = db.session.get(Order, order_id)
-    if order is None or order.prepay_id is None:
+@dataclass(frozen=True)
+class ProviderOrder:
+    """What asking the provider about an order needs, read in a transaction beforehand."""
+
+    order_id: int
+    merchant_id: int
+    order_no: str
+    account: WeChatPayAccount
+
+
+def provider_order(provider: PaymentProvider, order: Order) -> ProviderOrder | None:
+    """Read what asking the provider about this order takes (the merchant's account is in the
+    database); None when it was never prepaid, so the provider knows nothing of it."""
+    if order.prepay_id is None:
         return None
-    merchant = db.session.get(Merchant, order.merchant_id)
-    resource = provider.query(merchant, order.order_no)
+    account = provider.account(db.session.get(Merchant, order.merchant_id))
+    return ProviderOrder(order_id=order.id, merchant_id=order.merchant_id, order_no=order.order_no, account=account)
+
+
+def apply_queried_payment(provider: PaymentProvider, asked: ProviderOrder, resource: dict[str, Any]) -> str | None:
+    """Act on what the provider's order query answered (a payment whose notification was lost)
+    as the notification would have, on the order as it is now: "applied" for an unpaid order
+    (now paid), "late" for a closed one (the payment is refunded), "duplicate" when the payment
+    is known already (its notification arrived meanwhile). None: not paid.
+    """
     if resource.get("trade_state") != "SUCCESS":
         return None
-    account = provider.account(merchant)
-    if resource.get("appid") != account.appid or resource.get("mchid") != account.mchid:
+    if resource.get("appid") != asked.account.appid or resource.get("mchid") != asked.account.mchid:
         raise NotificationRejected("wrong_account", "the queried payment is not this merchant's")
-    return _apply_payment(provider, merchant, resource).outcome
+    return _apply_payment(provider, asked.merchant_id, resource).outcome
 
 
-def _apply_payment(provider: PaymentProvider, merchant: Merchant, resource: dict[str, Any]) -> Handled:
+def _apply_payment(provider: PaymentProvider, merchant_id: int, resource: dict[str, Any]) -> Handled:
     if resource.get("trade_state") != "SUCCESS":
         raise NotificationRejected("not_success", "only successful payments are notified")
-    order = db.session.execute(
-        select(Order).where(Order.merchant_id == merchant.id, Order.order_no == resource.get("out_trade_no"))
+    order_id = db.session.execute(
+        select(Order.id).where(Order.merchant_id == merchant_id, Order.order_no == resource.get("out_trade_no"))
     ).scalar_one_or_none()
-    if order is None:
+    if order_id is None:
         raise NotificationRejected("unknown_order", "no such order")
+    # The order first, then its payment's transaction id (shop.locking): the unique index makes a
+    # second insert of the same id wait for the first, so it is claimed under the order's lock.
+    order = lock_order(order_id)
     amount = (resource.get("amount") or {}).get("total")
     if amount != order.payable_total:
         raise NotificationRejected("wrong_amount", "the amount paid is not the amount due")
@@ -128,7 +146,7 @@ def _apply_payment(provider: PaymentProvider, merchant: Merchant, resource: dict
     payment_id = db.session.execute(
         insert(Payment)
         .values(
-            merchant_id=merchant.id,
+            merchant_id=merchant_id,
             order_id=order.id,
             provider=provider.name,
             transaction_id=transaction_id,
@@ -143,7 +161,6 @@ def _apply_payment(provider: PaymentProvider, merchant: Merchant, resource: dict
     ).scalar_one_or_none()
     if payment_id is None:
         return Handled("duplicate")
-    order = lock_order(order.id)
     if order.status == "pending_payment":
         _mark_paid(order, amount, transaction_id)
         _set_outcome(payment_id, "applied")

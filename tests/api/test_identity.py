@@ -10,7 +10,7 @@ from typing import Any
 
 import jwt
 import pytest
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import func, select
 
 from shop.db import db, transaction
@@ -46,8 +46,11 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def fake_session(merchant: Merchant, name: str) -> WxSession:
-    """What the fake WeChat gives for test:<name> at this merchant's mini-program."""
-    return FakeWeChatAuth().code2session(merchant.wx_appid, merchant.wx_secret, f"test:{name}")
+    """What the fake WeChat gives for test:<name> at this merchant's mini-program. Asked from an app
+    context of its own: like the app, not inside the transaction the test's reads have open."""
+    appid, secret = merchant.wx_appid, merchant.wx_secret
+    with current_app.app_context():
+        return FakeWeChatAuth().code2session(appid, secret, f"test:{name}")
 
 
 def member_count(merchant_id: int | None = None) -> int:

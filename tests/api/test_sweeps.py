@@ -149,14 +149,14 @@ def test_a_refund_the_provider_refuses_is_recorded_and_does_not_block_the_others
     provider = app.extensions["groupshop.payments"]
     real = provider.refund
 
-    def refuse_first(merchant, **kwargs):
+    def refuse_first(account, **kwargs):
         if (
             kwargs["out_refund_no"].endswith("R01")
             and kwargs["amount"]
             and refuse_first.first == kwargs["out_refund_no"]
         ):
             raise UpstreamError("WeChat Pay refused the refund: NOT_ENOUGH 余额不足", code="refund_refused")
-        return real(merchant, **kwargs)
+        return real(account, **kwargs)
 
     db.session.expire_all()
     refuse_first.first = db.session.get(Refund, refund_ids[0]).out_refund_no

@@ -1,0 +1,78 @@
+"""Row locks: one order, the same in every path, so that two transactions never wait on each other.
+
+THE ORDER. A transaction takes the row locks it needs in this order, skipping the kinds it does not
+need, and never takes an earlier kind after a later one:
+
+    1. the order                 (`lock_order`; one order per transaction)
+    2. the order's own rows: its refund (`lock_refund`), its lines, a payment's transaction id
+       (an insert into a unique index waits on, and makes others wait on, the same key)
+    3. SKUs, in id order         (`move_stock` through `reserve_stock` / `release_stock`, which
+                                  sort; `lock_product` for a staff edit)
+    4. products, in id order     (`record_sales`, which sorts; `lock_product`, after the SKUs)
+
+Rows nobody else can see yet (an order being placed, a product being created) lock nothing
+anyone waits for, and a lock on a parent taken only by a foreign-key check does not count:
+explicit locks here are FOR NO KEY UPDATE, the lock an UPDATE of ordinary columns takes, which
+leaves the FOR KEY SHARE of foreign-key checks alone (an order line or a stock movement being
+inserted never waits for its SKU's lock, and never makes anyone wait for it).
+
+No network call is made holding any of these (`shop.db.forbid_open_transaction`): commit, call,
+then take the locks again and re-check (as `start_payment`, `submit_refund`, the expiry and close
+jobs and the login do).
+
+EVERY PATH that locks rows, and what it takes:
+- placing an order (`orders.place_order`): its idempotency key (unique index), SKUs (reserve); a
+  free order is then paid at once: its payment, products (`record_sales`).
+- a payment, by notification or by asking the provider (`payments.service._apply_payment`):
+  order, its payment's transaction id, products (`record_sales` in `_mark_paid`); a late payment
+  adds a refund row. `start_payment`'s second transaction: order.
+- cancelling or expiring an unpaid order (`orders.cancel_order`): order, SKUs (`release_stock`).
+- refunds: asking (`request_refund`): order, new refund row; deciding (`decide_refund`): order,
+  refund; submitting (`submit_refund`, both transactions): order, refund; settling (`_settle`,
+  from the notification or the submission's answer): order, refund, order lines, SKUs
+  (`release_stock`, when restocking), then products (`record_sales`).
+- fulfilment (ship, ready, receive, pickup, auto-confirm, finalize): order only.
+- staff catalog edits: `update_product` and `set_shelf` take the product's SKUs then the product
+  (`lock_product`) before changing either; `adjust_stock`: one SKU; `create_product`: new rows.
+- the sweeps take no lock themselves: each due item runs its job (above) in its own transaction.
+- the login (`members.login_with_wx_code`): its member row (unique index on the openid), nothing
+  else; the cart: the member's cart rows, never a SKU.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, select
+
+from shop.db import db
+from shop.errors import NotFound
+from shop.models import Order, Product, Refund, Sku
+
+
+def _locked(query: Select) -> Select:
+    # key_share: FOR NO KEY UPDATE (see above). populate_existing: a row this session read
+    # before is re-read under the lock, so what another transaction committed meanwhile is seen.
+    return query.with_for_update(key_share=True).execution_options(populate_existing=True)
+
+
+def lock_order(order_id: int, *, merchant_id: int | None = None, member_id: int | None = None) -> Order:
+    """The order, locked for the rest of the transaction; 404 unless it is the caller's."""
+    order = db.session.execute(_locked(select(Order).where(Order.id == order_id))).scalar_one_or_none()
+    if (
+        order is None
+        or (merchant_id is not None and order.merchant_id != merchant_id)
+        or (member_id is not None and order.member_id != member_id)
+    ):
+        raise NotFound("order not found")
+    return order
+
+
+def lock_refund(refund_id: int) -> Refund:
+    """The refund, locked and re-read. Lock its order first (`lock_order`)."""
+    return db.session.execute(_locked(select(Refund).where(Refund.id == refund_id))).scalar_one()
+
+
+def lock_product(product_id: int) -> Product:
+    """Lock a product for a staff edit: its SKUs in id order, then the product (the order that
+    placements and refunds, which change stock then sales, take them in)."""
+    db.session.execute(_locked(select(Sku).where(Sku.product_id == product_id).order_by(Sku.id))).all()
+    return db.session.execute(_locked(select(Product).where(Product.id == product_id))).scalar_one()
