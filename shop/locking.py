@@ -21,8 +21,9 @@ then take the locks again and re-check (as `start_payment`, `submit_refund`, the
 jobs and the login do).
 
 EVERY PATH that locks rows, and what it takes:
-- placing an order (`orders.place_order`): its idempotency key (unique index), SKUs (reserve); a
-  free order is then paid at once: its payment, products (`record_sales`).
+- placing an order (`orders.place_order`): its idempotency key (unique index), SKUs (reserve),
+  the member's cart rows (from the cart); a free order is then paid at once: its payment,
+  products (`record_sales`).
 - a payment, by notification or by asking the provider (`payments.service._apply_payment`):
   order, its payment's transaction id, products (`record_sales` in `_mark_paid`); a late payment
   adds a refund row. `start_payment`'s second transaction: order.
@@ -36,7 +37,10 @@ EVERY PATH that locks rows, and what it takes:
   (`lock_product`) before changing either; `adjust_stock`: one SKU; `create_product`: new rows.
 - the sweeps take no lock themselves: each due item runs its job (above) in its own transaction.
 - the login (`members.login_with_wx_code`): its member row (unique index on the openid), nothing
-  else; the cart: the member's cart rows, never a SKU.
+  else; the cart: the member's cart rows, never a SKU; staff accounts, merchant settings and
+  payment accounts: their own row, nothing else.
+- event subscribers (other packages) run inside these transactions, after the shop's locks: they
+  lock only their own rows, after everything above, in their own documented order.
 """
 
 from __future__ import annotations

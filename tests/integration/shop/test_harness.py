@@ -70,3 +70,12 @@ def test_after_commit_callbacks_run_once_and_only_after_commit(ctx):
 def test_transactions_do_not_nest(ctx):
     with pytest.raises(RuntimeError), transaction(), transaction():
         pass
+
+
+def test_a_job_enqueued_outside_any_transaction_is_sent_at_once(ctx):
+    merchant = make_merchant()
+    enqueue(rename_merchant, merchant.id, "sent between transactions")
+    assert _queue(ctx).count == 1  # nothing to wait for: no transaction() is open
+    assert run_burst(ctx)
+    db.session.expire_all()
+    assert db.session.get(Merchant, merchant.id).name == "sent between transactions"
