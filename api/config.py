@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+log = logging.getLogger(__name__)
 
 ENVIRONMENTS = ("development", "test", "production")
+MIN_PRODUCTION_SECRET_BYTES = 32
+DEVELOPMENT_SECRET_PREFIX = "dev-only-"
+LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1"})
+# Login limits (README: "Login limits"): each must be at least its minimum, so none can switch
+# the throttling off.
+LOGIN_LIMITS: dict[str, tuple[int, int]] = {  # field: (default, minimum)
+    "login_max_per_ip_per_minute": (20, 1),
+    "login_failures_before_lockout": (5, 1),
+    "login_lockout_seconds": (60, 1),
+    "login_lockout_max_seconds": (3600, 1),
+    "login_fallback_max_per_minute": (30, 1),
+    "wx_login_max_per_ip_per_minute": (60, 1),
+    "trusted_proxies": (0, 0),
+}
 
 
 def _int(name: str, default: int) -> int:
@@ -45,18 +63,39 @@ class Settings:
     payment_provider: str = "fake"
     wechatpay_api_base: str = "https://api.mch.weixin.qq.com"
     public_base_url: str = "http://127.0.0.1:8000"
+    login_max_per_ip_per_minute: int = LOGIN_LIMITS["login_max_per_ip_per_minute"][0]
+    login_failures_before_lockout: int = LOGIN_LIMITS["login_failures_before_lockout"][0]
+    login_lockout_seconds: int = LOGIN_LIMITS["login_lockout_seconds"][0]
+    login_lockout_max_seconds: int = LOGIN_LIMITS["login_lockout_max_seconds"][0]
+    login_fallback_max_per_minute: int = LOGIN_LIMITS["login_fallback_max_per_minute"][0]
+    wx_login_max_per_ip_per_minute: int = LOGIN_LIMITS["wx_login_max_per_ip_per_minute"][0]
+    trusted_proxies: int = LOGIN_LIMITS["trusted_proxies"][0]
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Checked however the settings were made (from the environment or by hand)."""
+        if self.env == "production":
+            _check_production_secret(self.secret_key)
+        for name, (_, minimum) in LOGIN_LIMITS.items():
+            if getattr(self, name) < minimum:
+                raise RuntimeError(f"{name.upper()} must be at least {minimum}, got {getattr(self, name)}")
+        if self.login_lockout_max_seconds < self.login_lockout_seconds:
+            raise RuntimeError(
+                f"LOGIN_LOCKOUT_MAX_SECONDS ({self.login_lockout_max_seconds}) must not be below "
+                f"LOGIN_LOCKOUT_SECONDS ({self.login_lockout_seconds})"
+            )
 
     @classmethod
     def from_env(cls) -> Settings:
-        env = os.environ.get("GROUPSHOP_ENV", "development")
+        env_given = os.environ.get("GROUPSHOP_ENV")
+        env = env_given or "development"
         if env not in ENVIRONMENTS:
             raise RuntimeError(f"GROUPSHOP_ENV must be one of {ENVIRONMENTS}, got {env!r}")
         secret = os.environ.get("SECRET_KEY", "")
+        if env == "production":
+            _check_production_secret(secret)
         if not secret:
-            if env == "production":
-                raise RuntimeError("SECRET_KEY must be set in production")
-            secret = "dev-only-" + (
+            secret = DEVELOPMENT_SECRET_PREFIX + (
                 "insecure-never-use-in-production" if env == "development" else secrets.token_hex(16)
             )
         wechat = os.environ.get("WECHAT_AUTH", "http" if env == "production" else "fake")
@@ -73,6 +112,13 @@ class Settings:
         if env == "production" and payments == "fake":
             raise RuntimeError("the fake payment provider is refused in production")
         database_url = os.environ.get("DATABASE_URL") or None
+        if not env_given and database_url and not _is_local_database(database_url):
+            log.warning(
+                "GROUPSHOP_ENV is not set, so this runs as development (a fixed SECRET_KEY, fake WeChat login "
+                "and payments allowed) against the database at %s, which is not on this machine; set "
+                "GROUPSHOP_ENV=production for a real deployment (or GROUPSHOP_ENV=development to say you mean it)",
+                _database_host(database_url),
+            )
         return cls(
             env=env,
             database_url=normalize_database_url(database_url) if database_url else None,
@@ -88,4 +134,32 @@ class Settings:
             payment_provider=payments,
             wechatpay_api_base=os.environ.get("WECHATPAY_API_BASE", "https://api.mch.weixin.qq.com"),
             public_base_url=os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
+            **{name: _int(name.upper(), default) for name, (default, _) in LOGIN_LIMITS.items()},
         )
+
+
+def _check_production_secret(secret: str) -> None:
+    if not secret:
+        raise RuntimeError("SECRET_KEY must be set in production")
+    if len(secret.encode()) < MIN_PRODUCTION_SECRET_BYTES:
+        raise RuntimeError(
+            f"SECRET_KEY must be at least {MIN_PRODUCTION_SECRET_BYTES} bytes in production (it signs every "
+            f"token); generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
+    if secret.startswith(DEVELOPMENT_SECRET_PREFIX):
+        raise RuntimeError("SECRET_KEY is the development key; production needs its own random key")
+
+
+def _database_host(url: str) -> str:
+    """The host a PostgreSQL URL points to (a path for a Unix socket), never its password."""
+    parts = urlsplit(url)
+    try:
+        host = parts.hostname or ""
+    except ValueError:
+        return "an unparsable URL"
+    return host or parse_qs(parts.query).get("host", [""])[0]
+
+
+def _is_local_database(url: str) -> bool:
+    host = _database_host(url)
+    return host in LOCAL_HOSTS or host.startswith("/")
