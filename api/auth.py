@@ -1,8 +1,11 @@
 """Signed tokens and who may call what.
 
 A token is a JWT (HS256, the app's SECRET_KEY) carrying the merchant (`mid`), the subject (member
-or staff id), the role and an expiry. Views get the caller from `current_caller()`; every service
-call they make is scoped by `caller.merchant_id` (and, for members, `caller.subject_id`).
+or staff id), the role and an expiry; a staff token also carries the account's token version
+(`ver`), which must still be the account's on every staff request: a password change, a role change
+or a deactivation bumps it, and so revokes every token issued before. Views get the caller from
+`current_caller()`; every service call they make is scoped by `caller.merchant_id` (and, for
+members, `caller.subject_id`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from shop.models import Staff
 
 MEMBER = "member"
 STAFF_ROLES = ("owner", "operator", "finance")
+# Staff tokens issued before token versions existed carry no `ver`; every account started at 1.
+FIRST_TOKEN_VERSION = 1
 
 # What each staff role may do. Later issues add their permissions here.
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -45,18 +50,33 @@ class Caller:
     subject_id: int
     merchant_id: int
     role: str
+    token_version: int | None = None  # staff tokens only
 
     def can(self, permission: str) -> bool:
         return self.kind == "staff" and self.role in PERMISSIONS.get(permission, frozenset())
 
 
-def issue_token(*, kind: str, subject_id: int, merchant_id: int, role: str) -> tuple[str, int]:
-    """Return (token, expires_in seconds). The response that carries it is marked no-store."""
+def issue_token(
+    *, kind: str, subject_id: int, merchant_id: int, role: str, token_version: int | None = None
+) -> tuple[str, int]:
+    """Return (token, expires_in seconds). A staff token needs the account's current token_version.
+    The response that carries it is marked no-store."""
     forbid_storing_response()
     settings = current_app.config["SETTINGS"]
     ttl = settings.member_token_ttl if kind == MEMBER else settings.staff_token_ttl
     now = int(time.time())
-    claims = {"sub": str(subject_id), "mid": merchant_id, "role": role, "typ": kind, "iat": now, "exp": now + ttl}
+    claims: dict[str, Any] = {
+        "sub": str(subject_id),
+        "mid": merchant_id,
+        "role": role,
+        "typ": kind,
+        "iat": now,
+        "exp": now + ttl,
+    }
+    if kind != MEMBER:
+        if token_version is None:
+            raise ValueError("a staff token needs the account's token_version")
+        claims["ver"] = token_version
     return jwt.encode(claims, settings.secret_key, algorithm="HS256"), ttl
 
 
@@ -86,8 +106,15 @@ def _verified(token: str, secret_key: str) -> tuple[Caller, int]:
     role = claims.get("role")
     if kind not in (MEMBER, "staff") or (kind == "staff" and role not in STAFF_ROLES):
         raise Unauthorized("the token is not valid", code="token_invalid")
+    version = None
+    if kind == "staff":
+        version = claims.get("ver", FIRST_TOKEN_VERSION)
+        if type(version) is not int:
+            raise Unauthorized("the token is not valid", code="token_invalid")
     try:
-        caller = Caller(kind=kind, subject_id=int(claims["sub"]), merchant_id=int(claims["mid"]), role=role)
+        caller = Caller(
+            kind=kind, subject_id=int(claims["sub"]), merchant_id=int(claims["mid"]), role=role, token_version=version
+        )
         return caller, int(claims["exp"])
     except (TypeError, ValueError):
         raise Unauthorized("the token is not valid", code="token_invalid") from None
@@ -106,11 +133,19 @@ def current_caller() -> Caller:
 
 
 def _current_staff(caller: Caller) -> Caller:
-    """A deactivated account loses access at once, and a changed role applies at once."""
+    """A deactivated account loses access at once; a password or role change revokes older tokens."""
     staff = db.session.get(Staff, caller.subject_id)
     if staff is None or staff.merchant_id != caller.merchant_id or not staff.active:
         raise Unauthorized("this staff account is no longer active", code="token_revoked")
-    return Caller(kind="staff", subject_id=staff.id, merchant_id=staff.merchant_id, role=staff.role)
+    if staff.token_version != caller.token_version:
+        raise Unauthorized("this token was revoked (the password or role changed); log in again", code="token_revoked")
+    return Caller(
+        kind="staff",
+        subject_id=staff.id,
+        merchant_id=staff.merchant_id,
+        role=staff.role,
+        token_version=staff.token_version,
+    )
 
 
 def member_required(view: F) -> F:

@@ -7,13 +7,27 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
 group = AppGroup("groupshop", help="Groupshop commands.")
+
+
+class StaffPassword(click.ParamType):
+    """A staff password by the API's rule (shop.staff.password_problem); a prompt asks again."""
+
+    name = "password"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from shop.staff import password_problem
+
+        problem = password_problem(value)
+        if problem:
+            self.fail(problem, param, ctx)
+        return value
 
 
 @group.command("worker")
@@ -55,7 +69,7 @@ def seed_demo_command() -> None:
 @click.option("--appid", required=True)
 @click.option("--secret", default="")
 @click.option("--owner", "owner_username", required=True)
-@click.password_option("--owner-password")
+@click.password_option("--owner-password", type=StaffPassword())
 def create_merchant_command(
     code: str, name: str, appid: str, secret: str, owner_username: str, owner_password: str
 ) -> None:

@@ -47,7 +47,13 @@ def login(args: dict[str, Any]) -> dict[str, Any]:
     """Staff log in with the merchant code, username and password."""
     with transaction():
         account = staff.authenticate(args["merchant"], args["username"], args["password"])
-    token, ttl = issue_token(kind="staff", subject_id=account.id, merchant_id=account.merchant_id, role=account.role)
+    token, ttl = issue_token(
+        kind="staff",
+        subject_id=account.id,
+        merchant_id=account.merchant_id,
+        role=account.role,
+        token_version=account.token_version,
+    )
     return {"token": token, "expires_in": ttl, "staff": account}
 
 

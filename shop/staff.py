@@ -7,8 +7,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
 from shop.db import db, utcnow
-from shop.errors import Conflict, NotFound, Unauthorized
+from shop.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from shop.models import Merchant, Staff
+
+# The one password rule: the API's schemas, these services and the CLI all ask `password_problem`.
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 128
 
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so both failures take the same time.
@@ -20,6 +24,23 @@ def use_cheap_hashing() -> None:
     global _hasher, _DUMMY_HASH
     _hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
     _DUMMY_HASH = _hasher.hash("groupshop-not-a-password")
+
+
+def password_problem(password: str) -> str | None:
+    """Why this password is refused as a staff password, or None when it is acceptable."""
+    if len(password) < PASSWORD_MIN_LENGTH:
+        return f"at least {PASSWORD_MIN_LENGTH} characters"
+    if len(password) > PASSWORD_MAX_LENGTH:
+        return f"at most {PASSWORD_MAX_LENGTH} characters"
+    return None
+
+
+def _check_password(password: str) -> None:
+    problem = password_problem(password)
+    if problem:
+        raise InvalidInput(
+            "the password does not follow the rule", code="weak_password", details={"fields": {"password": [problem]}}
+        )
 
 
 def hash_password(password: str) -> str:
@@ -63,6 +84,7 @@ def list_staff(merchant_id: int) -> list[Staff]:
 
 
 def create_staff(merchant_id: int, *, username: str, password: str, role: str, display_name: str = "") -> Staff:
+    _check_password(password)
     exists = db.session.execute(
         select(Staff.id).where(Staff.merchant_id == merchant_id, Staff.username == username)
     ).first()
@@ -92,9 +114,14 @@ def update_staff(
     password: str | None = None,
     display_name: str | None = None,
 ) -> Staff:
+    """Change what is given. A new password, another role or a deactivation revokes the account's
+    older tokens (its token_version goes up; api.auth compares it on every staff request)."""
     staff = get_staff(merchant_id, staff_id)
     if staff.id == acting_staff_id and (role not in (None, staff.role) or active is False):
         raise Conflict("you cannot demote or deactivate yourself", code="self_demotion")
+    if password is not None:
+        _check_password(password)
+    revoke = password is not None or role not in (None, staff.role) or (active is False and staff.active)
     if role is not None:
         staff.role = role
     if active is not None:
@@ -103,5 +130,7 @@ def update_staff(
         staff.password_hash = hash_password(password)
     if display_name is not None:
         staff.display_name = display_name
+    if revoke:
+        staff.token_version = Staff.token_version + 1  # in SQL: two changes at once both count
     db.session.flush()
     return staff

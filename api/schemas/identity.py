@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from api.auth import STAFF_ROLES
 from api.schemas.common import FullMatch, InputSchema
+from shop.staff import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, password_problem
 
 MERCHANT_CODE = fields.String(
     required=True, validate=validate.Length(min=1, max=32), metadata={"description": "the merchant's code, e.g. demo"}
@@ -63,9 +64,19 @@ class StaffTokenSchema(Schema):
 USERNAME = FullMatch(r"^[A-Za-z0-9_.-]{3,64}$", error="3-64 letters, digits, _ . or -")
 
 
+def staff_password(password: str) -> None:
+    """The staff password rule (shop.staff.password_problem), as a marshmallow validator."""
+    problem = password_problem(password)
+    if problem:
+        raise ValidationError(problem)
+
+
+PASSWORD_DOC = {"minLength": PASSWORD_MIN_LENGTH, "maxLength": PASSWORD_MAX_LENGTH}
+
+
 class StaffCreateSchema(InputSchema):
     username = fields.String(required=True, validate=USERNAME)
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=8, max=128))
+    password = fields.String(required=True, load_only=True, validate=staff_password, metadata=PASSWORD_DOC)
     role = fields.String(required=True, validate=validate.OneOf(STAFF_ROLES))
     display_name = fields.String(load_default="", validate=validate.Length(max=64))
 
@@ -73,7 +84,7 @@ class StaffCreateSchema(InputSchema):
 class StaffUpdateSchema(InputSchema):
     role = fields.String(validate=validate.OneOf(STAFF_ROLES))
     active = fields.Boolean()
-    password = fields.String(load_only=True, validate=validate.Length(min=8, max=128))
+    password = fields.String(load_only=True, validate=staff_password, metadata=PASSWORD_DOC)
     display_name = fields.String(validate=validate.Length(max=64))
 
 

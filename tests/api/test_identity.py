@@ -737,7 +737,7 @@ def test_a_deactivated_accounts_token_is_revoked_at_once(ctx, client):
     assert product_count(merchant.id) == 0
 
 
-def test_a_role_change_applies_at_once_to_an_existing_token(ctx, client):
+def test_a_role_change_applies_at_once_the_old_token_is_revoked_and_a_new_login_has_the_new_role(ctx, client):
     merchant = make_merchant()
     operator = make_staff(merchant, "operator")
     owner = staff_headers(client, merchant.code)
@@ -747,11 +747,15 @@ def test_a_role_change_applies_at_once_to_an_existing_token(ctx, client):
     demoted = client.patch(f"/api/v1/merchant/staff/{operator.id}", headers=owner, json={"role": "finance"})
     assert demoted.status_code == 200, demoted.json
     assert demoted.json["role"] == "finance"
+    error_of(client.post("/api/v1/merchant/products", headers=headers, json=product_body("二")), 401, "token_revoked")
+    headers = staff_headers(client, merchant.code, operator.username)
     error_of(client.post("/api/v1/merchant/products", headers=headers, json=product_body("二")), 403, "role_forbidden")
     assert client.get("/api/v1/merchant/me", headers=headers).json["role"] == "finance"
 
     promoted = client.patch(f"/api/v1/merchant/staff/{operator.id}", headers=owner, json={"role": "owner"})
     assert promoted.status_code == 200, promoted.json
+    error_of(client.get("/api/v1/merchant/staff", headers=headers), 401, "token_revoked")
+    headers = staff_headers(client, merchant.code, operator.username)
     assert client.get("/api/v1/merchant/staff", headers=headers).status_code == 200
     assert product_count(merchant.id) == 1
 
