@@ -144,6 +144,9 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     app.extensions["groupshop.wechat"] = (
         FakeWeChatAuth() if settings.wechat_auth == "fake" else HttpWeChatAuth(settings.wechat_api_base)
     )
+    from api.throttle import install_throttling
+
+    install_throttling(app, settings)
 
     import shop.jobs  # noqa: F401 - registers the shop's sweeps
     from api import health, member_api, member_orders, merchant_api, merchant_orders, payments_api

@@ -226,5 +226,16 @@ def fetch_platform_certificates_command(merchant_code: str) -> None:
         click.echo("WeChat Pay listed no certificates")
 
 
+@group.command("unlock-login")
+@click.option("--merchant", "merchant_code", required=True, help="the merchant's code")
+@click.option("--username", required=True, help="the staff username")
+def unlock_login_command(merchant_code: str, username: str) -> None:
+    """Lift a staff account's login lockout and forget its failed attempts."""
+    from api.throttle import STAFF_LOGIN, limiter
+
+    limiter().unlock(STAFF_LOGIN, merchant_code, username)
+    click.echo(f"login lockout of {username} at {merchant_code} lifted")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(group)

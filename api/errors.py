@@ -69,7 +69,11 @@ def _validation_details(messages: dict[str, Any]) -> dict[str, Any]:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(domain.DomainError)
     def _domain(error: domain.DomainError) -> Response:
-        return envelope(status_for(error), error.code, error.message, error.details)
+        response = envelope(status_for(error), error.code, error.message, error.details)
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.errorhandler(IntegrityError)
     @app.errorhandler(StaleDataError)

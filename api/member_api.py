@@ -11,7 +11,9 @@ from api.auth import MEMBER, current_caller, issue_token, member_required
 from api.blueprint import Blueprint
 from api.responses import cached_json
 from api.schemas.catalog import CategoryTreeSchema, ProductDetailSchema, ProductListArgsSchema, ProductPageSchema
+from api.schemas.common import ErrorSchema
 from api.schemas.identity import MemberSchema, MemberTokenSchema, ProfileUpdateSchema, WxLoginSchema
+from api.throttle import RATE_LIMITED_DOC, wx_login_allowed
 from shop import catalog, members
 from shop.db import transaction
 from shop.models import Member
@@ -29,8 +31,13 @@ _PRODUCT_DETAIL = ProductDetailSchema()
 @blp.route("/auth/wx-login", methods=["POST"])
 @blp.arguments(WxLoginSchema)
 @blp.response(200, MemberTokenSchema)
+@blp.alt_response(429, schema=ErrorSchema, **RATE_LIMITED_DOC)
 def wx_login(args: dict[str, Any]) -> dict[str, Any]:
-    """Log in with a wx.login() code; creates the member on first login."""
+    """Log in with a wx.login() code; creates the member on first login.
+
+    Throttled per client address: 429 `rate_limited` with Retry-After.
+    """
+    wx_login_allowed()
     # The service owns its transactions: WeChat is asked between them, with none open.
     login = members.login_with_wx_code(args["merchant"], args["code"], current_app.extensions["groupshop.wechat"])
     token, ttl = issue_token(kind=MEMBER, subject_id=login.member.id, merchant_id=login.member.merchant_id, role=MEMBER)

@@ -23,7 +23,7 @@ from api.schemas.catalog import (
     StockMovementPageSchema,
     StockMovementSchema,
 )
-from api.schemas.common import PageArgsSchema
+from api.schemas.common import ErrorSchema, PageArgsSchema
 from api.schemas.identity import (
     StaffCreateSchema,
     StaffListSchema,
@@ -32,6 +32,7 @@ from api.schemas.identity import (
     StaffTokenSchema,
     StaffUpdateSchema,
 )
+from api.throttle import RATE_LIMITED_DOC, staff_password_check
 from shop import catalog, staff
 from shop.catalog import Page
 from shop.db import transaction
@@ -43,9 +44,14 @@ blp = Blueprint("merchant", __name__, url_prefix="/api/v1/merchant", description
 @blp.route("/auth/login", methods=["POST"])
 @blp.arguments(StaffLoginSchema)
 @blp.response(200, StaffTokenSchema)
+@blp.alt_response(429, schema=ErrorSchema, **RATE_LIMITED_DOC)
 def login(args: dict[str, Any]) -> dict[str, Any]:
-    """Staff log in with the merchant code, username and password."""
-    with transaction():
+    """Staff log in with the merchant code, username and password.
+
+    Throttled per client address and per account (a lockout after repeated failures), both
+    checked before the password is hashed: 429 `rate_limited` with Retry-After.
+    """
+    with staff_password_check(args["merchant"], args["username"]), transaction():
         account = staff.authenticate(args["merchant"], args["username"], args["password"])
     token, ttl = issue_token(
         kind="staff",

@@ -52,4 +52,12 @@ class UpstreamError(DomainError):
 
 
 class RateLimited(DomainError):
+    """Too many requests; `retry_after` (seconds), when known, becomes the Retry-After header."""
+
     code = "rate_limited"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, details: Any = None, retry_after: int | None = None
+    ) -> None:
+        super().__init__(message, code=code, details=details)
+        self.retry_after = retry_after

@@ -16,12 +16,18 @@ from tests.factories import make_merchant, make_product, member_headers, order_b
 pytestmark = pytest.mark.committing
 
 
+def _phone(app, i: int):
+    """Buyer i's own client, from its own address (wx-login is throttled per address)."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = f"10.0.{i // 250}.{i % 250 + 1}"
+    return client
+
+
 def _setup(app, stock: int, buyers: int):
     with app.app_context():
         merchant = make_merchant()
         sku_id = make_product(merchant, skus=[{"specs": {}, "price": 990, "stock": stock}]).skus[0].id
-        client = app.test_client()
-        headers = [member_headers(client, merchant.code, f"buyer{i}") for i in range(buyers)]
+        headers = [member_headers(_phone(app, i), merchant.code, f"buyer{i}") for i in range(buyers)]
         db.session.remove()
     return merchant, sku_id, headers
 

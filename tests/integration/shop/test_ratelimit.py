@@ -1,0 +1,212 @@
+"""The limiter's counting steps behave the same in Redis (Lua scripts) and in the in-process
+fallback; the Limiter falls back to the latter when Redis is out, or fails open when asked to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from shop.cache import redis_client
+from shop.errors import RateLimited, Unauthorized
+from shop.ratelimit import MEMORY_MS, Limiter, LoginPolicy, MemoryStore, RedisStore, account_key
+
+T0 = 1_700_000_000_000  # ms
+KEY = "gs:rl:test:subject"
+
+
+@pytest.fixture(params=["redis", "memory"])
+def store(request, ctx):
+    return RedisStore(redis_client) if request.param == "redis" else MemoryStore()
+
+
+def test_a_rate_allows_a_burst_then_one_per_interval(store):
+    # 3 a minute: a burst of 3, then one more every 20 s.
+    assert [store.rate(KEY, 20_000, 60_000, T0) for _ in range(3)] == [0, 0, 0]
+    assert store.rate(KEY, 20_000, 60_000, T0) == 20_000
+    assert store.rate(KEY, 20_000, 60_000, T0 + 5_000) == 15_000  # refusals do not count
+    assert store.rate(KEY, 20_000, 60_000, T0 + 20_000) == 0
+    assert store.rate(KEY, 20_000, 60_000, T0 + 20_000) == 20_000
+
+
+def test_a_rate_is_full_again_after_a_quiet_window(store):
+    for _ in range(3):
+        store.rate(KEY, 20_000, 60_000, T0)
+    later = T0 + 60_000
+    assert [store.rate(KEY, 20_000, 60_000, later) for _ in range(4)] == [0, 0, 0, 20_000]
+
+
+def test_rates_of_different_keys_are_separate(store):
+    assert store.rate(KEY, 60_000, 60_000, T0) == 0
+    assert store.rate(KEY + "-other", 60_000, 60_000, T0) == 0
+    assert store.rate(KEY, 60_000, 60_000, T0) == 60_000
+
+
+def lockout_args(now: int) -> tuple[str, int, int, int, int]:
+    return KEY, 3, 10_000, 25_000, now  # 3 failures; 10 s, doubling, capped at 25 s
+
+
+def test_the_attempt_after_the_allowed_failures_starts_a_lockout_even_if_none_has_ended(store):
+    """Concurrent guesses: each counts as a failure when it begins, so the fourth cannot start."""
+    assert [store.begin(*lockout_args(T0)) for _ in range(3)] == [0, 0, 0]
+    assert store.begin(*lockout_args(T0)) == 10_000
+    assert store.begin(*lockout_args(T0 + 4_000)) == 6_000
+    # The three in flight then fail: the lockout is already there, none starts another.
+    assert [store.fail(*lockout_args(T0 + 5_000)) for _ in range(3)] == [0, 0, 0]
+    assert store.begin(*lockout_args(T0 + 10_000)) == 0
+
+
+def test_the_last_allowed_failure_starts_the_lockout_and_each_next_one_doubles_up_to_the_cap(store):
+    now = T0
+    for expected in (10_000, 20_000, 25_000, 25_000):
+        for i in range(3):
+            assert store.begin(*lockout_args(now)) == 0
+            assert store.fail(*lockout_args(now)) == (expected if i == 2 else 0)
+        assert store.begin(*lockout_args(now)) == expected
+        now += expected
+
+
+def test_clearing_forgets_the_failures_and_the_backoff(store):
+    for _ in range(3):
+        store.begin(*lockout_args(T0))
+        store.fail(*lockout_args(T0))
+    store.clear(KEY)
+    for _ in range(3):
+        assert store.begin(*lockout_args(T0)) == 0
+        store.fail(*lockout_args(T0))
+    assert store.begin(*lockout_args(T0)) == 10_000  # the base again, not doubled
+
+
+def test_an_abandoned_attempt_gives_its_count_back(store):
+    for _ in range(10):
+        assert store.begin(*lockout_args(T0)) == 0
+        store.release(KEY)
+    assert store.begin(*lockout_args(T0)) == 0
+
+
+def test_a_quiet_day_forgets_the_backoff(store, ctx):
+    for _ in range(3):
+        store.begin(*lockout_args(T0))
+        store.fail(*lockout_args(T0))
+    if isinstance(store, RedisStore):
+        assert 0 < redis_client().pttl(KEY) <= MEMORY_MS
+        redis_client().delete(KEY)  # what the expiry does a day later
+        later = T0
+    else:
+        later = T0 + MEMORY_MS
+    for _ in range(3):
+        assert store.begin(*lockout_args(later)) == 0
+        store.fail(*lockout_args(later))
+    assert store.begin(*lockout_args(later)) == 10_000
+
+
+def test_the_in_process_store_keeps_a_bounded_number_of_keys():
+    store = MemoryStore(max_keys=3)
+    for i in range(10):
+        store.rate(f"k{i}", 60_000, 60_000, T0)
+    assert store.rate("k9", 60_000, 60_000, T0) == 60_000  # the newest are kept
+    assert store.rate("k0", 60_000, 60_000, T0) == 0  # the oldest were dropped
+
+
+def test_account_keys_cannot_collide_through_the_separator():
+    assert account_key("s", "a:b", "c") != account_key("s", "a", "b:c")
+    assert account_key("s", "m", "u") != account_key("t", "m", "u")
+
+
+# --- the Limiter
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0 / 1000
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def dead_redis() -> Redis:
+    return Redis(host="127.0.0.1", port=1, retry=Retry(NoBackoff(), 0))
+
+
+POLICY = LoginPolicy(
+    per_ip_per_minute=100, failures_before_lockout=2, lockout_seconds=30, lockout_max_seconds=60, fallback_per_minute=3
+)
+
+
+def attempt(limiter: Limiter, username: str = "owner", *, wrong: bool = True, ip: str = "192.0.2.1") -> None:
+    with limiter.password_check("staff_login", ip=ip, merchant_code="m", username=username, policy=POLICY):
+        if wrong:
+            raise Unauthorized("wrong", code="bad_credentials")
+
+
+def outcome(call: Callable[[], None]) -> str:
+    try:
+        call()
+    except RateLimited as error:
+        return error.details["limit"]
+    except Unauthorized:
+        return "401"
+    return "ok"
+
+
+def test_a_cheap_read_fails_open_when_redis_is_out_and_a_login_does_not(ctx):
+    limiter = Limiter(client=dead_redis, clock=Clock())
+    for _ in range(5):
+        limiter.hit("reads", "192.0.2.1", 1, fail_open=True)  # never refused
+    limiter.hit("logins", "192.0.2.1", 1, fail_open=False)
+    with pytest.raises(RateLimited) as refused:
+        limiter.hit("logins", "192.0.2.1", 1, fail_open=False)
+    assert refused.value.details == {"limit": "logins", "retry_after": 60}
+    assert refused.value.retry_after == 60
+
+
+def test_with_redis_out_every_password_check_shares_a_small_process_wide_budget(ctx):
+    limiter = Limiter(client=dead_redis, clock=Clock())
+    results = [outcome(lambda i=i: attempt(limiter, f"user{i}", ip=f"192.0.2.{i}")) for i in range(5)]
+    assert results == ["401", "401", "401", "staff_login_fallback", "staff_login_fallback"]
+
+
+def test_after_a_redis_error_the_limiter_waits_before_trying_redis_again(ctx):
+    calls = []
+
+    def counting_dead_redis() -> Redis:
+        calls.append(1)
+        return dead_redis()
+
+    limiter = Limiter(client=counting_dead_redis, clock=Clock())
+    for i in range(3):
+        outcome(lambda i=i: attempt(limiter, f"user{i}"))
+    assert len(calls) == 1
+
+
+def test_a_password_check_that_ends_in_another_error_does_not_count(ctx):
+    limiter = Limiter(clock=Clock())
+
+    def broken() -> None:
+        with limiter.password_check("staff_login", ip="192.0.2.1", merchant_code="m", username="u", policy=POLICY):
+            raise RuntimeError("the database went away")
+
+    for _ in range(5):
+        with pytest.raises(RuntimeError):
+            broken()
+    assert outcome(lambda: attempt(limiter, "u")) == "401"
+
+
+def test_a_success_clears_the_failures_in_redis(ctx):
+    limiter = Limiter(clock=Clock())
+    assert outcome(lambda: attempt(limiter)) == "401"
+    assert outcome(lambda: attempt(limiter, wrong=False)) == "ok"
+    assert outcome(lambda: attempt(limiter)) == "401"
+    assert outcome(lambda: attempt(limiter)) == "401"
+    assert outcome(lambda: attempt(limiter)) == "staff_login_lockout"
+
+
+def test_unlock_lifts_a_lockout(ctx):
+    limiter = Limiter(clock=Clock())
+    assert [outcome(lambda: attempt(limiter)) for _ in range(2)] == ["401", "401"]
+    assert outcome(lambda: attempt(limiter, wrong=False)) == "staff_login_lockout"
+    limiter.unlock("staff_login", "m", "owner")
+    assert outcome(lambda: attempt(limiter, wrong=False)) == "ok"
