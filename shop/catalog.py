@@ -20,7 +20,7 @@ from sqlalchemy.orm import Query
 from shop.cache import bump_after_commit
 from shop.db import db
 from shop.errors import Conflict, InvalidInput, NotFound
-from shop.locking import lock_product
+from shop.locking import lock_category, lock_product
 from shop.models import Category, Product, Sku, StockMovement
 
 LOW_STOCK = 10
@@ -68,15 +68,7 @@ def _field_error(field: str, message: str, code: str = "invalid_input") -> Inval
 def get_category(merchant_id: int, category_id: int, *, lock: bool = False) -> Category:
     """The merchant's category; with `lock`, locked FOR UPDATE and re-read, so a concurrent delete or
     a product being filed under it finishes first and what we read is what it left."""
-    if lock:
-        category = db.session.execute(
-            select(Category)
-            .where(Category.id == category_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).scalar_one_or_none()
-    else:
-        category = db.session.get(Category, category_id)
+    category = lock_category(category_id) if lock else db.session.get(Category, category_id)
     if category is None or category.merchant_id != merchant_id:
         raise NotFound("category not found")
     return category

@@ -37,8 +37,11 @@ EVERY PATH that locks rows, and what it takes:
   (`lock_product`) before changing either; `adjust_stock`: one SKU; `create_product`: new rows.
 - the sweeps take no lock themselves: each due item runs its job (above) in its own transaction.
 - the login (`members.login_with_wx_code`): its member row (unique index on the openid), nothing
-  else; the cart: the member's cart rows, never a SKU; staff accounts, merchant settings and
-  payment accounts: their own row, nothing else.
+  else; the cart: the member's cart rows, never a SKU; staff accounts, merchant settings
+  (`lock_settings`) and payment accounts: their own row, nothing else.
+- categories (`lock_category`): editing or deleting one locks it FOR UPDATE, nothing else. That
+  stronger lock (the one a DELETE takes) does wait for, and block, the foreign-key checks of a
+  product or sub-category being filed under it, so a delete sees every child committed before it.
 - event subscribers (other packages) run inside these transactions, after the shop's locks: they
   lock only their own rows, after everything above, in their own documented order.
 """
@@ -49,13 +52,14 @@ from sqlalchemy import Select, select
 
 from shop.db import db
 from shop.errors import NotFound
-from shop.models import Order, Product, Refund, Sku
+from shop.models import Category, MerchantSettings, Order, Product, Refund, Sku
 
 
-def _locked(query: Select) -> Select:
-    # key_share: FOR NO KEY UPDATE (see above). populate_existing: a row this session read
-    # before is re-read under the lock, so what another transaction committed meanwhile is seen.
-    return query.with_for_update(key_share=True).execution_options(populate_existing=True)
+def _locked(query: Select, *, key_share: bool = True) -> Select:
+    # key_share: FOR NO KEY UPDATE (see above), else FOR UPDATE. populate_existing: a row this
+    # session read before is re-read under the lock, so what another transaction committed
+    # meanwhile is seen.
+    return query.with_for_update(key_share=key_share).execution_options(populate_existing=True)
 
 
 def lock_order(order_id: int, *, merchant_id: int | None = None, member_id: int | None = None) -> Order:
@@ -80,3 +84,15 @@ def lock_product(product_id: int) -> Product:
     placements and refunds, which change stock then sales, take them in)."""
     db.session.execute(_locked(select(Sku).where(Sku.product_id == product_id).order_by(Sku.id))).all()
     return db.session.execute(_locked(select(Product).where(Product.id == product_id))).scalar_one()
+
+
+def lock_category(category_id: int) -> Category | None:
+    """The category FOR UPDATE (it may be about to be deleted: see above), or None."""
+    query = _locked(select(Category).where(Category.id == category_id), key_share=False)
+    return db.session.execute(query).scalar_one_or_none()
+
+
+def lock_settings(merchant_id: int) -> MerchantSettings:
+    """The merchant's settings row, locked (it must exist)."""
+    query = _locked(select(MerchantSettings).where(MerchantSettings.merchant_id == merchant_id))
+    return db.session.execute(query).scalar_one()

@@ -18,6 +18,7 @@ from sqlalchemy.orm import lazyload
 
 from shop.db import db
 from shop.errors import Conflict, InvalidInput, NotFound
+from shop.locking import lock_settings
 from shop.models import MerchantSettings, PickupPoint, Product, Sku
 from shop.money import allocate
 
@@ -258,12 +259,7 @@ def update_settings(merchant_id: int, **fields: Any) -> MerchantSettings:
         .values(merchant_id=merchant_id, **_SETTINGS_DEFAULTS)
         .on_conflict_do_nothing(index_elements=["merchant_id"])
     )
-    settings = db.session.execute(
-        select(MerchantSettings)
-        .where(MerchantSettings.merchant_id == merchant_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+    settings = lock_settings(merchant_id)
     for name, value in fields.items():
         setattr(settings, name, value)
     db.session.flush()

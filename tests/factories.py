@@ -73,18 +73,21 @@ def staff_headers(client, merchant_code: str, username: str = "owner", password:
     return {"Authorization": f"Bearer {response.json['token']}"}
 
 
+ADDRESS = {
+    "name": "王小二",
+    "phone": "13800138000",
+    "province": "广东",
+    "city": "深圳",
+    "district": "南山",
+    "detail": "科技园 1 号",
+}
+
+
 def order_body(sku_id: int, quantity: int = 1, **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "items": [{"sku_id": sku_id, "quantity": quantity}],
         "fulfilment": "delivery",
-        "address": {
-            "name": "王小二",
-            "phone": "13800138000",
-            "province": "广东",
-            "city": "深圳",
-            "district": "南山",
-            "detail": "科技园 1 号",
-        },
+        "address": dict(ADDRESS),
     }
     body.update(extra)
     return body

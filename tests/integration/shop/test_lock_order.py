@@ -28,18 +28,10 @@ from shop.payments.providers import FakeWeChatPay
 from shop.payments.service import ProviderOrder, apply_queried_payment
 from shop.payments.wechatpay import RefundResult
 from shop.pricing import Adjustment, register_adjuster, unregister_adjuster
-from tests.factories import make_merchant, make_product, race
+from tests.factories import ADDRESS, make_merchant, make_product, race
 
 pytestmark = pytest.mark.committing
 
-ADDRESS = {
-    "name": "王小二",
-    "phone": "13800138000",
-    "province": "广东",
-    "city": "深圳",
-    "district": "南山",
-    "detail": "科技园 1 号",
-}
 STOCK = 100_000
 PAIRS = 200
 
