@@ -7,8 +7,9 @@ version), so nothing outside the database learns of work that did not happen. A 
 violation leaves it as the domain error `shop.integrity` names for that constraint.
 
 A network call never runs inside a transaction or under a row lock (a slow WeChat would hold the
-locks and a pooled connection for as long as it takes): `forbid_open_transaction` is the check the
-fake providers make before each call, so the test suite fails wherever that rule is broken.
+locks and a pooled connection for as long as it takes): `forbid_open_transaction` is the check every
+network client makes before each call (the real WeChat and WeChat Pay clients and their fakes), so
+the test suite fails wherever that rule is broken.
 """
 
 from __future__ import annotations

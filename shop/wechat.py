@@ -58,6 +58,7 @@ class HttpWeChatAuth:
         self.timeout = timeout
 
     def code2session(self, appid: str, secret: str, code: str) -> WxSession:
+        forbid_open_transaction("WeChat code2session")
         try:
             response = requests.get(
                 f"{self.base_url}/sns/jscode2session",

@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from shop.db import forbid_open_transaction
 from shop.errors import Conflict, UpstreamError
 
 SIGNATURE_SCHEME = "WECHATPAY2-SHA256-RSA2048"
@@ -351,6 +352,7 @@ class WeChatPayClient:
     def _send(
         self, account: WeChatPayAccount, method: str, path: str, payload: dict | None
     ) -> tuple[int, dict[str, str], str]:
+        forbid_open_transaction(f"WeChat Pay {method} {path.split('?')[0]}")
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")) if payload is not None else ""
         headers = {
             "Authorization": authorization_header(account, method, path, body),
