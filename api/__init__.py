@@ -23,8 +23,9 @@ from api.config import Settings
 from api.errors import register_error_handlers
 from api.http_rules import register_http_rules
 from api.schemas.common import MAX_ID
-from shop.cache import REDIS_EXTENSION
+from shop.cache import BACKGROUND_REDIS_EXTENSION, REDIS_EXTENSION
 from shop.db import db
+from shop.redisguard import guarded_redis, reconnect_retry
 from shop.runner import QUEUE_EXTENSION
 from shop.wechat import FakeWeChatAuth, HttpWeChatAuth
 
@@ -70,6 +71,16 @@ def install_fork_guard(engine: Engine) -> None:
         if record.info.get("pid") != os.getpid():
             record.dbapi_connection = proxy.dbapi_connection = None
             raise DisconnectionError("connection belongs to another process")
+
+
+def background_redis(settings: Settings) -> Redis:
+    """A client for the worker, its scheduler and cron (the worker raises its read timeout above
+    its blocking dequeue's)."""
+    assert settings.redis_url is not None
+    timeout = settings.redis_background_timeout
+    return Redis.from_url(
+        settings.redis_url, socket_connect_timeout=timeout, socket_timeout=timeout, retry=reconnect_retry()
+    )
 
 
 def create_app(settings: Settings | None = None, **config: Any) -> Flask:
@@ -129,8 +140,12 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     with app.app_context():
         install_fork_guard(db.engine)
 
-    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=5)
+    # Two clients (connections are opened lazily): the request path's, with short timeouts and a
+    # circuit breaker (shop/redisguard.py); and the background processes' (worker, its scheduler,
+    # cron), which may wait longer and retry rather than skip.
+    redis = guarded_redis(settings.redis_url, timeout=settings.redis_timeout, cooloff=settings.redis_cooloff)
     app.extensions[REDIS_EXTENSION] = redis
+    app.extensions[BACKGROUND_REDIS_EXTENSION] = background_redis(settings)
     app.extensions[QUEUE_EXTENSION] = Queue(settings.queue_name, connection=redis)
     from shop.payments import PROVIDER_EXTENSION
     from shop.payments.providers import FakeWeChatPay, WeChatPayProvider

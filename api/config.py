@@ -39,6 +39,20 @@ def _int(name: str, default: int) -> int:
         raise RuntimeError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _seconds(name: str, default: float, *, minimum: float = 0.0) -> float:
+    """A positive number of seconds (fractions allowed)."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise RuntimeError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not minimum < value < float("inf"):
+        raise RuntimeError(f"{name} must be a number of seconds greater than {minimum:g}, got {raw!r}")
+    return value
+
+
 def normalize_database_url(url: str) -> str:
     """Use the psycopg 3 driver whatever scheme the URL was given with."""
     for prefix in ("postgres://", "postgresql://"):
@@ -70,6 +84,16 @@ class Settings:
     login_fallback_max_per_minute: int = LOGIN_LIMITS["login_fallback_max_per_minute"][0]
     wx_login_max_per_ip_per_minute: int = LOGIN_LIMITS["wx_login_max_per_ip_per_minute"][0]
     trusted_proxies: int = LOGIN_LIMITS["trusted_proxies"][0]
+    # Redis on the request path (cache, enqueue after commit, version bumps): connect/answer
+    # timeout, and how long to skip Redis after a failure before trying again.
+    redis_timeout: float = 0.5
+    redis_cooloff: float = 5.0
+    # Redis in the worker, its scheduler and cron: timeout of a command (the worker's blocking
+    # dequeue gets longer), and the longest wait between two attempts while Redis is out.
+    redis_background_timeout: float = 10.0
+    redis_retry_max: float = 30.0
+    # When set (seconds), no sweep waits longer than this between two runs (tests, demos).
+    sweep_interval_max: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -119,6 +143,9 @@ class Settings:
                 "GROUPSHOP_ENV=production for a real deployment (or GROUPSHOP_ENV=development to say you mean it)",
                 _database_host(database_url),
             )
+        sweep_interval_max = _int("SWEEP_INTERVAL_MAX", 0)
+        if sweep_interval_max < 0:
+            raise RuntimeError("SWEEP_INTERVAL_MAX must be 0 (each sweep's own interval) or a number of seconds")
         return cls(
             env=env,
             database_url=normalize_database_url(database_url) if database_url else None,
@@ -135,6 +162,11 @@ class Settings:
             wechatpay_api_base=os.environ.get("WECHATPAY_API_BASE", "https://api.mch.weixin.qq.com"),
             public_base_url=os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
             **{name: _int(name.upper(), default) for name, (default, _) in LOGIN_LIMITS.items()},
+            redis_timeout=_seconds("REDIS_TIMEOUT", 0.5),
+            redis_cooloff=_seconds("REDIS_COOLOFF", 5.0),
+            redis_background_timeout=_seconds("REDIS_BACKGROUND_TIMEOUT", 10.0),
+            redis_retry_max=_seconds("REDIS_RETRY_MAX", 30.0),
+            sweep_interval_max=sweep_interval_max,
         )
 
 

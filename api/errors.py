@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify
+from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -81,6 +82,13 @@ def register_error_handlers(app: Flask) -> None:
         """A write outside `transaction()` (which translates its own) that lost a race."""
         db.session.rollback()
         return _domain(translate(error))
+
+    @app.errorhandler(RedisError)
+    def _redis(error: RedisError) -> Response:
+        # What a request needs Redis for falls back when it is out (cache, queue); this is for
+        # the rest (e.g. the fake payment provider's state): a retryable 503, not a 500.
+        log.warning("Redis unavailable during a request: %s", error)
+        return envelope(503, "unavailable", "a backing service is unavailable; try again shortly")
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> Response:

@@ -7,6 +7,14 @@ writer can only store data tagged with the old version, which no reader accepts 
 cached answer is never older than the last committed change it could have seen.
 
 A hit costs one round trip: the version and the entry are read together with one MGET.
+
+When Redis is unreachable (the client's breaker is open, see shop/redisguard.py) every read is
+produced from PostgreSQL and nothing is stored. A version bump that cannot be sent is kept in the
+process's outbox and sent when Redis answers again (at once on recovery, or within a cool-off);
+meanwhile this process does not read the namespace from the cache at all. Other processes may
+serve an entry older than that change until the bump arrives, so for at most REDIS_COOLOFF
+seconds after Redis answers again, or, if the committing process exited before that, until the
+entry's TTL (CATALOG_CACHE_TTL) runs out.
 """
 
 from __future__ import annotations
@@ -19,14 +27,22 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from shop.db import after_commit
+from shop.redisguard import RedisUnavailable, guard_of
 
 log = logging.getLogger(__name__)
 
 REDIS_EXTENSION = "groupshop.redis"
+BACKGROUND_REDIS_EXTENSION = "groupshop.redis.background"
 
 
 def redis_client() -> Redis:
+    """The request path's client: short timeouts, and it fails fast while Redis is out."""
     return current_app.extensions[REDIS_EXTENSION]
+
+
+def background_redis_client() -> Redis:
+    """The worker's, its scheduler's and cron's client: longer timeouts, no breaker."""
+    return current_app.extensions[BACKGROUND_REDIS_EXTENSION]
 
 
 def _version_key(namespace: str) -> str:
@@ -41,8 +57,21 @@ def current_version(namespace: str) -> int:
 def bump_after_commit(namespace: str) -> None:
     """Invalidate every cached entry of `namespace` once the current transaction commits."""
 
+    client = redis_client()
+    guard = guard_of(client)
+
+    def _incr() -> None:
+        client.incr(_version_key(namespace))
+        if guard is not None:
+            guard.bumped(namespace)
+
     def _bump() -> None:
-        redis_client().incr(_version_key(namespace))
+        try:
+            _incr()
+        except RedisError:
+            if guard is None:
+                raise
+            guard.defer_bump(namespace, _incr)
 
     after_commit(_bump)
 
@@ -61,9 +90,14 @@ def cached(namespace: str, key: str, ttl: int, produce: Callable[[], bytes]) -> 
     if ttl <= 0:
         return produce()
     client = redis_client()
+    guard = guard_of(client)
+    if guard is not None and guard.bump_pending(namespace):
+        return produce()  # this process changed it and Redis does not know yet
     entry_key = _entry_key(namespace, key)
     try:
         version, entry = client.mget(_version_key(namespace), entry_key)
+    except RedisUnavailable:
+        return produce()
     except RedisError:
         log.warning("cache unavailable; serving %s uncached", namespace)
         return produce()
@@ -73,6 +107,8 @@ def cached(namespace: str, key: str, ttl: int, produce: Callable[[], bytes]) -> 
     value = produce()
     try:
         client.set(entry_key, tag + value, ex=ttl)
+    except RedisUnavailable:
+        pass
     except RedisError:
         log.warning("cache write failed for %s", namespace)
     return value

@@ -6,6 +6,10 @@ before: a job must find the state that asked for it), and drops it if it rolls b
 between two transactions (the fake provider's refund, which "notifies" through a job) still
 sends it. Jobs take ids, not objects, so their arguments serialize; they are idempotent because
 the database, not the queue, says whether the work is done.
+
+If Redis cannot take the job when the transaction commits, the job is kept in the process's
+outbox and enqueued when Redis answers again (shop/redisguard.py); a delayed job keeps its due
+time. A process that exits before that loses it: the job's sweep finds the work.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
+from redis.exceptions import RedisError
 
-from shop.db import after_commit, in_transaction_block
+from shop.db import after_commit, in_transaction_block, utcnow
+from shop.redisguard import guard_of
 
 QUEUE_EXTENSION = "groupshop.queue"
 
@@ -34,11 +40,21 @@ def enqueue(
     while the first is pending is harmless (the job itself must still be idempotent).
     """
     queue = current_app.extensions[QUEUE_EXTENSION]
+    guard = guard_of(queue.connection)
+    kwargs: dict[str, Any] = {"job_id": job_id} if job_id else {}
 
     def _send() -> None:
-        kwargs: dict[str, Any] = {"job_id": job_id} if job_id else {}
-        if delay is not None:
-            queue.enqueue_in(delay, func, *args, **kwargs)
+        due = utcnow() + delay if delay is not None else None
+        try:
+            _enqueue(due)
+        except RedisError:
+            if guard is None:
+                raise
+            guard.defer_job(f"{func.__name__}{args!r}", lambda: _enqueue(due))
+
+    def _enqueue(due: Any) -> None:
+        if due is not None and due > utcnow():
+            queue.enqueue_at(due, func, *args, **kwargs)
         else:
             queue.enqueue(func, *args, **kwargs)
 
