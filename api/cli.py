@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -33,25 +32,22 @@ class StaffPassword(click.ParamType):
 @group.command("worker")
 @click.option("--burst", is_flag=True, help="Run the queued jobs and exit.")
 def worker_command(burst: bool) -> None:
-    """Run an RQ worker with its scheduler (delayed jobs)."""
-    from api.worker import make_worker
+    """Run an RQ worker with its scheduler (delayed jobs); it waits out Redis outages."""
+    from api.worker import make_worker, run_worker
 
-    make_worker(current_app._get_current_object()).work(burst=burst, with_scheduler=not burst)
+    app = current_app._get_current_object()
+    if burst:
+        make_worker(app).work(burst=True)
+    else:
+        run_worker(app)
 
 
 @group.command("cron")
 def cron_command() -> None:
     """Enqueue every registered sweep at its interval (run one or more; sweeps are idempotent)."""
-    from rq.cron import CronScheduler
+    from api.cron import run_cron
 
-    from shop.cache import redis_client
-    from shop.runner import sweeps
-
-    scheduler = CronScheduler(connection=redis_client(), name=f"groupshop-cron-{os.getpid()}")
-    queue_name = current_app.config["SETTINGS"].queue_name
-    for name, (func, every) in sorted(sweeps().items()):
-        scheduler.register(func, queue_name, interval=every, name=name)
-    scheduler.start()
+    run_cron(current_app._get_current_object())
 
 
 @group.command("seed-demo")
