@@ -1,0 +1,132 @@
+"""Redis stopped or hung does not hold the API up: catalog reads and placements answer at
+PostgreSQL speed, /healthz says 503 at once, nothing answers 5xx, and what Redis could not take
+(the orders' expiry jobs, cache version bumps) reaches it soon after it answers again.
+
+Each test runs its own app(s) against a private redis-server it stops and hangs (SIGSTOP), with a
+0.2 s Redis timeout and a 1 s cool-off."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import pytest
+from redis import Redis
+from rq import Queue
+from rq.registry import ScheduledJobRegistry
+
+from shop.redisguard import guard_of
+from tests.factories import member_headers, order_body, place, staff_headers
+from tests.redis_server import PrivateRedis
+from tests.resilience.helpers import OUTAGE_COOLOFF, OUTAGE_QUEUE, shop_with_stock, wait_for
+
+pytestmark = pytest.mark.committing
+
+COOLOFF = OUTAGE_COOLOFF
+QUEUE = OUTAGE_QUEUE
+
+
+def _timed(call: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.monotonic()
+    response = call()
+    return response, time.monotonic() - started
+
+
+def _registry(private_redis: PrivateRedis) -> ScheduledJobRegistry:
+    """Looked at with a plain client: the apps' clients skip Redis while their breaker is open."""
+    return ScheduledJobRegistry(queue=Queue(QUEUE, connection=Redis.from_url(private_redis.url)))
+
+
+def _scheduled_expiries(private_redis: PrivateRedis) -> set[str]:
+    return {job_id for job_id in _registry(private_redis).get_job_ids() if job_id.startswith("expire-")}
+
+
+@pytest.mark.parametrize("outage", ["stopped", "hung"])
+def test_with_redis_out_catalog_reads_and_placements_answer_at_postgresql_speed_and_no_expiry_is_lost(
+    make_app, private_redis, outage
+):
+    outage_app = make_app()
+    client = outage_app.test_client()
+    merchant, product_id, sku_id = shop_with_stock(outage_app)
+    member = member_headers(client, merchant.code)
+    assert client.get("/api/v1/products", headers=member).status_code == 200  # cached now
+
+    private_redis.stop() if outage == "stopped" else private_redis.hang()
+    started = time.monotonic()
+    durations, statuses, placed = [], [], []
+    for i in range(40):
+        url = "/api/v1/products" if i % 2 else f"/api/v1/products/{product_id}"
+        response, took = _timed(lambda url=url: client.get(url, headers=member))
+        durations.append(took)
+        statuses.append(response.status_code)
+        if i % 4 == 0:
+            response, took = _timed(lambda: place(client, member, order_body(sku_id)))
+            durations.append(took)
+            statuses.append(response.status_code)
+            placed.append(response.json["id"])
+    elapsed = time.monotonic() - started
+    health, health_took = _timed(lambda: client.get("/healthz"))
+
+    assert set(statuses) == {200, 201}
+    assert max(durations) < 1.0, sorted(durations)[-5:]  # a 5 s socket timeout before
+    assert len(durations) / elapsed > 10  # 0.7 requests per second before
+    assert (health.status_code, health.json["redis"]) == (503, "down")
+    assert health_took < 1.0
+
+    private_redis.start() if outage == "stopped" else private_redis.resume()
+    expected = {f"expire-order-{order_id}" for order_id in placed}
+    # Sent from the outbox as soon as Redis answers (the retry thread tries every cool-off).
+    wait_for(lambda: expected <= _scheduled_expiries(private_redis), COOLOFF + 2)
+    assert guard_of(outage_app.extensions["groupshop.redis"]).pending() == 0
+    assert client.get("/api/v1/products", headers=member).status_code == 200
+    assert client.get("/healthz").status_code == 200
+
+
+def test_a_catalog_change_committed_while_redis_hangs_reaches_the_readers_of_other_processes_within_a_cooloff(
+    make_app, private_redis
+):
+    writer_app, reader_app = make_app(), make_app()
+    writer, reader = writer_app.test_client(), reader_app.test_client()
+    merchant, product_id, _ = shop_with_stock(writer_app)
+    staff, member = staff_headers(writer, merchant.code), member_headers(reader, merchant.code)
+
+    def title() -> str:
+        response = reader.get(f"/api/v1/products/{product_id}", headers=member)
+        assert response.status_code == 200
+        return response.json["title"]
+
+    assert title() == "旧标题"  # cached by the reader process
+
+    private_redis.hang()
+    changed = writer.patch(f"/api/v1/merchant/products/{product_id}", json={"title": "新标题"}, headers=staff)
+    assert changed.status_code == 200
+    writer_guard = guard_of(writer_app.extensions["groupshop.redis"])
+    assert writer_guard.bump_pending(f"catalog:{merchant.id}")  # Redis did not get the bump
+    assert title() == "新标题"  # read from PostgreSQL while Redis is out
+    private_redis.resume()
+
+    # Without the writer's outbox the reader would serve its cached old title until the entry's
+    # TTL (CATALOG_CACHE_TTL, 300 s) runs out; with it, within a cool-off of Redis answering.
+    took = wait_for(lambda: title() == "新标题" and writer_guard.pending() == 0, COOLOFF + 2)
+    assert took < COOLOFF + 2
+    assert all(title() == "新标题" for _ in range(5))
+
+
+def test_an_order_placed_while_redis_is_down_gets_its_expiry_job_when_redis_returns_due_at_the_same_time(
+    make_app, private_redis
+):
+    outage_app = make_app()
+    client = outage_app.test_client()
+    merchant, _, sku_id = shop_with_stock(outage_app)
+    member = member_headers(client, merchant.code)
+    private_redis.stop()
+    order = place(client, member, order_body(sku_id))
+    assert order.status_code == 201
+    private_redis.start()
+    job_id = f"expire-order-{order.json['id']}"
+    wait_for(lambda: job_id in _scheduled_expiries(private_redis), COOLOFF + 2)
+    due = _registry(private_redis).get_scheduled_time(job_id)
+    expires_at = datetime.fromisoformat(order.json["expires_at"])
+    assert abs((due - expires_at).total_seconds() - 5) < 2  # 5 s after the order expires, as when sent at once

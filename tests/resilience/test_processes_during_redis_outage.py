@@ -1,0 +1,226 @@
+"""`groupshop cron`, `groupshop worker` (with its scheduler) and the `make run` launcher outlive a
+Redis stopped or hung, do their work once it answers again, and leave no process behind.
+
+Real processes on the test database and a private redis-server, configured for short waits:
+sweeps every 2 s at most (SWEEP_INTERVAL_MAX), retries every 1 s at most (REDIS_RETRY_MAX), 1 s
+background timeout. With the defaults (sweep every 60 s, retries up to 30 s) the same bound is
+60 + 30 + 30 s = 2 minutes; here it is scaled down, not waited for."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+from flask import Flask
+from redis import Redis
+from rq import Queue, Worker
+from rq.registry import FinishedJobRegistry
+from sqlalchemy import update
+
+from shop.db import db, transaction, utcnow
+from shop.models import Merchant, Order, Sku
+from tests.factories import member_headers, order_body, place
+from tests.harness_jobs import rename_merchant
+from tests.redis_server import PrivateRedis, free_port
+from tests.resilience.helpers import OUTAGE_QUEUE, shop_with_stock, wait_for
+
+pytestmark = pytest.mark.committing
+
+ROOT = Path(__file__).resolve().parents[2]
+SWEEP_INTERVAL_MAX = 2
+REDIS_RETRY_MAX = 1
+# Redis returns -> cron's next try (retry wait) -> the sweep is due at once (it could not be
+# enqueued meanwhile) or within its interval -> the worker's next try (retry wait) -> the sweep.
+RECOVERY_BOUND = SWEEP_INTERVAL_MAX + 2 * REDIS_RETRY_MAX + 8  # + process and job time on a busy machine
+DEFAULT_BOUND = 60 + 30 + 30  # the same sum with the default settings: the issue's 2 minutes
+
+
+def _env(app: Flask, private_redis: PrivateRedis, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEST_")}
+    env.update(
+        DATABASE_URL=app.config["SETTINGS"].database_url,
+        REDIS_URL=private_redis.url,
+        GROUPSHOP_ENV="test",
+        SECRET_KEY=app.config["SETTINGS"].secret_key,
+        QUEUE_NAME=OUTAGE_QUEUE,
+        REDIS_TIMEOUT="0.2",
+        REDIS_COOLOFF="1",
+        REDIS_BACKGROUND_TIMEOUT="1",
+        REDIS_RETRY_MAX=str(REDIS_RETRY_MAX),
+        SWEEP_INTERVAL_MAX=str(SWEEP_INTERVAL_MAX),
+        PYTHONPATH=str(ROOT),
+        **extra,
+    )
+    return env
+
+
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def _kill_everything(processes: list[subprocess.Popen[bytes]]) -> None:
+    """After a failed test: leave nothing running."""
+    for process in processes:
+        if process.poll() is None:
+            descendants = psutil.Process(process.pid).children(recursive=True)
+            process.kill()
+            for child in descendants:
+                with contextlib.suppress(psutil.Error):
+                    child.kill()
+            process.wait()
+
+
+def _backdate_expiry(outage_app: Flask, order_id: int) -> None:
+    with outage_app.app_context(), transaction():
+        db.session.execute(update(Order).where(Order.id == order_id).values(expires_at=utcnow() - timedelta(minutes=1)))
+
+
+def _state(outage_app: Flask, order_id: int) -> tuple[str, int]:
+    with outage_app.app_context():
+        order = db.session.get(Order, order_id)
+        stock = db.session.get(Sku, order.lines[0].sku_id).stock
+        db.session.remove()
+        return order.status, stock
+
+
+def test_cron_and_the_worker_outlive_redis_stopped_and_hung_and_the_sweep_expires_the_orders_whose_jobs_were_lost(
+    app, make_app, private_redis, tmp_path
+):
+    outage_app = make_app()
+    client = outage_app.test_client()
+    merchant, _, sku_id = shop_with_stock(outage_app, stock=10)
+    member = member_headers(client, merchant.code)
+    first = place(client, member, order_body(sku_id, 2)).json  # their expiry jobs wait in Redis
+    second = place(client, member, order_body(sku_id, 3)).json
+    assert _state(outage_app, first["id"]) == ("pending_payment", 5)
+
+    env = _env(app, private_redis)
+    cron = _spawn(["-m", "flask", "--app", "wsgi", "groupshop", "cron"], env, tmp_path / "cron.log")
+    worker = _spawn(["-m", "flask", "--app", "wsgi", "groupshop", "worker"], env, tmp_path / "worker.log")
+    plain = Redis.from_url(private_redis.url)
+    try:
+        finished = FinishedJobRegistry(OUTAGE_QUEUE, connection=plain)
+        wait_for(lambda: finished.count > 0, 60)  # cron enqueues, the worker works
+
+        # Stopped: Redis comes back empty, the orders' delayed expiry jobs are gone for good.
+        private_redis.stop()
+        _backdate_expiry(outage_app, first["id"])
+        time.sleep(4 * REDIS_RETRY_MAX + 1)  # several failed attempts each
+        assert cron.poll() is None and worker.poll() is None
+        private_redis.start()
+        took = wait_for(lambda: _state(outage_app, first["id"]) == ("cancelled", 7), RECOVERY_BOUND)
+        assert took < RECOVERY_BOUND < DEFAULT_BOUND
+
+        # Hung: the connections stay open and nothing answers until SIGCONT.
+        private_redis.hang()
+        _backdate_expiry(outage_app, second["id"])
+        time.sleep(4 * REDIS_RETRY_MAX + 1)
+        assert cron.poll() is None and worker.poll() is None
+        private_redis.resume()
+        took = wait_for(lambda: _state(outage_app, second["id"]) == ("cancelled", 10), RECOVERY_BOUND)
+        assert took < RECOVERY_BOUND
+
+        # The worker's scheduler moves delayed jobs again (before: not until ~8 minutes later).
+        Queue(OUTAGE_QUEUE, connection=plain).enqueue_in(timedelta(seconds=1), rename_merchant, merchant.id, "renamed")
+
+        def renamed() -> bool:
+            with outage_app.app_context():
+                name = db.session.get(Merchant, merchant.id).name
+                db.session.remove()
+                return name == "renamed"
+
+        wait_for(renamed, 10)
+        assert len(Worker.all(connection=plain)) == 1
+
+        # SIGTERM: both exit cleanly, and so does everything the worker started (its scheduler).
+        descendants = [
+            *psutil.Process(worker.pid).children(recursive=True),
+            *psutil.Process(cron.pid).children(recursive=True),
+        ]
+        assert descendants  # the scheduler at least
+        cron.terminate()
+        worker.terminate()
+        assert (cron.wait(15), worker.wait(15)) == (0, 0)
+        _, alive = psutil.wait_procs(descendants, timeout=5)
+        assert alive == []
+    finally:
+        _kill_everything([cron, worker])
+
+
+def _children_by_role(launcher: psutil.Process) -> dict[str, int]:
+    """The launcher's children, each the leader of its process group (an orphan it adopted, such
+    as the scheduler of a worker that died, is not)."""
+    roles = {}
+    for child in launcher.children():
+        try:
+            cmdline = " ".join(child.cmdline())
+            if os.getpgid(child.pid) != child.pid:
+                continue
+        except (psutil.Error, ProcessLookupError):
+            continue
+        for role in ("gunicorn", "worker", "cron"):
+            if cmdline.endswith(role) or (role == "gunicorn" and "gunicorn" in cmdline):
+                roles[role] = child.pid
+    return roles
+
+
+def _health(port: int) -> tuple[int, float]:
+    started = time.monotonic()
+    try:
+        status = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code
+    except requests.RequestException:
+        status = 0
+    return status, time.monotonic() - started
+
+
+def test_the_launcher_restarts_a_crashed_child_keeps_running_without_redis_and_stops_every_process_it_started(
+    app, private_redis, tmp_path
+):
+    port = free_port()
+    env = _env(app, private_redis, PORT=str(port), WEB_CONCURRENCY="1", GROUPSHOP_DATA_DIR=str(tmp_path))
+    launcher = _spawn(["-m", "api.devserver"], env, tmp_path / "run.log")
+    try:
+        wait_for(lambda: _health(port)[0] == 200, 90)
+        parent = psutil.Process(launcher.pid)
+        wait_for(lambda: len(_children_by_role(parent)) == 3, 10)
+        before = _children_by_role(parent)
+        crashed = psutil.Process(before["worker"])
+        wait_for(lambda: len(crashed.children()) == 1, 30)  # its scheduler
+        scheduler = crashed.children()[0]
+
+        crashed.kill()  # a crash: the launcher restarts it, the others keep running
+        wait_for(lambda: _children_by_role(parent).get("worker") not in (None, crashed.pid), 15)
+        scheduler.wait(10)  # and what the crashed worker left in its group is stopped
+        after_crash = _children_by_role(parent)
+        assert (after_crash["gunicorn"], after_crash["cron"]) == (before["gunicorn"], before["cron"])
+
+        private_redis.stop()
+        time.sleep(3)
+        status, took = _health(port)
+        assert (status, took < 1.0) == (503, True)
+        assert _children_by_role(parent) == after_crash  # nothing died for lack of Redis
+        private_redis.start()
+        wait_for(lambda: _health(port)[0] == 200, 5)
+        assert _children_by_role(parent) == after_crash
+
+        everything = parent.children(recursive=True)
+        launcher.send_signal(signal.SIGINT)
+        assert launcher.wait(40) == 0
+        _, alive = psutil.wait_procs(everything, timeout=5)
+        assert alive == []
+        assert "\nstopped\n" in (tmp_path / "run.log").read_text()
+        assert "exited with" in (tmp_path / "run.log").read_text()
+    finally:
+        _kill_everything([launcher])
