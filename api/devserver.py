@@ -2,8 +2,8 @@
 
 With no DATABASE_URL / REDIS_URL it starts the embedded PostgreSQL and Redis under the data
 folder (GROUPSHOP_DATA_DIR, default .data); then it migrates, loads the demo data once, starts
-gunicorn and an RQ worker (with its scheduler) as child processes pointed at the same servers,
-and prints where the docs are.
+gunicorn, an RQ worker (with its scheduler) and `groupshop cron` as child processes pointed at the
+same servers, and prints where the docs are.
 
 A child that exits (crashes) is started again after a wait that doubles from 1 s up to 30 s
 (back to 1 s once a child has run for a minute); the others keep running. Ctrl-C or SIGTERM stops

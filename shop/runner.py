@@ -15,7 +15,7 @@ time. A process that exits before that loses it: the job's sweep finds the work.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -52,7 +52,7 @@ def enqueue(
                 raise
             guard.defer_job(f"{func.__name__}{args!r}", lambda: _enqueue(due))
 
-    def _enqueue(due: Any) -> None:
+    def _enqueue(due: datetime | None) -> None:
         if due is not None and due > utcnow():
             queue.enqueue_at(due, func, *args, **kwargs)
         else:

@@ -18,7 +18,7 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
 from shop.redisguard import guard_of
-from tests.factories import member_headers, order_body, place, staff_headers
+from tests.factories import fake_pay, member_headers, order_body, place, staff_headers
 from tests.redis_server import PrivateRedis
 from tests.resilience.helpers import OUTAGE_COOLOFF, OUTAGE_QUEUE, shop_with_stock, wait_for
 
@@ -66,14 +66,18 @@ def test_with_redis_out_catalog_reads_and_placements_answer_at_postgresql_speed_
             durations.append(took)
             statuses.append(response.status_code)
             placed.append(response.json["id"])
+            order_no = response.json["order_no"]
     elapsed = time.monotonic() - started
     health, health_took = _timed(lambda: client.get("/healthz"))
+    # The fake provider keeps its state in Redis: without it, a retryable 503 (it was a 500).
+    paying = fake_pay(client, order_no)
 
     assert set(statuses) == {200, 201}
     assert max(durations) < 1.0, sorted(durations)[-5:]  # a 5 s socket timeout before
     assert len(durations) / elapsed > 10  # 0.7 requests per second before
     assert (health.status_code, health.json["redis"]) == (503, "down")
     assert health_took < 1.0
+    assert (paying.status_code, paying.json["error"]["code"]) == (503, "unavailable")
 
     private_redis.start() if outage == "stopped" else private_redis.resume()
     expected = {f"expire-order-{order_id}" for order_id in placed}
