@@ -101,14 +101,21 @@ class CircuitBreaker:
         self._lock = threading.Lock()
 
 
+_nesting = threading.local()
+
+
 class _Guarded:
-    """Run a call to Redis through a breaker: fail fast while it is open, report the outcome."""
+    """Run a call to Redis through a breaker: fail fast while it is open, report the outcome.
+    A call made inside another (a pipeline loading its scripts) is part of it: not checked again."""
 
     breaker: CircuitBreaker
 
     def _guarded(self, call: Callable[[], Any]) -> Any:
+        if getattr(_nesting, "depth", 0):
+            return call()
         if not self.breaker.allow():
             raise RedisUnavailable("Redis skipped: it failed less than a cool-off ago")
+        _nesting.depth = 1
         try:
             result = call()
         except UNREACHABLE as exc:
@@ -117,6 +124,8 @@ class _Guarded:
         except RedisError:  # Redis answered, with an error
             self.breaker.succeeded()
             raise
+        finally:
+            _nesting.depth = 0
         self.breaker.succeeded()
         return result
 

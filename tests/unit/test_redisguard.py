@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from shop.redisguard import CircuitBreaker, RedisGuard
+from shop.redisguard import CircuitBreaker, RedisGuard, RedisUnavailable, _Guarded
 
 
 class Clock:
@@ -60,6 +60,27 @@ def test_a_probe_that_never_reports_back_lets_another_probe_through_a_cooloff_la
     assert not breaker.allow()
     clock.now += 0.5
     assert breaker.allow()
+
+
+def test_a_command_sent_inside_the_probe_is_part_of_it_not_refused_as_a_second_probe():
+    clock = Clock()
+    guarded = _Guarded()
+    guarded.breaker = CircuitBreaker(1.0, clock=clock)
+    guarded.breaker.failed(RedisConnectionError("refused"))
+    clock.now += 1.0
+    # e.g. a pipeline that sends SCRIPT EXISTS while it executes
+    assert guarded._guarded(lambda: guarded._guarded(lambda: "answered")) == "answered"
+    assert not guarded.breaker.is_open
+
+
+def test_while_the_breaker_is_open_a_call_fails_at_once_without_trying_redis():
+    guarded = _Guarded()
+    guarded.breaker = CircuitBreaker(60.0)
+    guarded.breaker.failed(RedisConnectionError("refused"))
+    tried = []
+    with pytest.raises(RedisUnavailable):
+        guarded._guarded(lambda: tried.append(1))
+    assert tried == []
 
 
 class _Guard(RedisGuard):
