@@ -110,6 +110,8 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
             "connect_args": {"connect_timeout": 5},
         },
         MAX_CONTENT_LENGTH=1024 * 1024,
+        # A network call with a transaction open raises outside production (shop.db).
+        STRICT_NETWORK_CALLS=settings.env != "production",
         JSON_SORT_KEYS=False,
         API_TITLE="Groupshop API",
         API_VERSION="v1",

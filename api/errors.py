@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from shop import errors as domain
 from shop.db import db
 from shop.integrity import translate
+from shop.redisguard import UNREACHABLE
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +82,20 @@ def register_error_handlers(app: Flask) -> None:
     def _integrity(error: IntegrityError | StaleDataError) -> Response:
         """A write outside `transaction()` (which translates its own) that lost a race."""
         db.session.rollback()
-        return _domain(translate(error))
+        translated = translate(error)
+        if isinstance(translated, domain.DomainError):
+            return _domain(translated)
+        return _internal(error)
 
-    @app.errorhandler(RedisError)
     def _redis(error: RedisError) -> Response:
         # What a request needs Redis for falls back when it is out (cache, queue); this is for
-        # the rest (e.g. the fake payment provider's state): a retryable 503, not a 500.
+        # the rest (e.g. the fake payment provider's state): a retryable 503, not a 500. Any other
+        # RedisError is an answer Redis gave (a wrong type, a script error): a bug, so a 500.
         log.warning("Redis unavailable during a request: %s", error)
         return envelope(503, "unavailable", "a backing service is unavailable; try again shortly")
+
+    for unreachable in UNREACHABLE:
+        app.register_error_handler(unreachable, _redis)
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> Response:

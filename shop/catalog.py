@@ -248,7 +248,7 @@ def update_product(
     entries without one add a SKU, and SKUs left out are deactivated (orders still refer to them).
     Stock is not set here; it changes only through `adjust_stock`, except a new SKU's initial stock.
     """
-    product = lock_product(get_product(merchant_id, product_id).id)  # its SKUs, then it (shop.locking)
+    product = lock_product(merchant_id, product_id)  # its SKUs, then it (shop.locking)
     if title is not None:
         product.title = title
     if description is not None:
@@ -316,7 +316,7 @@ def _replace_skus(product: Product, skus: list[dict[str, Any]], staff_id: int | 
 
 
 def set_shelf(merchant_id: int, product_id: int, *, on_shelf: bool) -> Product:
-    product = lock_product(get_product(merchant_id, product_id).id)  # no SKU changes while deciding
+    product = lock_product(merchant_id, product_id)  # no SKU changes while deciding
     if on_shelf:
         if not any(s.active for s in product.skus):
             raise Conflict("a product needs at least one SKU before it goes on the shelf", code="no_skus")

@@ -7,9 +7,13 @@ or 422 a sequential request would have got, never a 500. `transaction()` transla
 `IntegrityError` (and an ORM update or delete that found its row gone) through `translate`.
 
 A foreign key means one of two things: the row it points at is missing (an insert or update of
-the referencing row) or the row is still referenced (a delete of the referenced row). A constraint
-not named here still becomes a 4xx by its kind (`_GENERIC`), and is logged so that it gets a name;
-a test holds every unique constraint of the schema to an entry in `DUPLICATE`.
+the referencing row) or the row is still referenced (a delete of the referenced row). A unique or
+foreign key not named here still becomes a 4xx by its kind (`_GENERIC`), and is logged so that it
+gets a name; a test holds every unique constraint of the schema to an entry in `DUPLICATE`.
+
+Other violations (NOT NULL, CHECK) are not races but bugs: what a request may write is validated
+before, and counters are guarded in SQL. They stay errors (a 500 that monitoring sees), unless a
+CHECK is named in `CHECKS` because a request can meet it.
 """
 
 from __future__ import annotations
@@ -79,11 +83,13 @@ IN_USE: dict[str, Meaning] = {
     ),
 }
 
+# A CHECK constraint a request can meet (none today: inputs are validated, counters guarded).
+CHECKS: dict[str, Meaning] = {}
+
 _GENERIC = {
     "duplicate": Meaning(Conflict, "conflict", "that already exists"),
     "missing": Meaning(NotFound, "not_found", "something this request refers to no longer exists"),
     "in_use": Meaning(Conflict, "in_use", "it is still in use"),
-    "invalid": Meaning(Conflict, "conflict", "the request conflicts with the current state; retry"),
 }
 _GONE = Meaning(NotFound, "not_found", "it no longer exists")
 
@@ -93,7 +99,7 @@ _FOREIGN_KEY = "23503"
 _RESTRICT = "23001"
 
 
-def _kind(sqlstate: str | None, statement: str | None) -> str:
+def _kind(sqlstate: str | None, statement: str | None) -> str | None:
     if sqlstate == _UNIQUE:
         return "duplicate"
     if sqlstate == _RESTRICT:
@@ -103,14 +109,15 @@ def _kind(sqlstate: str | None, statement: str | None) -> str:
         # because the row is referenced; an INSERT or UPDATE because what it references is gone.
         words = (statement or "").split(None, 1)
         return "in_use" if words and words[0].upper() == "DELETE" else "missing"
-    return "invalid"
+    return None
 
 
 _TABLES = {"duplicate": DUPLICATE, "missing": MISSING, "in_use": IN_USE}
 
 
-def translate(exc: IntegrityError | StaleDataError) -> DomainError:
-    """The domain error a sequential request would have met instead of this violation."""
+def translate(exc: IntegrityError | StaleDataError) -> Exception:
+    """The domain error a sequential request would have met instead of this violation; `exc`
+    itself when it is a bug rather than a lost race (see the module's docstring)."""
     if isinstance(exc, StaleDataError):  # an ORM UPDATE/DELETE found its row deleted meanwhile
         return _GONE.build()
     orig = exc.orig
@@ -118,7 +125,10 @@ def translate(exc: IntegrityError | StaleDataError) -> DomainError:
     diag = getattr(orig, "diag", None)
     constraint = getattr(diag, "constraint_name", None) or ""
     kind = _kind(sqlstate, exc.statement)
-    meaning = _TABLES.get(kind, {}).get(constraint)
+    if kind is None:
+        meaning = CHECKS.get(constraint)
+        return meaning.build() if meaning else exc
+    meaning = _TABLES[kind].get(constraint)
     if meaning is None:
         log.warning("constraint %r (%s, sqlstate %s) has no meaning in shop.integrity", constraint, kind, sqlstate)
         meaning = _GENERIC[kind]

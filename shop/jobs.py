@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from sqlalchemy import Select, and_, exists, func, or_, select
 
@@ -20,13 +21,17 @@ from shop.errors import DomainError, UpstreamError
 from shop.models import DEFAULT_AUTO_CONFIRM_DAYS, Merchant, MerchantSettings, Order, Refund
 from shop.payments import payment_provider
 from shop.payments.service import apply_queried_payment, provider_order
+from shop.payments.wechatpay import NotificationRejected
 from shop.runner import register_sweep
 
 SWEEP_BATCH = 500
 # How long an unpaid order whose payment state cannot be learned (the provider unreachable) is
 # kept past its expiry before it is closed anyway (a payment after that is refunded as late).
 UNKNOWN_PAYMENT_GRACE = timedelta(hours=1)
+# How far back the close sweep looks: an order can be paid at most until its expiry, a day at most.
+CLOSE_SWEEP_WINDOW = timedelta(days=1, hours=1)
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def expire_order(order_id: int) -> str:
@@ -35,7 +40,9 @@ def expire_order(order_id: int) -> str:
     The provider is asked between two transactions: the first reads the order (and what asking
     takes), the second acts on the answer for the order as it is by then. A notification that
     paid it meanwhile wins: the payment is known (a duplicate) and cancelling a paid order does
-    nothing.
+    nothing. An answer that cannot be trusted (the provider unreachable, or reporting a payment
+    that does not match the order) keeps the order open for UNKNOWN_PAYMENT_GRACE, then it is
+    closed anyway (a payment after that is refunded as late).
     """
     provider = payment_provider()
     with transaction():
@@ -43,43 +50,76 @@ def expire_order(order_id: int) -> str:
         if order is None or order.status != "pending_payment" or order.expires_at > utcnow():
             return order.status if order else "missing"
         expires_at = order.expires_at
-        try:
-            asked = provider_order(provider, order)
-        except DomainError as exc:  # e.g. no payment account: it cannot have been paid there
-            log.warning("cannot ask the provider about order %s (%s); expiring it", order_id, exc.code)
-            asked = None
+        asked = _cannot_ask(order_id, lambda: provider_order(provider, order))
+    in_grace = utcnow() < expires_at + UNKNOWN_PAYMENT_GRACE
     answer = None
     if asked is not None:
         try:
-            answer = provider.query(asked.account, asked.order_no)
+            answer = _cannot_ask(order_id, lambda: provider.query(asked.account, asked.order_no))
         except UpstreamError:
-            if utcnow() < expires_at + UNKNOWN_PAYMENT_GRACE:
+            if in_grace:
                 log.warning("provider unreachable; order %s stays open until it can be asked", order_id)
                 return "pending_payment"
-        except DomainError as exc:
-            log.warning("cannot ask the provider about order %s (%s); expiring it", order_id, exc.code)
+    try:
+        with transaction():
+            if asked is not None and answer is not None and apply_queried_payment(provider, asked, answer) == "applied":
+                return "paid"
+            return orders.cancel_order(order_id, reason="expired").status
+    except NotificationRejected as exc:
+        _mismatch(order_id, exc)
+        if in_grace:
+            return "pending_payment"
     with transaction():
-        if asked is not None and answer is not None and apply_queried_payment(provider, asked, answer) == "applied":
-            return "paid"
         return orders.cancel_order(order_id, reason="expired").status
+
+
+def _cannot_ask(order_id: int, ask: Callable[[], T]) -> T | None:
+    """`ask()`, or None when the provider cannot be asked about this order for a reason that
+    will not pass (e.g. no payment account: it cannot have been paid there). An unreachable
+    provider (UpstreamError) is raised: that one passes."""
+    try:
+        return ask()
+    except UpstreamError:
+        raise
+    except DomainError as exc:
+        log.warning("cannot ask the provider about order %s (%s); expiring it", order_id, exc.code)
+        return None
+
+
+def _mismatch(order_id: int, exc: NotificationRejected) -> None:
+    log.error(
+        "order %s: WeChat Pay reports a payment that does not match it (%s: %s); staff must look",
+        order_id,
+        exc.reason,
+        exc.message,
+    )
 
 
 def close_payment(order_id: int) -> str:
     """Close the cancelled order at the provider; if it says the order was paid, refund that.
-    The calls run between transactions, as in `expire_order`."""
+    The calls run between transactions, as in `expire_order`; once settled, the order records it
+    (`provider_closed_at`) and the close sweep leaves it alone."""
     provider = payment_provider()
     with transaction():
         order = db.session.get(Order, order_id)
-        if order is None or order.status != "cancelled":
+        if order is None or order.status != "cancelled" or order.provider_closed_at is not None:
             return "nothing_to_do"
         asked = provider_order(provider, order)
         if asked is None:  # never prepaid: the provider knows nothing of it
             return "nothing_to_do"
     if provider.close(asked.account, asked.order_no):
+        with transaction():
+            orders.mark_provider_closed(order_id)
         return "closed"
     answer = provider.query(asked.account, asked.order_no)
-    with transaction():
-        return apply_queried_payment(provider, asked, answer) or "paid_unknown"
+    try:
+        with transaction():
+            outcome = apply_queried_payment(provider, asked, answer) or "paid_unknown"
+            orders.mark_provider_closed(order_id)
+            return outcome
+    except NotificationRejected as exc:
+        _mismatch(order_id, exc)
+        return "payment_mismatch"
 
 
 def submit_refund(refund_id: int) -> str:
@@ -143,6 +183,25 @@ def sweep_expired_orders() -> int:
     )
 
 
+def sweep_unclosed_payments() -> int:
+    """Cancelled orders with a prepay whose close at the provider is not known to have happened
+    (its job was lost), cancelled a few minutes to a day ago: WeChat refuses a payment after the
+    order's expiry (at most a day), and one made before it is found by the close."""
+    now = utcnow()
+    return _each(
+        select(Order.id)
+        .where(
+            Order.status == "cancelled",
+            Order.prepay_id.is_not(None),
+            Order.provider_closed_at.is_(None),
+            Order.cancelled_at > now - CLOSE_SWEEP_WINDOW,
+            Order.cancelled_at < now - timedelta(minutes=5),
+        )
+        .order_by(Order.cancelled_at, Order.id),
+        close_payment,
+    )
+
+
 def sweep_auto_confirm() -> int:
     """Shipped (or waiting at a pickup point) longer than the merchant's auto-confirm days."""
     days = func.coalesce(MerchantSettings.auto_confirm_days, DEFAULT_AUTO_CONFIRM_DAYS)
@@ -189,6 +248,7 @@ def purge_idempotency_keys() -> int:
 
 
 register_sweep(sweep_expired_orders, 60)
+register_sweep(sweep_unclosed_payments, 600)
 register_sweep(sweep_auto_confirm, 600)
 register_sweep(sweep_finalize, 600)
 register_sweep(sweep_refunds, 600)

@@ -38,7 +38,8 @@ EVERY PATH that locks rows, and what it takes:
 - the sweeps take no lock themselves: each due item runs its job (above) in its own transaction.
 - the login (`members.login_with_wx_code`): its member row (unique index on the openid), nothing
   else; the cart: the member's cart rows, never a SKU; staff accounts, merchant settings
-  (`lock_settings`) and payment accounts: their own row, nothing else.
+  (`lock_settings`): their own row, nothing else; a payment account (`lock_payment_account`),
+  then the platform keys it changes (changes to one merchant's keys happen one at a time).
 - categories (`lock_category`): editing or deleting one locks it FOR UPDATE, nothing else. That
   stronger lock (the one a DELETE takes) does wait for, and block, the foreign-key checks of a
   product or sub-category being filed under it, so a delete sees every child committed before it.
@@ -52,7 +53,7 @@ from sqlalchemy import Select, select
 
 from shop.db import db
 from shop.errors import NotFound
-from shop.models import Category, MerchantSettings, Order, Product, Refund, Sku
+from shop.models import Category, MerchantSettings, Order, PaymentAccount, Product, Refund, Sku
 
 
 def _locked(query: Select, *, key_share: bool = True) -> Select:
@@ -79,11 +80,16 @@ def lock_refund(refund_id: int) -> Refund:
     return db.session.execute(_locked(select(Refund).where(Refund.id == refund_id))).scalar_one()
 
 
-def lock_product(product_id: int) -> Product:
-    """Lock a product for a staff edit: its SKUs in id order, then the product (the order that
-    placements and refunds, which change stock then sales, take them in)."""
-    db.session.execute(_locked(select(Sku).where(Sku.product_id == product_id).order_by(Sku.id))).all()
-    return db.session.execute(_locked(select(Product).where(Product.id == product_id))).scalar_one()
+def lock_product(merchant_id: int, product_id: int) -> Product:
+    """Lock the merchant's product for a staff edit: its SKUs in id order, then the product (the
+    order that placements and refunds, which change stock then sales, take them in); 404 unless
+    it is the merchant's."""
+    skus = select(Sku).where(Sku.product_id == product_id, Sku.merchant_id == merchant_id).order_by(Sku.id)
+    db.session.execute(_locked(skus)).all()
+    product = db.session.execute(_locked(select(Product).where(Product.id == product_id))).scalar_one_or_none()
+    if product is None or product.merchant_id != merchant_id:
+        raise NotFound("product not found")
+    return product
 
 
 def lock_category(category_id: int) -> Category | None:
@@ -96,3 +102,9 @@ def lock_settings(merchant_id: int) -> MerchantSettings:
     """The merchant's settings row, locked (it must exist)."""
     query = _locked(select(MerchantSettings).where(MerchantSettings.merchant_id == merchant_id))
     return db.session.execute(query).scalar_one()
+
+
+def lock_payment_account(merchant_id: int) -> PaymentAccount | None:
+    """The merchant's payment account, locked (before any of its platform keys), or None."""
+    query = _locked(select(PaymentAccount).where(PaymentAccount.merchant_id == merchant_id))
+    return db.session.execute(query).scalar_one_or_none()

@@ -276,6 +276,11 @@ class Order(IdMixin, TimestampMixin, MerchantScoped, db.Model):
         Index("ix_orders_member", "merchant_id", "member_id", "id"),
         Index("ix_orders_status", "merchant_id", "status", "id"),
         Index("ix_orders_due", "status", "expires_at"),
+        Index(
+            "ix_orders_unclosed",
+            "cancelled_at",
+            postgresql_where=text("status = 'cancelled' AND prepay_id IS NOT NULL AND provider_closed_at IS NULL"),
+        ),
     )
 
     member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id", ondelete="RESTRICT"), nullable=False)
@@ -305,6 +310,9 @@ class Order(IdMixin, TimestampMixin, MerchantScoped, db.Model):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancel_reason: Mapped[str | None] = mapped_column(String(32))
+    # A cancelled order with a prepay is closed at the provider afterwards (a job, and a sweep for
+    # a lost job); this says when that was settled: closed, or the payment found there handled.
+    provider_closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now(), default=utcnow, onupdate=utcnow
     )

@@ -416,6 +416,18 @@ def cancel_order(
     return order
 
 
+def mark_provider_closed(order_id: int, now: datetime | None = None) -> bool:
+    """Record that the provider's side of a cancelled order is settled (closed there, or the
+    payment found there handled); False when it was already recorded."""
+    return bool(
+        db.session.execute(
+            update(Order)
+            .where(Order.id == order_id, Order.status == "cancelled", Order.provider_closed_at.is_(None))
+            .values(provider_closed_at=now or utcnow())
+        ).rowcount
+    )
+
+
 def purge_idempotency_keys(older_than: timedelta = timedelta(days=2), now: datetime | None = None) -> int:
     """Keys are kept at least 24 hours; older ones go."""
     return db.session.execute(

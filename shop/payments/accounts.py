@@ -19,6 +19,7 @@ from sqlalchemy import exists, select
 
 from shop.db import db, utcnow
 from shop.errors import InvalidInput, NotFound
+from shop.locking import lock_payment_account
 from shop.members import get_active_merchant_by_code
 from shop.models import Merchant, PaymentAccount, PaymentPlatformKey
 from shop.payments.wechatpay import (
@@ -69,7 +70,7 @@ def set_payment_account(
                 errors[name if name.startswith("platform_") else f"platform_{name}"] = messages
     if errors:
         raise InvalidInput("the WeChat Pay credentials are not usable", details={"fields": errors})
-    account = _lock_account(merchant.id)
+    account = lock_payment_account(merchant.id)
     if account is None:
         account = PaymentAccount(merchant_id=merchant.id)
         db.session.add(account)
@@ -97,7 +98,7 @@ def add_platform_key(
     stored already updates its validity; another key under a stored serial is refused."""
     merchant = get_active_merchant_by_code(merchant_code)
     key = _platform_key(serial_no, public_key, certificate)
-    if _lock_account(merchant.id) is None:
+    if lock_payment_account(merchant.id) is None:
         raise InvalidInput(
             "set up the merchant's WeChat Pay account first", details={"fields": {"merchant": ["no payment account"]}}
         )
@@ -117,7 +118,7 @@ def list_platform_keys(merchant_code: str) -> list[PaymentPlatformKey]:
 
 def remove_platform_key(merchant_code: str, serial_no: str) -> None:
     merchant = get_active_merchant_by_code(merchant_code)
-    _lock_account(merchant.id)
+    lock_payment_account(merchant.id)
     row = _find(merchant.id, serial_no)
     if row is None:
         raise NotFound("no platform key with that serial", details={"serial_no": serial_no})
@@ -130,7 +131,7 @@ def store_platform_certificates(merchant_id: int, certificates: Iterable[Platfor
     validity WeChat gives now (it moves an old certificate's expire time forward when it is
     replaced). Returns each serial's outcome: added, updated, unchanged or conflict (another key
     is stored under that serial: kept, and logged)."""
-    if _lock_account(merchant_id) is None:
+    if lock_payment_account(merchant_id) is None:
         return {}
     outcomes = {}
     for key in certificates:
@@ -193,13 +194,6 @@ def _platform_key(serial_no: str | None, public_key: str | None, certificate: st
     if errors:
         raise InvalidInput("the platform key is not usable", details={"fields": errors})
     return key
-
-
-def _lock_account(merchant_id: int) -> PaymentAccount | None:
-    """The payment account, locked: changes to one merchant's keys happen one at a time."""
-    return db.session.execute(
-        select(PaymentAccount).where(PaymentAccount.merchant_id == merchant_id).with_for_update()
-    ).scalar_one_or_none()
 
 
 def _find(merchant_id: int, serial_no: str) -> PaymentPlatformKey | None:

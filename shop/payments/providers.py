@@ -19,7 +19,6 @@ from shop.errors import Conflict
 from shop.models import Merchant, PaymentAccount, PaymentPlatformKey
 from shop.payments.wechatpay import (
     SIGNATURE_SCHEME,
-    Notification,
     PlatformKey,
     RefundResult,
     WeChatPayAccount,
@@ -28,7 +27,6 @@ from shop.payments.wechatpay import (
     load_private_key,
     load_public_key,
     nonce,
-    parse_notification,
     request_payment_params,
     rsa_sign,
 )
@@ -55,8 +53,6 @@ class PaymentProvider(Protocol):
         openid: str,
         time_expire: datetime,
     ) -> dict[str, str]: ...
-
-    def parse_notification(self, merchant: Merchant, headers: dict[str, str], body: str) -> Notification: ...
 
     # The calls that go to the network take the account, read beforehand with `account()` in a
     # transaction that is over by the time they run: no database work waits on WeChat Pay.
@@ -134,9 +130,6 @@ class WeChatPayProvider:
         )
         return {"prepay_id": prepay_id, **request_payment_params(account, prepay_id)}
 
-    def parse_notification(self, merchant: Merchant, headers: dict[str, str], body: str) -> Notification:
-        return parse_notification(self.account(merchant), headers, body)
-
     def close(self, account: WeChatPayAccount, out_trade_no: str) -> bool:
         return self.client.close(account, out_trade_no)
 
@@ -202,9 +195,6 @@ class FakeWeChatPay:
         forbid_open_transaction("WeChat Pay prepay")
         prepay_id = f"wx_fake_{out_trade_no}"
         return {"prepay_id": prepay_id, **request_payment_params(account, prepay_id)}
-
-    def parse_notification(self, merchant: Merchant, headers: dict[str, str], body: str) -> Notification:
-        return parse_notification(self.account(merchant), headers, body)
 
     # What the fake "provider" knows lives in Redis, shared by every process of the app.
     CLOSED_KEY = "gs:fakepay:closed"

@@ -24,7 +24,7 @@ from shop.locking import lock_order
 from shop.models import Member, Merchant, Order, Payment
 from shop.orders import get_order, transition
 from shop.payments.providers import PaymentProvider
-from shop.payments.wechatpay import NotificationRejected, WeChatPayAccount
+from shop.payments.wechatpay import NotificationRejected, WeChatPayAccount, parse_notification
 
 # A prepay must leave the payer time to finish. WeChat moves a time_expire less than a minute
 # after the prepay call to a minute after it, which would let a payment land after our expiry:
@@ -79,7 +79,7 @@ def handle_notification(provider: PaymentProvider, merchant_code: str, headers: 
         account = provider.account(merchant)
     except Conflict as exc:  # payment_not_configured: nothing to verify it with, so nothing to act on
         raise NotificationRejected("not_configured", exc.message) from None
-    notification = provider.parse_notification(merchant, headers, body)
+    notification = parse_notification(account, headers, body)
     resource = notification.resource
     if notification.event_type == "TRANSACTION.SUCCESS":
         if resource.get("appid") != account.appid or resource.get("mchid") != account.mchid:

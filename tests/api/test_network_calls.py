@@ -95,6 +95,25 @@ def test_a_transaction_a_plain_read_began_counts_until_it_ends(ctx, call):
     assert calls[call]() is not None
 
 
+def test_in_production_a_call_inside_a_transaction_is_logged_not_refused(ctx, monkeypatch, caplog):
+    merchant = make_merchant()
+    monkeypatch.setitem(ctx.config, "STRICT_NETWORK_CALLS", False)
+    with transaction():
+        assert _calls(ctx, merchant)["query"]() is not None
+    assert "WeChat Pay query was called with a database transaction open" in caplog.text
+
+
+def test_the_real_clients_are_guarded_too(ctx):
+    from shop.payments.wechatpay import WeChatPayClient
+    from shop.wechat import HttpWeChatAuth
+
+    account = ctx.extensions[PAYMENTS].account(make_merchant())
+    with pytest.raises(TransactionOpen), transaction():
+        HttpWeChatAuth("http://127.0.0.1:9").code2session("wx1", "s", "code")
+    with pytest.raises(TransactionOpen), transaction():
+        WeChatPayClient("http://127.0.0.1:9").query(account, "N0001")
+
+
 # --- the four paths -----------------------------------------------------------------------------
 
 

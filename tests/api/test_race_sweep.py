@@ -20,7 +20,18 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from shop.db import db
-from shop.models import CartItem, Category, IdempotencyKey, Member, MerchantSettings, Order, Refund, Staff
+from shop.models import (
+    CartItem,
+    Category,
+    IdempotencyKey,
+    Member,
+    MerchantSettings,
+    Order,
+    Refund,
+    Sku,
+    Staff,
+    StockMovement,
+)
 from tests.factories import (
     fake_pay,
     make_merchant,
@@ -248,6 +259,9 @@ def race_stock_adjustments(app: Flask) -> None:
     url = f"{M}/skus/{w.sku_id}/stock-adjustments"
     responses = race(8, lambda i: w.client().post(url, json={"delta": 5, "reason": "restock"}, headers=w.owner))
     assert set(_no_5xx(responses)) == {201}
+    assert _count(app, select(Sku.stock).where(Sku.id == w.sku_id)) == 500 + 8 * 5
+    movements = select(func.count()).where(StockMovement.sku_id == w.sku_id)
+    assert _count(app, movements) == 1 + 8  # the initial stock, then each adjustment
 
 
 def race_first_logins(app: Flask) -> None:

@@ -187,3 +187,58 @@ def test_closing_an_order_the_provider_says_was_paid_refunds_that_payment(app, c
     assert jobs.close_payment(order["id"]) == "late"
     refund = db.session.execute(select(Refund).where(Refund.order_id == order["id"])).scalar_one()
     assert (refund.kind, refund.amount) == ("late_payment", order["payable_total"])
+    assert db.session.get(Order, order["id"]).provider_closed_at is not None
+    assert jobs.close_payment(order["id"]) == "nothing_to_do"  # settled: a repeat asks nothing
+
+
+def _cancelled_with_prepay(app, client, merchant, sku_id):
+    headers = member_headers(client, merchant.code)
+    order = place(client, headers, order_body(sku_id)).json
+    assert client.post(f"/api/v1/orders/{order['id']}/pay", headers=headers).status_code == 200
+    assert client.post(f"/api/v1/orders/{order['id']}/cancel", headers=headers).status_code == 200
+    return order
+
+
+def test_a_close_job_lost_is_done_by_the_close_sweep_once(app, ctx, client):
+    merchant = make_merchant()
+    sku_id = make_product(merchant, skus=[{"specs": {}, "price": 100, "stock": 10}]).skus[0].id
+    lost = _cancelled_with_prepay(app, client, merchant, sku_id)  # its close job never runs
+    recent = _cancelled_with_prepay(app, client, merchant, sku_id)
+    old = _cancelled_with_prepay(app, client, merchant, sku_id)
+    _backdate(lost["id"], cancelled_at=utcnow() - timedelta(minutes=30))
+    _backdate(old["id"], cancelled_at=utcnow() - timedelta(days=3))
+    provider = app.extensions["groupshop.payments"]
+
+    assert jobs.sweep_unclosed_payments() == 1  # not the one just cancelled, nor one from days ago
+    assert provider.is_closed(lost["order_no"])
+    assert not provider.is_closed(recent["order_no"]) and not provider.is_closed(old["order_no"])
+    db.session.expire_all()
+    assert db.session.get(Order, lost["id"]).provider_closed_at is not None
+    assert jobs.sweep_unclosed_payments() == 0
+
+
+def _foreign_payment(provider, merchant, order):
+    """What WeChat Pay answers a query with when the payment is not this merchant's."""
+    provider.payment_notification(
+        merchant, out_trade_no=order["order_no"], total=order["payable_total"], openid="o-x", appid="wxsomeoneelse"
+    )
+
+
+def test_a_payment_the_provider_reports_that_does_not_match_keeps_the_order_open_then_expires_it(
+    app, ctx, client, caplog
+):
+    merchant = make_merchant()
+    sku_id = make_product(merchant, skus=[{"specs": {}, "price": 100, "stock": 10}]).skus[0].id
+    headers = member_headers(client, merchant.code)
+    order = place(client, headers, order_body(sku_id)).json
+    client.post(f"/api/v1/orders/{order['id']}/pay", headers=headers)
+    _foreign_payment(app.extensions["groupshop.payments"], merchant, order)
+    _backdate(order["id"], expires_at=utcnow() - timedelta(minutes=5))
+
+    assert jobs.expire_order(order["id"]) == "pending_payment"  # before: it raised, every sweep
+    assert "does not match" in caplog.text
+    _backdate(order["id"], expires_at=utcnow() - jobs.UNKNOWN_PAYMENT_GRACE - timedelta(minutes=1))
+    assert jobs.expire_order(order["id"]) == "cancelled"
+    assert jobs.close_payment(order["id"]) == "payment_mismatch"  # logged for staff, not a crash
+    db.session.expire_all()
+    assert db.session.get(Order, order["id"]).paid_at is None

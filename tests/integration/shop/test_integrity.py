@@ -4,7 +4,10 @@ each named constraint, or a 4xx by kind for one it does not name. Never an Integ
 from __future__ import annotations
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from sqlalchemy import ForeignKeyConstraint, PrimaryKeyConstraint, UniqueConstraint, delete, insert, text, update
+from sqlalchemy.exc import IntegrityError
 
 from shop import integrity
 from shop.db import db, transaction
@@ -93,6 +96,14 @@ def test_a_constraint_without_a_meaning_still_answers_by_its_kind(ctx):
         assert raised.value.code == code, statement
 
 
+def test_a_check_or_not_null_violation_is_a_bug_and_stays_an_error(ctx):
+    with transaction():
+        db.session.execute(text("CREATE TABLE tmp_checked (id int PRIMARY KEY, n int NOT NULL CHECK (n >= 0))"))
+    for statement in ("INSERT INTO tmp_checked VALUES (1, -1)", "INSERT INTO tmp_checked VALUES (2, NULL)"):
+        with pytest.raises(IntegrityError), transaction():
+            db.session.execute(text(statement))
+
+
 def test_an_orm_write_to_a_row_deleted_meanwhile_is_not_found(ctx):
     merchant = make_merchant()
     with transaction():
@@ -120,3 +131,13 @@ def test_a_violation_outside_transaction_gets_the_envelope_not_a_500(app, ctx):
         response = app.handle_user_exception(error)
     assert response.status_code == 409
     assert response.json["error"]["code"] == "username_taken"
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [(RedisConnectionError("Redis is down"), 503), (ResponseError("WRONGTYPE a bug of ours"), 500)],
+)
+def test_redis_out_is_a_503_and_a_redis_answer_we_did_not_expect_is_a_500(app, error, status):
+    with app.test_request_context():
+        response = app.handle_user_exception(error)
+    assert response.status_code == status

@@ -26,7 +26,14 @@ from shop.payments.accounts import (
     set_payment_account,
 )
 from shop.payments.providers import WeChatPayProvider
-from shop.payments.wechatpay import NotificationRejected, WeChatPayClient, encrypt_resource, nonce, rsa_sign
+from shop.payments.wechatpay import (
+    NotificationRejected,
+    WeChatPayClient,
+    encrypt_resource,
+    nonce,
+    parse_notification,
+    rsa_sign,
+)
 from shop.runner import sweeps
 from tests.factories import make_merchant
 from tests.wechatpay_stub import (
@@ -99,9 +106,9 @@ def test_a_stored_account_verifies_notifications_signed_by_the_platform_key(ctx)
         "Wechatpay-Signature": signature,
         "Wechatpay-Serial": "PUB_KEY_ID_0001",
     }
-    assert provider.parse_notification(merchant, headers, body).resource == resource
+    assert parse_notification(provider.account(merchant), headers, body).resource == resource
     with pytest.raises(NotificationRejected):
-        provider.parse_notification(merchant, {**headers, "Wechatpay-Serial": "OTHER"}, body)
+        parse_notification(provider.account(merchant), {**headers, "Wechatpay-Serial": "OTHER"}, body)
 
 
 def test_unusable_credentials_are_refused_with_the_fields_named(ctx):
@@ -167,7 +174,7 @@ def _signed_notification(merchant, key, serial: str) -> tuple[dict[str, str], st
 
 def _refusal(provider, merchant, headers, body) -> str:
     with pytest.raises(NotificationRejected) as rejected:
-        provider.parse_notification(merchant, headers, body)
+        parse_notification(provider.account(merchant), headers, body)
     return rejected.value.reason
 
 
@@ -182,7 +189,9 @@ def test_a_merchant_moving_to_the_public_key_verifies_notifications_signed_by_ei
         (keys.platform, PLATFORM_SERIAL.lower()),
     ):
         assert (
-            provider.parse_notification(merchant, *_signed_notification(merchant, key, serial)).resource["out_trade_no"]
+            parse_notification(provider.account(merchant), *_signed_notification(merchant, key, serial)).resource[
+                "out_trade_no"
+            ]
             == "X1"
         )
     assert (
@@ -326,7 +335,7 @@ def test_a_refresh_stores_the_certificates_and_follows_a_replacement(app, ctx, k
     provider = app.extensions[PROVIDER_EXTENSION]
     assert provider.account(merchant).request_serial() == "5CD2"
     for key, serial in ((keys.platform, PLATFORM_SERIAL), (new_key, "5CD2")):
-        assert provider.parse_notification(merchant, *_signed_notification(merchant, key, serial)).event_type
+        assert parse_notification(provider.account(merchant), *_signed_notification(merchant, key, serial)).event_type
 
 
 def test_a_refused_download_changes_nothing(ctx, keys, wechatpay):
