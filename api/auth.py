@@ -21,9 +21,11 @@ from flask import current_app, g, request
 from flask_smorest import Blueprint
 
 from api.http_rules import forbid_storing_response
+from api.schemas.common import MAX_ID
 from shop.db import db
 from shop.errors import Forbidden, Unauthorized
 from shop.models import Staff
+from shop.staff import STAFF_MANAGERS
 
 MEMBER = "member"
 STAFF_ROLES = ("owner", "operator", "finance")
@@ -34,7 +36,7 @@ FIRST_TOKEN_VERSION = 1
 PERMISSIONS: dict[str, frozenset[str]] = {
     "catalog:read": frozenset(STAFF_ROLES),
     "catalog:write": frozenset({"owner", "operator"}),
-    "staff:manage": frozenset({"owner"}),
+    "staff:manage": STAFF_MANAGERS,
     "money:approve": frozenset({"owner", "finance"}),
     "orders:read": frozenset(STAFF_ROLES),
     "orders:fulfil": frozenset({"owner", "operator"}),
@@ -111,13 +113,18 @@ def _verified(token: str, secret_key: str) -> tuple[Caller, int]:
         version = claims.get("ver", FIRST_TOKEN_VERSION)
         if type(version) is not int:
             raise Unauthorized("the token is not valid", code="token_invalid")
+    subject, merchant = claims["sub"], claims["mid"]
+    # What we issue: "sub" a string of ASCII digits, "mid" an integer, both row ids (a bigint).
+    if not (isinstance(subject, str) and subject.isascii() and subject.isdigit()) or type(merchant) is not int:
+        raise Unauthorized("the token is not valid", code="token_invalid")
+    if not (0 < int(subject) <= MAX_ID and 0 < merchant <= MAX_ID):
+        raise Unauthorized("the token is not valid", code="token_invalid")
     try:
-        caller = Caller(
-            kind=kind, subject_id=int(claims["sub"]), merchant_id=int(claims["mid"]), role=role, token_version=version
-        )
-        return caller, int(claims["exp"])
-    except (TypeError, ValueError):
+        expires_at = int(claims["exp"])
+    except (TypeError, ValueError, OverflowError):  # a float "exp" can be Infinity or NaN
         raise Unauthorized("the token is not valid", code="token_invalid") from None
+    caller = Caller(kind=kind, subject_id=int(subject), merchant_id=merchant, role=role, token_version=version)
+    return caller, expires_at
 
 
 def _caller_from_request() -> Caller:

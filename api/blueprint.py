@@ -7,12 +7,16 @@ from typing import Any
 
 import flask
 import flask_smorest
-from marshmallow import Schema
+from marshmallow import RAISE, Schema
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import UnsupportedMediaType
 
 
 class JsonParser(FlaskParser):
+    # A query string is refused on unknown parameters like a body is on unknown fields: a
+    # misspelled filter (`?stauts=paid`) would otherwise answer every order as if none was asked.
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE, "querystring": RAISE}
+
     def _raw_load_json(self, req: flask.Request) -> Any:
         # webargs treats a body of another content type as no body at all: a form-encoded PATCH
         # would answer 200 and change nothing.
@@ -23,7 +27,9 @@ class JsonParser(FlaskParser):
     def load_json(self, req: flask.Request, schema: Schema) -> Any:
         try:
             return super().load_json(req, schema)
-        except RecursionError as exc:  # nested deeper than Python's json module can follow
+        # Nested deeper than Python's json module can follow, or an integer literal longer than
+        # it converts (a ValueError past 4300 digits): JSON this API cannot read, so a 400.
+        except (RecursionError, ValueError) as exc:
             return self._handle_invalid_json_error(exc, req)
 
 

@@ -100,7 +100,19 @@ def _refuse_oversized_request() -> Response | None:
                 f"the {name} header is longer than {MAX_HEADER_BYTES} bytes",
                 {"header": name, "limit": MAX_HEADER_BYTES},
             )
-    return None
+    return _refuse_oversized_stream()
+
+
+def _refuse_oversized_stream() -> Response | None:
+    """A body sent without a Content-Length (chunked) is read up to the limit and no further: one
+    that fills it is refused, where it would otherwise be cut short and parsed as if complete.
+    (With a Content-Length, werkzeug refuses an oversized body itself.)"""
+    limit = request.max_content_length
+    if limit is None or request.content_length is not None or "wsgi.input_terminated" not in request.environ:
+        return None
+    if len(request.get_data(cache=True)) < limit:
+        return None
+    return envelope(413, "payload_too_large", f"the body is larger than {limit} bytes", {"limit": limit})
 
 
 def _security_headers(response: Response) -> Response:

@@ -49,6 +49,16 @@ def order_list(args: dict[str, Any]) -> Page:
     return orders.order_page(current_caller().merchant_id, **args)
 
 
+# A spreadsheet takes a cell starting with one of these for a formula (CSV injection): a product
+# title "=HYPERLINK(...)" would run in finance's Excel.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str) -> str:
+    """Text from staff or members, as a spreadsheet shows it and never runs it."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
 @blp.route("/orders/export.csv")
 @staff_required("orders:read")
 @blp.arguments(ExportArgsSchema, location="query")
@@ -93,7 +103,9 @@ def export_orders(args: dict[str, Any]) -> Response:
                     o.status,
                     o.member_id,
                     o.fulfilment,
-                    "; ".join(f"{line.title} {' '.join(line.specs.values())} x{line.quantity}" for line in o.lines),
+                    _cell(
+                        "; ".join(f"{line.title} {' '.join(line.specs.values())} x{line.quantity}" for line in o.lines)
+                    ),
                     o.goods_total,
                     o.shipping_fee,
                     o.discount_total,
@@ -101,8 +113,8 @@ def export_orders(args: dict[str, Any]) -> Response:
                     o.paid_total,
                     o.refunded_total,
                     o.paid_at.isoformat() if o.paid_at else "",
-                    o.carrier or "",
-                    o.tracking_no or "",
+                    _cell(o.carrier or ""),
+                    _cell(o.tracking_no or ""),
                 ]
             )
             written += 1

@@ -37,7 +37,8 @@ EVERY PATH that locks rows, and what it takes:
   (`lock_product`) before changing either; `adjust_stock`: one SKU; `create_product`: new rows.
 - the sweeps take no lock themselves: each due item runs its job (above) in its own transaction.
 - the login (`members.login_with_wx_code`): its member row (unique index on the openid), nothing
-  else; the cart: the member's cart rows, never a SKU; staff accounts, merchant settings
+  else; the cart: the member's cart rows, never a SKU; a staff change (`lock_staff`): the
+  merchant's owners and the two accounts concerned, in id order, nothing else; merchant settings
   (`lock_settings`): their own row, nothing else; a payment account (`lock_payment_account`),
   then the platform keys it changes (changes to one merchant's keys happen one at a time).
 - categories (`lock_category`): editing or deleting one locks it FOR UPDATE, nothing else. That
@@ -49,11 +50,13 @@ EVERY PATH that locks rows, and what it takes:
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from collections.abc import Collection
+
+from sqlalchemy import Select, or_, select
 
 from shop.db import db
 from shop.errors import NotFound
-from shop.models import Category, MerchantSettings, Order, PaymentAccount, Product, Refund, Sku
+from shop.models import Category, MerchantSettings, Order, PaymentAccount, Product, Refund, Sku, Staff
 
 
 def _locked(query: Select, *, key_share: bool = True) -> Select:
@@ -108,3 +111,14 @@ def lock_payment_account(merchant_id: int) -> PaymentAccount | None:
     """The merchant's payment account, locked (before any of its platform keys), or None."""
     query = _locked(select(PaymentAccount).where(PaymentAccount.merchant_id == merchant_id))
     return db.session.execute(query).scalar_one_or_none()
+
+
+def lock_staff(merchant_id: int, ids: Collection[int], *, with_roles: Collection[str]) -> dict[int, Staff]:
+    """The merchant's staff accounts named by `ids` and every one holding one of `with_roles`,
+    locked in id order and re-read, by id (an id of another merchant's account is left out)."""
+    query = (
+        select(Staff)
+        .where(Staff.merchant_id == merchant_id, or_(Staff.id.in_(list(ids)), Staff.role.in_(list(with_roles))))
+        .order_by(Staff.id)
+    )
+    return {staff.id: staff for staff in db.session.execute(_locked(query)).scalars()}

@@ -54,7 +54,7 @@ _STAMPS = {
     "completed": "completed_at",
     "cancelled": "cancelled_at",
 }
-MAX_CART_QUANTITY = 999
+MAX_CART_QUANTITY = pricing.MAX_LINE_QUANTITY
 
 
 def transition(order: Order, to: str, *, now: datetime | None = None, **fields: Any) -> Order:

@@ -22,6 +22,9 @@ from shop.locking import lock_settings
 from shop.models import MerchantSettings, PickupPoint, Product, Sku
 from shop.money import allocate
 
+# The most units of one SKU in one order (or one cart line): a member cannot reserve a whole stock.
+MAX_LINE_QUANTITY = 999
+
 
 @dataclass
 class PricedLine:
@@ -146,6 +149,13 @@ def price_lines(merchant_id: int, items: Sequence[Mapping[str, int]]) -> list[Pr
         merged[item["sku_id"]] = merged.get(item["sku_id"], 0) + item["quantity"]
     if not merged:
         raise InvalidInput("nothing to buy", code="empty_order", details={"fields": {"items": ["is empty"]}})
+    over = sorted(sku_id for sku_id, quantity in merged.items() if quantity > MAX_LINE_QUANTITY)
+    if over:  # the same SKU on several items adds up
+        raise InvalidInput(
+            f"at most {MAX_LINE_QUANTITY} of one item per order",
+            code="line_quantity_limit",
+            details={"fields": {"items": [f"at most {MAX_LINE_QUANTITY} of one SKU in all"]}, "sku_ids": over},
+        )
     # lazyload: pricing needs the product, not all its SKUs (Product.skus is selectin-loaded by default).
     rows = db.session.execute(
         select(Sku, Product)

@@ -320,12 +320,13 @@ def _record_answer(refund_id: int, result: RefundResult) -> str:
 
 def apply_refund_result(merchant_id: int, resource: Mapping[str, Any]) -> str:
     """The provider says how a refund ended (REFUND.SUCCESS / ABNORMAL / CLOSED)."""
-    from shop.payments.wechatpay import NotificationRejected
+    from shop.payments.wechatpay import NotificationRejected, resource_fen, resource_text
 
-    status = resource.get("refund_status")
-    amount = (resource.get("amount") or {}).get("refund")
+    status = resource_text(resource, "refund_status", max_length=32)
+    amount = resource_fen(resource, "amount", "refund")
+    out_refund_no = resource_text(resource, "out_refund_no", max_length=64)
     refund = db.session.execute(
-        select(Refund).where(Refund.merchant_id == merchant_id, Refund.out_refund_no == resource.get("out_refund_no"))
+        select(Refund).where(Refund.merchant_id == merchant_id, Refund.out_refund_no == out_refund_no)
     ).scalar_one_or_none()
     if refund is None:
         raise NotificationRejected("unknown_refund", "no such refund")

@@ -7,7 +7,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
 from shop.db import db, utcnow
-from shop.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from shop.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from shop.locking import lock_staff
 from shop.models import Merchant, Staff
 
 # The one password rule: the API's schemas, these services and the CLI all ask `password_problem`.
@@ -72,6 +73,10 @@ def authenticate(merchant_code: str, username: str, password: str) -> Staff:
     return staff
 
 
+# The roles that manage staff accounts (api.auth's "staff:manage").
+STAFF_MANAGERS = frozenset({"owner"})
+
+
 def get_staff(merchant_id: int, staff_id: int) -> Staff:
     staff = db.session.get(Staff, staff_id)
     if staff is None or staff.merchant_id != merchant_id:
@@ -115,10 +120,23 @@ def update_staff(
     display_name: str | None = None,
 ) -> Staff:
     """Change what is given. A new password, another role or a deactivation revokes the account's
-    older tokens (its token_version goes up; api.auth compares it on every staff request)."""
-    staff = get_staff(merchant_id, staff_id)
+    older tokens (its token_version goes up; api.auth compares it on every staff request).
+
+    Decided under the locks of the merchant's owners and of both accounts (shop.locking), so two
+    owners demoting (or deactivating) each other at once cannot leave the merchant without one:
+    the second finds, under the lock, that it may no longer manage staff. (An owner cannot demote
+    themselves, so the one acting is always an owner that remains.)
+    """
+    accounts = lock_staff(merchant_id, {staff_id, acting_staff_id}, with_roles=STAFF_MANAGERS)
+    acting = accounts.get(acting_staff_id)
+    if acting is None or not acting.active or acting.role not in STAFF_MANAGERS:
+        raise Forbidden("your account may no longer manage staff", code="role_forbidden")
+    staff = accounts.get(staff_id)
+    if staff is None:
+        raise NotFound("staff account not found")
     if staff.id == acting_staff_id and (role not in (None, staff.role) or active is False):
         raise Conflict("you cannot demote or deactivate yourself", code="self_demotion")
+
     if password is not None:
         _check_password(password)
     revoke = password is not None or role not in (None, staff.role) or (active is False and staff.active)

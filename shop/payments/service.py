@@ -24,7 +24,13 @@ from shop.locking import lock_order
 from shop.models import Member, Merchant, Order, Payment
 from shop.orders import get_order, transition
 from shop.payments.providers import PaymentProvider
-from shop.payments.wechatpay import NotificationRejected, WeChatPayAccount, parse_notification
+from shop.payments.wechatpay import (
+    NotificationRejected,
+    WeChatPayAccount,
+    parse_notification,
+    resource_fen,
+    resource_text,
+)
 
 # A prepay must leave the payer time to finish. WeChat moves a time_expire less than a minute
 # after the prepay call to a minute after it, which would let a payment land after our expiry:
@@ -129,20 +135,21 @@ def apply_queried_payment(provider: PaymentProvider, asked: ProviderOrder, resou
 def _apply_payment(provider: PaymentProvider, merchant_id: int, resource: dict[str, Any]) -> Handled:
     if resource.get("trade_state") != "SUCCESS":
         raise NotificationRejected("not_success", "only successful payments are notified")
+    out_trade_no = resource_text(resource, "out_trade_no", max_length=32)
+    amount = resource_fen(resource, "amount", "total")
+    transaction_id = resource_text(resource, "transaction_id", max_length=64)
+    payer_openid = resource_text(resource, "payer", "openid", max_length=64, required=False)
+    success_time = resource_text(resource, "success_time", max_length=40, required=False)
     order_id = db.session.execute(
-        select(Order.id).where(Order.merchant_id == merchant_id, Order.order_no == resource.get("out_trade_no"))
+        select(Order.id).where(Order.merchant_id == merchant_id, Order.order_no == out_trade_no)
     ).scalar_one_or_none()
     if order_id is None:
         raise NotificationRejected("unknown_order", "no such order")
     # The order first, then its payment's transaction id (shop.locking): the unique index makes a
     # second insert of the same id wait for the first, so it is claimed under the order's lock.
     order = lock_order(order_id)
-    amount = (resource.get("amount") or {}).get("total")
     if amount != order.payable_total:
         raise NotificationRejected("wrong_amount", "the amount paid is not the amount due")
-    transaction_id = str(resource.get("transaction_id") or "")
-    if not transaction_id:
-        raise NotificationRejected("bad_body", "no transaction id")
     payment_id = db.session.execute(
         insert(Payment)
         .values(
@@ -151,9 +158,9 @@ def _apply_payment(provider: PaymentProvider, merchant_id: int, resource: dict[s
             provider=provider.name,
             transaction_id=transaction_id,
             amount=amount,
-            payer_openid=str((resource.get("payer") or {}).get("openid", "")),
+            payer_openid=payer_openid,
             outcome="pending",
-            success_time=str(resource.get("success_time", "")),
+            success_time=success_time,
             created_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["transaction_id"])

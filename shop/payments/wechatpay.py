@@ -290,11 +290,42 @@ def parse_notification(account: WeChatPayAccount, headers: dict[str, str], body:
         event_type = envelope["event_type"]
     except (ValueError, KeyError, TypeError):
         raise NotificationRejected("bad_body", "not a WeChat Pay notification") from None
-    return Notification(
-        event_type=event_type,
-        resource=decrypt_resource(account.apiv3_key, resource),
-        notification_id=str(envelope.get("id", "")),
-    )
+    if not isinstance(event_type, str) or not isinstance(resource, dict):
+        raise NotificationRejected("bad_body", "not a WeChat Pay notification")
+    decrypted = decrypt_resource(account.apiv3_key, resource)
+    if not isinstance(decrypted, dict):
+        raise NotificationRejected("bad_body", "the resource is not an object")
+    return Notification(event_type=event_type, resource=decrypted, notification_id=str(envelope.get("id", "")))
+
+
+# Reading a decrypted resource. It is signed by WeChat Pay, but its fields are still checked for
+# the shape we store (a wrong one is refused as bad_body, never a database error).
+
+
+def resource_text(resource: Any, *path: str, max_length: int, required: bool = True) -> str:
+    """The string at `path` (e.g. "payer", "openid"), at most `max_length` characters."""
+    value = _at(resource, path)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value) or len(value) > max_length:
+        raise NotificationRejected("bad_body", f"{'.'.join(path)} is not a text of at most {max_length} characters")
+    return value
+
+
+def resource_fen(resource: Any, *path: str) -> int:
+    """The amount in fen at `path` (e.g. "amount", "total"): an integer, never a float or a bool."""
+    value = _at(resource, path)
+    if type(value) is not int or value < 0:
+        raise NotificationRejected("bad_body", f"{'.'.join(path)} is not an amount in fen")
+    return value
+
+
+def _at(resource: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(resource, dict):
+            return None
+        resource = resource.get(key)
+    return resource
 
 
 def request_payment_params(account: WeChatPayAccount, prepay_id: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from shop.db import db, transaction
-from shop.models import Order, Sku
+from shop.models import Order, OrderLine, Sku
 from shop.pricing import Adjustment, register_adjuster, unregister_adjuster
 from tests.factories import (
     fake_pay,
@@ -541,3 +541,16 @@ def test_the_member_order_list_shows_only_their_own_orders(client, store, orders
     assert mine(store["member"], "?status=paid") == []  # the paid order is someone else's
     assert mine(orders["other"], "?status=paid") == [orders["theirs"]["order_no"]]
     assert mine(orders["other"], "?status=pending_payment") == []
+
+
+def test_text_that_a_spreadsheet_would_run_is_exported_as_text(client, store):
+    """CSV injection: a title or carrier starting with = + - @ is prefixed with a quote."""
+    order = place(client, store["member"], order_body(store["tea"], 1)).json
+    with transaction():
+        db.session.execute(
+            update(OrderLine).where(OrderLine.order_id == order["id"]).values(title='=HYPERLINK("http://x","y")')
+        )
+        db.session.execute(update(Order).where(Order.id == order["id"]).values(carrier="@SUM(1)", tracking_no="-2+3"))
+    row = next(r for r in _export(client, store["staff"])[1:] if r[0] == order["order_no"])
+    assert row[5].startswith("'=HYPERLINK")
+    assert (row[13], row[14]) == ("'@SUM(1)", "'-2+3")

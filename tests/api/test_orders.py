@@ -342,3 +342,17 @@ def test_an_order_that_costs_nothing_is_paid_at_once(app, ctx, client):
     assert (payment.provider, payment.amount, payment.outcome) == ("free", 0, "applied")
     registry = ScheduledJobRegistry(queue=Queue(app.config["SETTINGS"].queue_name, connection=redis_client()))
     assert f"expire-order-{order['id']}" not in registry.get_job_ids()
+
+
+def test_one_sku_on_several_items_is_held_to_the_line_limit(ctx, client):
+    merchant, _, sku_id = _shop(stock=10_000)
+    headers = member_headers(client, merchant.code)
+    body = {**order_body(sku_id), "items": [{"sku_id": sku_id, "quantity": 999}] * 5}
+    response = place(client, headers, body)
+    assert response.status_code == 422, response.json
+    assert response.json["error"]["code"] == "line_quantity_limit"
+    assert "items" in response.json["error"]["details"]["fields"]
+    assert _stock(sku_id) == 10_000  # nothing reserved
+    ok = {**order_body(sku_id), "items": [{"sku_id": sku_id, "quantity": 500}, {"sku_id": sku_id, "quantity": 499}]}
+    assert place(client, headers, ok).status_code == 201
+    assert _stock(sku_id) == 10_000 - 999

@@ -269,3 +269,67 @@ def test_a_notification_for_a_merchant_without_a_payment_account_is_refused_not_
         app.extensions[PROVIDER_EXTENSION] = saved
     assert response.status_code == 400
     assert response.json["code"] == "FAIL" and response.json["message"]
+
+
+# --- genuine (signed) notifications whose content has a shape we never store -----------------
+
+
+def _signed_with(app, merchant, order, *, event_type="TRANSACTION.SUCCESS", change=None, resource=None):
+    """A notification signed and encrypted with the fake's keys, whose resource is the genuine one
+    changed by `change` (or replaced by `resource`), or whose event type is `event_type`."""
+    _, body = _genuine(app, merchant, order)
+    provider = _provider(app)
+    payload = {
+        "appid": merchant.wx_appid,
+        "mchid": "1900000109",
+        "out_trade_no": order.order_no,
+        "transaction_id": "4200000000000000000000000001",
+        "trade_state": "SUCCESS",
+        "success_time": "2026-11-30T10:00:00+08:00",
+        "payer": {"openid": "o-payer"},
+        "amount": {"total": order.payable_total},
+    }
+    if change:
+        change(payload)
+    envelope = json.loads(body)
+    envelope["event_type"] = event_type
+    envelope["resource"] = encrypt_resource(
+        b"groupshop-fake-apiv3-key-32bytes", payload if resource is None else resource, "transaction", "transaction"
+    )
+    body = json.dumps(envelope)
+    return provider.sign(body), body
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {"change": lambda r: r.update(transaction_id="4" * 65)},
+        {"change": lambda r: r.update(transaction_id={"a": 1})},
+        {"change": lambda r: r.update(payer={"openid": "o" * 65})},
+        {"change": lambda r: r.update(success_time="2026" * 11)},
+        {"change": lambda r: r.update(amount=2500)},
+        {"change": lambda r: r["amount"].update(total=float(r["amount"]["total"]))},
+        {"change": lambda r: r["amount"].update(total=True)},
+        {"change": lambda r: r.update(out_trade_no={"no": 1})},
+        {"resource": ["not", "an", "object"]},
+        {"resource": "a string"},
+        {"event_type": 7},
+    ],
+)
+def test_a_signed_notification_with_content_of_the_wrong_shape_is_refused_and_changes_nothing(
+    app, client, placed, shape
+):
+    merchant, order = placed
+    headers, body = _signed_with(app, merchant, order, **shape)
+    response = _notify(client, merchant, headers, body)
+    assert response.status_code == 400, response.json
+    assert response.json["code"] == "FAIL"
+    assert _status(order.id) == "pending_payment"
+    assert db.session.execute(select(func.count()).select_from(Payment)).scalar() == 0
+
+
+def test_the_shape_checks_accept_a_genuine_notification(app, client, placed):
+    merchant, order = placed
+    headers, body = _signed_with(app, merchant, order)
+    assert _notify(client, merchant, headers, body).status_code == 204
+    assert _status(order.id) == "paid"

@@ -134,6 +134,28 @@ def race_first_settings_change(app: Flask) -> None:
         assert _count(app, query) == 1
 
 
+def race_owners_demoting_each_other(app: Flask) -> None:
+    for change in ({"role": "operator"}, {"active": False}):
+        for _ in range(3):
+            _two_owners_change_each_other(app, change)
+
+
+def _two_owners_change_each_other(app: Flask, change: dict[str, Any]) -> None:
+    w = _world(app)
+    body = {"username": "boss2", "password": "long-enough-password", "role": "owner"}
+    second = w.client().post(f"{M}/staff", json=body, headers=w.owner).json["id"]
+    first = w.client().get(f"{M}/me", headers=w.owner).json["id"]
+    second_owner = staff_headers(w.client(), w.code, "boss2", "long-enough-password")
+    calls = [(w.owner, second), (second_owner, first)]
+    responses = race(2, lambda i: w.client().patch(f"{M}/staff/{calls[i][1]}", json=change, headers=calls[i][0]))
+    # The loser is refused: at the door if the winner had committed (its token was revoked), else
+    # under the lock, where it finds it may no longer manage staff.
+    outcome = sorted((r.status_code, (r.json.get("error") or {}).get("code")) for r in responses)
+    assert outcome in ([(200, None), (401, "token_revoked")], [(200, None), (403, "role_forbidden")]), outcome
+    owners = select(func.count()).where(Staff.merchant_id == w.merchant_id, Staff.role == "owner", Staff.active)
+    assert _count(app, owners) == 1
+
+
 def race_category_creations(app: Flask) -> None:
     w = _world(app)
     responses = race(6, lambda i: w.client().post(f"{M}/categories", json={"name": "同名"}, headers=w.owner))
@@ -276,6 +298,7 @@ def race_first_logins(app: Flask) -> None:
 RACES: list[tuple[Callable[[Flask], None], set[tuple[str, str]]]] = [
     (race_staff_same_username, {("POST", f"{M}/staff")}),
     (race_first_settings_change, {("PATCH", f"{M}/settings/orders")}),
+    (race_owners_demoting_each_other, {("PATCH", f"{M}/staff/<id>")}),
     (race_category_creations, {("POST", f"{M}/categories")}),
     (race_sub_category_against_parent_delete, {("POST", f"{M}/categories"), ("DELETE", f"{M}/categories/<id>")}),
     (race_product_against_category_delete, {("POST", f"{M}/products"), ("DELETE", f"{M}/categories/<id>")}),
