@@ -16,7 +16,11 @@ Two mechanisms:
 When Redis cannot be reached: a check that protects something expensive (every password check,
 every login) falls back to the same rules counted in this process, and password checks also
 share one small process-wide budget (`fallback_per_minute`), so the limit is never lifted; a
-check that only protects a cheap read may fail open instead (`fail_open=True`).
+check that only protects a cheap read may fail open instead (`fail_open=True`; no production
+caller uses it yet, the distinction is there so that no one makes a login fail open by mistake).
+The limiter keeps no outage state of its own: the request-path client (shop/redisguard.py) fails
+fast with `RedisUnavailable` while Redis is out and lets one probe through per REDIS_COOLOFF, so
+an outage costs at most one slow Redis attempt per cool-off and process, not one per login.
 
 Nothing here knows about HTTP: the API layer supplies the client's address and turns
 `RateLimited` into a 429 with Retry-After.
@@ -48,9 +52,6 @@ MINUTE_MS = 60_000
 MEMORY_MS = 24 * 3600 * 1000
 # Entries the in-process fallback keeps (least recently used go first).
 FALLBACK_MAX_KEYS = 10_000
-# After a Redis error, count in this process for this long before trying Redis again, so an
-# outage costs one slow request per process and period, not one per login.
-OUTAGE_BACKOFF = 5.0
 # The Redis-outage warning is logged at most this often per process.
 OUTAGE_LOG_EVERY = 60.0
 
@@ -271,22 +272,17 @@ class Limiter:
         self.shared: Store = RedisStore(client)
         self.fallback: Store = MemoryStore()
         self._outage_logged_at = -math.inf
-        self._shared_retry_at = -math.inf
 
     def reset_fallback(self) -> None:
-        """Forget the in-process counts and any Redis outage (tests)."""
+        """Forget the in-process counts (tests)."""
         self.fallback = MemoryStore()
-        self._shared_retry_at = -math.inf
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
 
-    def _shared_skipped(self) -> bool:
-        return time.monotonic() < self._shared_retry_at
-
     def _outage(self, error: RedisError) -> None:
+        """Say (at most once per OUTAGE_LOG_EVERY) that the counts are kept in this process."""
         now = time.monotonic()
-        self._shared_retry_at = now + OUTAGE_BACKOFF
         if now - self._outage_logged_at >= OUTAGE_LOG_EVERY:
             self._outage_logged_at = now
             log.warning("rate limiter: Redis unavailable (%s); counting in this process instead", error)
@@ -308,16 +304,16 @@ class Limiter:
     ) -> None:
         """Count one request of `key` (e.g. a client address) against `limit`; raise RateLimited when over.
 
-        With Redis out, `fail_open=True` lets the request through (for cheap reads); otherwise the
-        same limit is counted in this process.
+        With Redis out, `fail_open=True` lets the request through (meant for cheap reads; no
+        production caller uses it yet, and a login must never); otherwise the same limit is
+        counted in this process.
         """
         now = self._now_ms()
-        if not self._shared_skipped():
-            try:
-                self._check_rate(self.shared, limit, key, per_minute, now, message)
-                return
-            except RedisError as error:
-                self._outage(error)
+        try:
+            self._check_rate(self.shared, limit, key, per_minute, now, message)
+            return
+        except RedisError as error:
+            self._outage(error)
         if fail_open:
             return
         self._check_rate(self.fallback, limit, key, per_minute, now, message)
@@ -339,12 +335,11 @@ class Limiter:
         otherwise count the attempt as a failure until `end_password_check` says otherwise."""
         key = account_key(scope, merchant_code, username)
         now = self._now_ms()
-        if not self._shared_skipped():
-            try:
-                self._begin(self.shared, scope, ip, key, policy, now)
-                return _Attempt(self.shared, key, policy)
-            except RedisError as error:
-                self._outage(error)
+        try:
+            self._begin(self.shared, scope, ip, key, policy, now)
+            return _Attempt(self.shared, key, policy)
+        except RedisError as error:
+            self._outage(error)
         self._check_rate(
             self.fallback, f"{scope}_fallback", "*", policy.fallback_per_minute, now, "too many logins at the moment"
         )

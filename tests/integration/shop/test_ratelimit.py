@@ -1,18 +1,26 @@
 """The limiter's counting steps behave the same in Redis (Lua scripts) and in the in-process
-fallback; the Limiter falls back to the latter when Redis is out, or fails open when asked to."""
+fallback; the Limiter falls back to the latter when Redis is out, or fails open when asked to;
+with Redis hung, the request-path client's breaker keeps logins from waiting for it more than
+once per cool-off."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 from redis import Redis
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
 from shop.cache import redis_client
 from shop.errors import RateLimited, Unauthorized
 from shop.ratelimit import MEMORY_MS, Limiter, LoginPolicy, MemoryStore, RedisStore, account_key
+from shop.redisguard import guarded_redis
 
 T0 = 1_700_000_000_000  # ms
 KEY = "gs:rl:test:subject"
@@ -169,17 +177,79 @@ def test_with_redis_out_every_password_check_shares_a_small_process_wide_budget(
     assert results == ["401", "401", "401", "staff_login_fallback", "staff_login_fallback"]
 
 
-def test_after_a_redis_error_the_limiter_waits_before_trying_redis_again(ctx):
-    calls = []
+class HungRedis:
+    """A TCP server that accepts connections and never answers, as a Redis stopped with SIGSTOP
+    does; it counts the connections, i.e. the client's attempts (after a timeout the client drops
+    its connection, so each attempt opens a new one)."""
 
-    def counting_dead_redis() -> Redis:
-        calls.append(1)
-        return dead_redis()
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._accepted: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
 
-    limiter = Limiter(client=counting_dead_redis, clock=Clock())
-    for i in range(3):
-        outcome(lambda i=i: attempt(limiter, f"user{i}"))
-    assert len(calls) == 1
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self._listener.getsockname()[1]}/0"
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                self._accepted.append(self._listener.accept()[0])
+
+    def attempts(self) -> int:
+        time.sleep(0.1)  # an attempt the client gave up on has been accepted long before
+        return len(self._accepted)
+
+    def close(self) -> None:
+        self._listener.close()
+        for connection in self._accepted:
+            connection.close()
+
+
+@pytest.fixture
+def hung_redis() -> Iterator[HungRedis]:
+    server = HungRedis()
+    yield server
+    server.close()
+
+
+COOLOFF = 1.0
+TIMEOUT = 0.2
+
+
+def test_with_redis_hung_logins_cost_one_slow_redis_attempt_per_cooloff_and_process(ctx, hung_redis):
+    client = guarded_redis(hung_redis.url, timeout=TIMEOUT, cooloff=COOLOFF)
+    limiter = Limiter(client=lambda: client, clock=Clock())
+
+    def logins(count: int) -> tuple[list[str], float]:
+        started = time.monotonic()
+        results = [outcome(lambda i=i: attempt(limiter, f"user{i}", ip=f"192.0.2.{i}")) for i in range(count)]
+        return results, time.monotonic() - started
+
+    results, took = logins(20)
+    assert results == ["401"] * 3 + ["staff_login_fallback"] * 17  # counted in this process
+    assert hung_redis.attempts() == 1  # the first login waited for Redis; the others did not
+    assert took < COOLOFF  # one timeout (0.2 s), not twenty (4 s)
+
+    time.sleep(COOLOFF)
+    results, took = logins(10)
+    assert results == ["staff_login_fallback"] * 10
+    assert hung_redis.attempts() == 2  # one probe after the cool-off (REDIS_COOLOFF, not a limiter's own)
+    assert took < COOLOFF
+
+
+def test_once_redis_answers_again_logins_are_counted_there_after_one_cooloff(ctx):
+    client = guarded_redis(ctx.config["SETTINGS"].redis_url, timeout=1.0, cooloff=COOLOFF)
+    limiter = Limiter(client=lambda: client, clock=Clock())
+    key = account_key("staff_login", "m", "owner")
+    client.breaker.failed(RedisConnectionError("gone"))  # as after a command that failed
+
+    assert outcome(lambda: attempt(limiter)) == "401"
+    assert not redis_client().exists(key)  # counted in this process: Redis was not tried
+    time.sleep(COOLOFF)
+    assert outcome(lambda: attempt(limiter)) == "401"
+    assert redis_client().exists(key)  # Redis is used again as soon as the client's breaker lets it
 
 
 def test_a_password_check_that_ends_in_another_error_does_not_count(ctx):
