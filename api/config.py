@@ -16,6 +16,7 @@ ENVIRONMENTS = ("development", "test", "production")
 MIN_PRODUCTION_SECRET_BYTES = 32
 DEVELOPMENT_SECRET_PREFIX = "dev-only-"
 LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1"})
+MIN_WORKER_TTL = 16  # RQ's worker dequeues for WORKER_TTL - 15 s
 # Login limits (README: "Login limits"): each must be at least its minimum, so none can switch
 # the throttling off.
 LOGIN_LIMITS: dict[str, tuple[int, int]] = {  # field: (default, minimum)
@@ -88,10 +89,13 @@ class Settings:
     # timeout, and how long to skip Redis after a failure before trying again.
     redis_timeout: float = 0.5
     redis_cooloff: float = 5.0
-    # Redis in the worker, its scheduler and cron: timeout of a command (the worker's blocking
-    # dequeue gets longer), and the longest wait between two attempts while Redis is out.
+    # Redis in the worker, its scheduler and cron: timeout of a command (the worker's, for all its
+    # commands: its blocking dequeue's wait plus this), and the longest wait between two attempts
+    # while Redis is out.
     redis_background_timeout: float = 10.0
     redis_retry_max: float = 30.0
+    # RQ's worker TTL: the worker's blocking dequeue waits this - 15 s (at least 1 s).
+    worker_ttl: int = 60
     # When set (seconds), no sweep waits longer than this between two runs (tests, demos).
     sweep_interval_max: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -103,6 +107,8 @@ class Settings:
         for name, (_, minimum) in LOGIN_LIMITS.items():
             if getattr(self, name) < minimum:
                 raise RuntimeError(f"{name.upper()} must be at least {minimum}, got {getattr(self, name)}")
+        if self.worker_ttl < MIN_WORKER_TTL:
+            raise RuntimeError(f"WORKER_TTL must be at least {MIN_WORKER_TTL} seconds, got {self.worker_ttl}")
         if self.login_lockout_max_seconds < self.login_lockout_seconds:
             raise RuntimeError(
                 f"LOGIN_LOCKOUT_MAX_SECONDS ({self.login_lockout_max_seconds}) must not be below "
@@ -166,6 +172,7 @@ class Settings:
             redis_cooloff=_seconds("REDIS_COOLOFF", 5.0),
             redis_background_timeout=_seconds("REDIS_BACKGROUND_TIMEOUT", 10.0),
             redis_retry_max=_seconds("REDIS_RETRY_MAX", 30.0),
+            worker_ttl=_int("WORKER_TTL", 60),
             sweep_interval_max=sweep_interval_max,
         )
 

@@ -22,6 +22,7 @@ from typing import Any
 from flask import Flask
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker, Worker
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.scheduler import RQScheduler
 
 from shop.cache import BACKGROUND_REDIS_EXTENSION, REDIS_EXTENSION
@@ -30,10 +31,6 @@ from shop.redisguard import guard_of
 
 log = logging.getLogger(__name__)
 
-# The worker's blocking dequeue waits WORKER_TTL - 15 s and RQ raises its connection's read
-# timeout to WORKER_TTL - 5 s; RQ's default (420 s) would let a hung Redis hold the worker for
-# seven minutes per command.
-WORKER_TTL = 60
 # How often the worker cleans RQ's registries and restarts a scheduler that is not running.
 MAINTENANCE_INTERVAL = 60
 SCHEDULER_STOP_WAIT = 10.0
@@ -67,7 +64,20 @@ def interruptible_sleep(seconds: float, stopped: Callable[[], bool]) -> None:
 
 
 class _AppContextMixin:
+    """Jobs in the app context; and the read timeout of the worker's connection (see below)."""
+
     app: Flask
+    dequeue_timeout: int
+
+    def __init__(self, *args: Any, command_timeout: float, **kwargs: Any) -> None:
+        self.command_timeout = command_timeout
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+
+    @property
+    def connection_timeout(self) -> float:
+        """The read timeout RQ sets on the worker's connection, for all its commands: the blocking
+        dequeue's wait (worker TTL - 15 s) plus REDIS_BACKGROUND_TIMEOUT (RQ adds a fixed 10 s)."""
+        return self.dequeue_timeout + self.command_timeout
 
     def perform_job(self, job: Any, queue: Any, *args: Any, **kwargs: Any) -> bool:
         with self.app.app_context():
@@ -151,15 +161,23 @@ class AppWorker(_AppContextMixin, Worker):
         self.stop_signalled = True
         super().request_force_stop(signum, frame)
 
-    def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO", *args: Any) -> None:
+    def _start_scheduler(
+        self,
+        burst: bool = False,
+        logging_level: str | None = "INFO",
+        date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+        log_format: str = DEFAULT_LOGGING_FORMAT,
+    ) -> None:
         if burst:
-            super()._start_scheduler(burst, logging_level, *args)
+            super()._start_scheduler(burst, logging_level, date_format, log_format)
             return
         settings = self.app.config["SETTINGS"]
         scheduler = AppScheduler(
             self.queues,
             connection=self.connection,
             logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format,
+            log_format=log_format,
             serializer=self.serializer,
             name=f"{socket.gethostname()}:{os.getpid()}:scheduler",
             retry_max=settings.redis_retry_max,
@@ -170,9 +188,13 @@ class AppWorker(_AppContextMixin, Worker):
             scheduler.start()
 
     def stop_scheduler(self) -> None:
-        """SIGTERM the scheduler and wait for it a while; SIGKILL it if it does not go."""
+        """SIGTERM the scheduler and wait for it a while; SIGKILL it if it does not go.
+
+        Called twice per round (RQ's teardown, then run_worker's `finally`): once the scheduler
+        has exited (and been reaped) its pid may belong to another process, so nothing is sent.
+        """
         process = self.scheduler._process if self.scheduler else None
-        if process is None or not process.pid:
+        if process is None or not process.pid or process.exitcode is not None:
             return
         with contextlib.suppress(OSError):
             os.kill(process.pid, signal.SIGTERM)
@@ -194,8 +216,9 @@ def make_worker(app: Flask, *, simple: bool = False) -> AppWorker | AppSimpleWor
     worker = cls(
         [Queue(settings.queue_name, connection=connection)],
         connection=connection,
-        worker_ttl=WORKER_TTL,
+        worker_ttl=settings.worker_ttl,
         maintenance_interval=MAINTENANCE_INTERVAL,
+        command_timeout=settings.redis_background_timeout,
     )
     worker.max_connection_wait_time = settings.redis_retry_max
     worker.app = app
