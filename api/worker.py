@@ -4,7 +4,8 @@ long-running `groupshop worker` loop that outlives Redis outages.
 RQ's own worker gives up on several Redis errors (a timeout in its main loop, an error while it
 registers, heartbeats or tears down), and the scheduler process it forks for delayed jobs dies on
 the first one. Here the worker runs in rounds: when a round ends for any reason other than a stop
-signal, the loop waits (backing off up to REDIS_RETRY_MAX seconds) and starts a new one; the
+signal, the loop waits (backing off up to REDIS_RETRY_MAX seconds) and starts a new one (which
+unregisters the previous round's worker, if Redis could not be told when it ended); the
 scheduler retries in place; and neither outlives the process that started it.
 """
 
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 # How often the worker cleans RQ's registries and restarts a scheduler that is not running.
 MAINTENANCE_INTERVAL = 60
 SCHEDULER_STOP_WAIT = 10.0
+# Workers of ended rounds kept to be unregistered once Redis answers (the oldest are dropped: their
+# registration expires by itself after the worker TTL + 60 s).
+MAX_ENDED_ROUNDS = 100
 
 
 class Backoff:
@@ -243,11 +247,13 @@ def run_worker(app: Flask) -> None:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     stray_horses: list[int] = []
+    ended: list[AppWorker] = []  # rounds that ended on an error, maybe still registered in Redis
     while not stopping:
         worker: AppWorker | None = None
         started = time.monotonic()
         try:
             worker = make_worker(app)  # asks Redis for its address already
+            ended = _unregister(ended)
             worker.stop_requested_elsewhere = lambda: stopping
             worker.work(with_scheduler=True)
         except RedisError as exc:
@@ -257,6 +263,8 @@ def run_worker(app: Flask) -> None:
                 stray_horses.append(worker.horse_pid)
             if worker is not None and worker.scheduler is not None:
                 worker.stop_scheduler()
+            if worker is not None:
+                ended = [*ended, worker][-MAX_ENDED_ROUNDS:]
         signal.signal(signal.SIGINT, _stop)
         signal.signal(signal.SIGTERM, _stop)
         stray_horses = _reap(stray_horses)
@@ -270,6 +278,19 @@ def run_worker(app: Flask) -> None:
     for pid in stray_horses:  # let a job still running finish, as a warm shutdown does
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
+
+
+def _unregister(workers: list[AppWorker]) -> list[AppWorker]:
+    """Tell Redis that the workers of earlier rounds are dead: a round ended by a Redis error could
+    not (RQ's teardown failed too), and it would be listed as a live worker until its key expired.
+    Saying it twice is harmless. Returns the ones Redis could not be told about yet."""
+    left = []
+    for worker in workers:
+        try:
+            worker.register_death()
+        except RedisError:
+            left.append(worker)
+    return left
 
 
 def _reap(pids: list[int]) -> list[int]:

@@ -1,5 +1,6 @@
 """The RQ worker's process housekeeping: its scheduler is signalled only while it runs, it gets
-the worker's log options, and the worker's connection read timeout follows the settings."""
+the worker's log options, the worker's connection read timeout follows the settings, and a round
+ended by a Redis error does not stay listed as a live worker."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from typing import Any
 
 import pytest
 from redis import Redis
-from rq import Queue
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rq import Queue, Worker
 from rq.scheduler import RQScheduler
 
-from api.worker import AppScheduler, AppWorker, make_worker
+from api import worker as worker_module
+from api.worker import AppScheduler, AppWorker, make_worker, run_worker
 
 
 def test_stopping_the_scheduler_again_after_it_exited_signals_no_process(app, monkeypatch):
@@ -67,3 +70,31 @@ def test_the_workers_read_timeout_is_its_dequeue_wait_plus_the_background_timeou
     )
     assert connection.connection_pool.connection_kwargs["socket_timeout"] == read_timeout
     connection.close()
+
+
+def test_a_round_ended_by_a_redis_timeout_is_unregistered_when_the_next_round_starts(app, monkeypatch):
+    """Redis hung: RQ's main loop quit on a timeout and its teardown could not unregister the
+    worker either; the next round must not leave it listed as alive (until its key expires)."""
+    rounds: list[str] = []
+    listed: list[set[str]] = []
+
+    def work(self: AppWorker, with_scheduler: bool = False, **options: Any) -> bool:
+        rounds.append(self.name)
+        self.register_birth()
+        if len(rounds) == 1:
+            raise RedisTimeoutError("Timeout reading from socket")
+        listed.append({worker.name for worker in Worker.all(connection=self.connection)})
+        os.kill(os.getpid(), signal.SIGTERM)  # run_worker's handler: stop after this round
+        self.register_death()
+        return False
+
+    monkeypatch.setattr(AppWorker, "work", work)
+    monkeypatch.setattr(worker_module, "interruptible_sleep", lambda seconds, stopped: None)
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        run_worker(app)
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    assert len(rounds) == 2
+    assert listed == [{rounds[1]}]
