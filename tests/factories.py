@@ -1,8 +1,10 @@
-"""Builders for test data. They go through the services, like the API does."""
+"""Builders for test data (they go through the services, like the API does), and small helpers:
+requests as the API sees them, `race` for real concurrency, `free_port` for servers a test starts."""
 
 from __future__ import annotations
 
 import itertools
+import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -113,3 +115,10 @@ def race(n: int, call: Callable[[int], Any], timeout: float = 60) -> list[Any]:
 
     with ThreadPoolExecutor(max_workers=n) as pool:
         return list(pool.map(run, range(n)))
+
+
+def free_port() -> int:
+    """A local TCP port nothing listens on right now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

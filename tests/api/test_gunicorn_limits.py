@@ -8,7 +8,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,20 +17,15 @@ from pathlib import Path
 import pytest
 
 from api.http_rules import GUNICORN_LIMITS, MAX_HEADER_BYTES, MAX_HEADERS, MAX_URL_BYTES, gunicorn_limit_args
+from tests.factories import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(app, tmp_path_factory) -> Iterator[int]:
     settings = app.config["SETTINGS"]
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "GROUPSHOP_ENV": "test",
