@@ -23,10 +23,12 @@ def shop_with_stock(outage_app: Flask, stock: int = 1000) -> tuple[Any, int, int
         return merchant, product.id, product.skus[0].id
 
 
-def wait_for(condition: Callable[[], bool], seconds: float) -> float:
-    """Poll `condition` until it holds; return how long that took (fail after `seconds`)."""
+def wait_for(condition: Callable[[], bool], seconds: float, explain: Callable[[], str] | None = None) -> float:
+    """Poll `condition` until it holds; return how long that took (fail after `seconds`, with what
+    `explain` says)."""
     started = time.monotonic()
     while not condition():
-        assert time.monotonic() - started < seconds, f"not within {seconds} s"
+        if time.monotonic() - started >= seconds:
+            raise AssertionError(f"not within {seconds} s" + (f"\n{explain()}" if explain else ""))
         time.sleep(0.05)
     return time.monotonic() - started
