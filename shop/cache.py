@@ -40,11 +40,6 @@ def redis_client() -> Redis:
     return current_app.extensions[REDIS_EXTENSION]
 
 
-def background_redis_client() -> Redis:
-    """The worker's, its scheduler's and cron's client: longer timeouts, no breaker."""
-    return current_app.extensions[BACKGROUND_REDIS_EXTENSION]
-
-
 def _version_key(namespace: str) -> str:
     return f"gs:ver:{namespace}"
 
