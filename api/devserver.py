@@ -11,6 +11,8 @@ everything it started: each child runs in its own process group and the whole gr
 (SIGTERM, then SIGKILL after 15 s); the launcher is a child subreaper (Linux), so processes whose
 parent died before them (an RQ work horse, the worker's scheduler) become its own children and
 are stopped too; then the embedded PostgreSQL and Redis. It prints "stopped" when nothing is left.
+If the launcher itself is killed (even with SIGKILL), each child gets SIGTERM (Linux: see
+api/die_with_parent.py).
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 STOP_WAIT = 15.0
 RESTART_MAX = 30.0
 STABLE_AFTER = 60.0
-PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
+DIE_WITH_PARENT = Path(__file__).resolve().with_name("die_with_parent.py")
 
 
 def _banner(port: int, host: str, database_url: str, redis_url: str) -> str:
@@ -72,7 +74,8 @@ class Child:
         self.wait = 1.0
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.argv, env=self.env, process_group=0, preexec_fn=_die_with_parent)
+        # No preexec_fn: unsafe in a process with threads (see api/die_with_parent.py).
+        self.process = subprocess.Popen(dying_with_parent(self.argv), env=self.env, process_group=0)
         self.started_at = time.monotonic()
 
     def signal_group(self, signum: int) -> None:
@@ -105,9 +108,9 @@ def _prctl(option: int, value: int) -> None:
             ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
 
 
-def _die_with_parent() -> None:
-    """In a child, before it runs: SIGTERM it if the launcher dies (even of SIGKILL)."""
-    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def dying_with_parent(argv: list[str]) -> list[str]:
+    """`argv` started so that it gets SIGTERM if this process dies (even of SIGKILL), Linux only."""
+    return [sys.executable, "-I", str(DIE_WITH_PARENT), str(os.getpid()), *argv]
 
 
 def become_subreaper() -> None:
