@@ -21,10 +21,19 @@ from api import worker as worker_module
 from api.worker import AppScheduler, AppWorker, make_worker, run_worker
 
 
+def _sleep_until_terminated(ready: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the handler an earlier test's RQ worker left
+    ready.set()
+    time.sleep(60)
+
+
 def test_stopping_the_scheduler_again_after_it_exited_signals_no_process(app, monkeypatch):
     worker = make_worker(app)
-    scheduler = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,))
+    fork = multiprocessing.get_context("fork")
+    ready = fork.Event()
+    scheduler = fork.Process(target=_sleep_until_terminated, args=(ready,))
     scheduler.start()
+    assert ready.wait(10)
     worker.scheduler = SimpleNamespace(_process=scheduler)
     sent: list[tuple[int, int]] = []
     real_kill = os.kill
