@@ -29,6 +29,7 @@ from rq.registry import FinishedJobRegistry
 from sqlalchemy import update
 
 from api.config import Settings
+from api.devserver import DIE_WITH_PARENT
 from shop.db import db, transaction, utcnow
 from shop.jobs import sweep_expired_orders
 from shop.models import Merchant, Order, Sku
@@ -198,14 +199,25 @@ def test_cron_and_the_worker_outlive_redis_stopped_and_hung_and_the_sweep_expire
         _kill_everything([cron, worker])
 
 
-def _children_by_role(launcher: psutil.Process) -> dict[str, int]:
-    """The launcher's children, each the leader of its process group (an orphan it adopted, such
-    as the scheduler of a worker that died, is not)."""
+def _pgid(process: psutil.Process) -> int | None:
+    try:
+        return os.getpgid(process.pid)
+    except ProcessLookupError:
+        return None
+
+
+def _children_by_role(launcher: psutil.Process, adopted: frozenset[int] = frozenset()) -> dict[str, int]:
+    """The launcher's children, each the leader of its process group, once they run their command
+    (not while the death-signal wrapper, api/die_with_parent.py, is still starting). Not the
+    orphans it adopted: the scheduler of a worker that died is no group leader, but its work horse
+    is (RQ gives it a group of its own) and looks like the worker: pass those pids as `adopted`."""
     roles = {}
     for child in launcher.children():
+        if child.pid in adopted:
+            continue
         try:
             cmdline = " ".join(child.cmdline())
-            if os.getpgid(child.pid) != child.pid:
+            if os.getpgid(child.pid) != child.pid or DIE_WITH_PARENT.name in cmdline:
                 continue
         except (psutil.Error, ProcessLookupError):
             continue
@@ -236,23 +248,27 @@ def test_the_launcher_restarts_a_crashed_child_keeps_running_without_redis_and_s
         wait_for(lambda: len(_children_by_role(parent)) == 3, 10)
         before = _children_by_role(parent)
         crashed = psutil.Process(before["worker"])
-        wait_for(lambda: len(crashed.children()) == 1, 30)  # its scheduler
-        scheduler = crashed.children()[0]
+        wait_for(lambda: any(_pgid(child) == crashed.pid for child in crashed.children()), 30)  # its scheduler
+        crashed.suspend()  # it forks no work horse while its children are noted
+        family = crashed.children(recursive=True)  # its scheduler, maybe a work horse (in a group of its own)
+        scheduler = next(child for child in family if _pgid(child) == crashed.pid)
+        adopted = frozenset(child.pid for child in family)
 
         crashed.kill()  # a crash: the launcher restarts it, the others keep running
-        wait_for(lambda: _children_by_role(parent).get("worker") not in (None, crashed.pid), 15)
+        wait_for(lambda: _children_by_role(parent, adopted).get("worker") not in (None, crashed.pid), 15)
         scheduler.wait(10)  # and what the crashed worker left in its group is stopped
-        after_crash = _children_by_role(parent)
+        after_crash = _children_by_role(parent, adopted)
         assert (after_crash["gunicorn"], after_crash["cron"]) == (before["gunicorn"], before["cron"])
 
         private_redis.stop()
         time.sleep(3)
         status, took = _health(port)
         assert (status, took < 1.0) == (503, True)
-        assert _children_by_role(parent) == after_crash  # nothing died for lack of Redis
+        # Nothing died for lack of Redis.
+        assert _children_by_role(parent, adopted) == after_crash, (tmp_path / "run.log").read_text()[-5000:]
         private_redis.start()
         wait_for(lambda: _health(port)[0] == 200, 5)
-        assert _children_by_role(parent) == after_crash
+        assert _children_by_role(parent, adopted) == after_crash, (tmp_path / "run.log").read_text()[-5000:]
 
         everything = parent.children(recursive=True)
         launcher.send_signal(signal.SIGINT)
