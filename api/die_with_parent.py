@@ -6,9 +6,9 @@
 death signal in a `preexec_fn`: code run between fork and exec in a process that has threads (the
 launcher may: the Redis outbox's retrier, threads of libraries) can deadlock on a lock another
 thread held at the fork, and Python documents `preexec_fn` as unsafe there. This runs as a fresh,
-single-threaded interpreter (`-I`: no PYTHON* variables, no user site-packages, nothing
-imported from the checkout), sets the death signal, which survives `exec`, and replaces itself with the command,
-which keeps this pid and process group. Elsewhere than Linux the command just runs.
+single-threaded interpreter (`-I`: no PYTHON* variables, no user site-packages, nothing imported
+from the checkout), sets the death signal, which survives `exec`, and replaces itself with the
+command, which keeps this pid and process group. Elsewhere than Linux the command just runs.
 """
 
 from __future__ import annotations
