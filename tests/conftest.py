@@ -143,3 +143,12 @@ def ctx(app: Flask, database: None) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask, database: None):
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def keys():
+    """RSA keys for the WeChat Pay tests (a merchant's, the platform's, a public key, a stranger's),
+    made once per run: generating them is the slow part."""
+    from tests.wechatpay_stub import make_keys
+
+    return make_keys()

@@ -23,16 +23,10 @@ from tests.wechatpay_stub import (
     StubWeChatPay,
     beijing_time,
     certificate_pem,
-    make_keys,
     private_pem,
     public_pem,
     serve,
 )
-
-
-@pytest.fixture(scope="module")
-def keys() -> Keys:
-    return make_keys()
 
 
 @pytest.fixture

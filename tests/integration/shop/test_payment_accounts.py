@@ -47,7 +47,6 @@ from tests.wechatpay_stub import (
     StubWeChatPay,
     beijing_time,
     certificate_pem,
-    make_keys,
     private_pem,
     public_pem,
     rsa_key,
@@ -135,11 +134,6 @@ def test_a_merchant_without_an_account_cannot_take_real_payments(ctx):
 
 
 # --- several platform keys per merchant -----------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def keys() -> Keys:
-    return make_keys()
 
 
 def _merchant_with_account(keys: Keys, **platform):

@@ -46,17 +46,11 @@ from tests.wechatpay_stub import (
     StubWeChatPay,
     beijing_time,
     certificate_pem,
-    make_keys,
     rsa_key,
     serve,
     signed_headers,
 )
 from tests.wechatpay_stub import verify as _verify
-
-
-@pytest.fixture(scope="module")
-def keys() -> Keys:
-    return make_keys()
 
 
 def _certificate_key(keys: Keys, **validity) -> PlatformKey:
