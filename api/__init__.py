@@ -131,7 +131,10 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         },
     )
     app.config.update(config)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
+    # Times on every line: an outage is read from the logs of several processes side by side.
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
+    )
 
     if settings.env == "test":
         from shop.staff import use_cheap_hashing

@@ -115,7 +115,10 @@ def _verified(token: str, secret_key: str) -> tuple[Caller, int]:
             raise Unauthorized("the token is not valid", code="token_invalid")
     subject, merchant = claims["sub"], claims["mid"]
     # What we issue: "sub" a string of ASCII digits, "mid" an integer, both row ids (a bigint).
-    if not (isinstance(subject, str) and subject.isascii() and subject.isdigit()) or type(merchant) is not int:
+    # (A bigint has at most 19 digits; Python refuses to convert thousands of them: check first.)
+    if not (isinstance(subject, str) and subject.isascii() and subject.isdigit() and len(subject) <= 19):
+        raise Unauthorized("the token is not valid", code="token_invalid")
+    if type(merchant) is not int:
         raise Unauthorized("the token is not valid", code="token_invalid")
     if not (0 < int(subject) <= MAX_ID and 0 < merchant <= MAX_ID):
         raise Unauthorized("the token is not valid", code="token_invalid")

@@ -7,7 +7,7 @@ from typing import Any
 
 import flask
 import flask_smorest
-from marshmallow import RAISE, Schema
+from marshmallow import RAISE, Schema, ValidationError, fields
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import UnsupportedMediaType
 
@@ -16,6 +16,18 @@ class JsonParser(FlaskParser):
     # A query string is refused on unknown parameters like a body is on unknown fields: a
     # misspelled filter (`?stauts=paid`) would otherwise answer every order as if none was asked.
     DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE, "querystring": RAISE}
+
+    def load_querystring(self, req: flask.Request, schema: Schema) -> Any:
+        # A parameter given twice where one value is expected: webargs would keep the first and
+        # drop the rest (`?status=paid&status=cancelled` filtering on paid alone).
+        repeated = sorted(
+            name
+            for name in req.args
+            if len(req.args.getlist(name)) > 1 and not isinstance(schema.fields.get(name), fields.List)
+        )
+        if repeated:
+            raise ValidationError({name: ["given more than once; send it once"] for name in repeated})
+        return super().load_querystring(req, schema)
 
     def _raw_load_json(self, req: flask.Request) -> Any:
         # webargs treats a body of another content type as no body at all: a form-encoded PATCH

@@ -73,7 +73,7 @@ def create_merchant_command(
     from shop import demo
     from shop.db import transaction
 
-    with transaction():
+    with _refusals(), transaction():
         merchant = demo.create_merchant(
             code=code,
             name=name,

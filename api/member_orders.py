@@ -10,7 +10,7 @@ from flask.views import MethodView
 
 from api.auth import current_caller, member_required
 from api.blueprint import Blueprint
-from api.schemas.common import NoBodySchema
+from api.schemas.common import ErrorSchema, NoBodySchema
 from api.schemas.orders import (
     IDEMPOTENCY_KEY_FORMAT,
     IDEMPOTENCY_KEY_PARAMETER,
@@ -32,6 +32,7 @@ from api.schemas.orders import (
     RefundRequestSchema,
     RefundSchema,
 )
+from api.throttle import RATE_LIMITED_DOC, pickup_attempt_allowed
 from shop import fulfilment, orders, pricing, refunds
 from shop.catalog import Page
 from shop.db import transaction
@@ -228,8 +229,11 @@ class OrderRefunds(MethodView):
 @member_required
 @blp.arguments(PickupCodeSchema)
 @blp.response(200, LeaderPickupSchema)
+@blp.alt_response(429, schema=ErrorSchema, **RATE_LIMITED_DOC)
 def leader_pickup(args: dict[str, Any]) -> Order:
-    """A group leader hands over an order waiting at their pickup point (the code works once)."""
+    """A group leader hands over an order waiting at their pickup point (the code works once).
+    Codes tried are throttled per leader (429 `rate_limited`)."""
     caller = current_caller()
+    pickup_attempt_allowed(caller)
     with transaction():
         return fulfilment.verify_pickup_as_leader(caller.merchant_id, caller.subject_id, args["code"])

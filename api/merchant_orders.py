@@ -11,7 +11,7 @@ from flask.views import MethodView
 
 from api.auth import current_caller, staff_required
 from api.blueprint import Blueprint
-from api.schemas.common import NoBodySchema
+from api.schemas.common import ErrorSchema, NoBodySchema
 from api.schemas.orders import (
     ExportArgsSchema,
     OrderSettingsSchema,
@@ -30,6 +30,7 @@ from api.schemas.orders import (
     StaffRefundListSchema,
     StaffRefundSchema,
 )
+from api.throttle import RATE_LIMITED_DOC, pickup_attempt_allowed
 from shop import fulfilment, orders, pricing, refunds
 from shop.catalog import Page
 from shop.db import db, transaction
@@ -161,8 +162,11 @@ def ready_for_pickup(order_id: int) -> Order:
 @staff_required("orders:fulfil")
 @blp.arguments(PickupCodeSchema)
 @blp.response(200, StaffOrderSchema)
+@blp.alt_response(429, schema=ErrorSchema, **RATE_LIMITED_DOC)
 def pickup(args: dict[str, Any], order_id: int) -> Order:
-    """Hand over a pickup order: the member's code must match, and works once."""
+    """Hand over a pickup order: the member's code must match, and works once. Codes tried are
+    throttled per staff account (429 `rate_limited`)."""
+    pickup_attempt_allowed(current_caller())
     with transaction():
         return fulfilment.verify_pickup(current_caller().merchant_id, order_id, args["code"])
 

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from api.auth import Caller
 from api.config import Settings
 from shop.ratelimit import Limiter, LoginPolicy
 
@@ -73,4 +74,20 @@ def wx_login_allowed() -> None:
         _settings().wx_login_max_per_ip_per_minute,
         fail_open=False,
         message="too many logins from this address",
+    )
+
+
+# Pickup codes are 8 digits: guessed at the speed of the API, one person's would fall in days.
+PICKUP_ATTEMPTS_PER_MINUTE = 60
+
+
+def pickup_attempt_allowed(caller: Caller) -> None:
+    """429 when this caller (a staff account or a group leader) tries pickup codes faster than a
+    counter hands over goods: guessing a member's code becomes a matter of years."""
+    limiter().hit(
+        "pickup_codes",
+        f"{caller.merchant_id}:{caller.kind}:{caller.subject_id}",
+        PICKUP_ATTEMPTS_PER_MINUTE,
+        fail_open=False,
+        message="too many pickup codes tried; wait a little",
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
@@ -25,6 +27,16 @@ def use_cheap_hashing() -> None:
     global _hasher, _DUMMY_HASH
     _hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
     _DUMMY_HASH = _hasher.hash("groupshop-not-a-password")
+
+
+# A staff username: what the API accepts, and what `create-merchant` applies to the owner.
+USERNAME_PATTERN = r"[A-Za-z0-9_.-]{3,64}"
+USERNAME_RULE = "3-64 letters, digits, _ . or -"
+
+
+def username_problem(username: str) -> str | None:
+    """Why this is refused as a staff username, or None when it is acceptable."""
+    return None if re.fullmatch(USERNAME_PATTERN, username) else USERNAME_RULE
 
 
 def password_problem(password: str) -> str | None:
@@ -89,6 +101,12 @@ def list_staff(merchant_id: int) -> list[Staff]:
 
 
 def create_staff(merchant_id: int, *, username: str, password: str, role: str, display_name: str = "") -> Staff:
+    if username_problem(username):
+        raise InvalidInput(
+            "the username does not follow the rule",
+            code="invalid_username",
+            details={"fields": {"username": [USERNAME_RULE]}},
+        )
     _check_password(password)
     exists = db.session.execute(
         select(Staff.id).where(Staff.merchant_id == merchant_id, Staff.username == username)

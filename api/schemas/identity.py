@@ -4,7 +4,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from api.auth import STAFF_ROLES
 from api.schemas.common import FullMatch, InputSchema
-from shop.staff import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, password_problem
+from shop.staff import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, USERNAME_PATTERN, USERNAME_RULE, password_problem
 
 MERCHANT_CODE = fields.String(
     required=True, validate=validate.Length(min=1, max=32), metadata={"description": "the merchant's code, e.g. demo"}
@@ -61,7 +61,7 @@ class StaffTokenSchema(Schema):
     staff = fields.Nested(StaffSchema)
 
 
-USERNAME = FullMatch(r"^[A-Za-z0-9_.-]{3,64}$", error="3-64 letters, digits, _ . or -")
+USERNAME = FullMatch(rf"^{USERNAME_PATTERN}$", error=USERNAME_RULE)
 
 
 def staff_password(password: str) -> None:

@@ -252,7 +252,7 @@ def decrypt_resource(apiv3_key: bytes, resource: dict[str, Any]) -> dict[str, An
     plaintext = decrypt_bytes(apiv3_key, resource)
     try:
         return json.loads(plaintext)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python follows
         raise NotificationRejected("bad_ciphertext", "the resource does not decrypt to JSON") from None
 
 
@@ -288,7 +288,7 @@ def parse_notification(account: WeChatPayAccount, headers: dict[str, str], body:
         envelope = json.loads(body)
         resource = envelope["resource"]
         event_type = envelope["event_type"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise NotificationRejected("bad_body", "not a WeChat Pay notification") from None
     if not isinstance(event_type, str) or not isinstance(resource, dict):
         raise NotificationRejected("bad_body", "not a WeChat Pay notification")
@@ -307,9 +307,20 @@ def resource_text(resource: Any, *path: str, max_length: int, required: bool = T
     value = _at(resource, path)
     if value is None and not required:
         return ""
-    if not isinstance(value, str) or (required and not value) or len(value) > max_length:
+    if not isinstance(value, str) or (required and not value) or len(value) > max_length or not _storable(value):
         raise NotificationRejected("bad_body", f"{'.'.join(path)} is not a text of at most {max_length} characters")
     return value
+
+
+def _storable(text: str) -> bool:
+    """PostgreSQL stores neither the NUL character nor a lone surrogate (text that is not Unicode)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def resource_fen(resource: Any, *path: str) -> int:

@@ -84,3 +84,40 @@ def merchant_owner_id(merchant_id: int) -> int:
     return db.session.execute(
         select(Staff.id).where(Staff.merchant_id == merchant_id, Staff.username == "owner")
     ).scalar_one()
+
+
+def _create(app, **options: str):
+    args = ["groupshop", "create-merchant"]
+    values = {"code": "cli-shop", "name": "CLI shop", "appid": "wxcli0000000001", "owner": "boss"}
+    values.update(options)
+    for name, value in values.items():
+        args += [f"--{name}", value]
+    return app.test_cli_runner().invoke(args=[*args, "--owner-password", "long-enough-pw"])
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("code", "m 4/ü"),  # could never be in a notification URL
+        ("code", "c" * 40),
+        ("code", ""),
+        ("name", ""),
+        ("appid", ""),
+        ("appid", "not-an-appid"),
+        ("owner", ""),  # an owner who could never log in
+        ("owner", "a b"),
+    ],
+)
+def test_create_merchant_refuses_what_the_api_would_with_the_field_not_a_traceback(ctx, option, value):
+    result = _create(ctx, **{option: value})
+    assert result.exit_code == 1, result.output
+    assert ("Traceback" not in result.output and result.exception is None) or isinstance(result.exception, SystemExit)
+    assert "invalid_input" in result.output and f'"{option}"' in result.output
+    assert not merchant_exists(value if option == "code" else "cli-shop")
+
+
+def test_a_merchant_code_taken_is_refused_with_its_code(ctx):
+    assert _create(ctx).exit_code == 0
+    again = _create(ctx, name="Another")
+    assert again.exit_code == 1, again.output
+    assert "merchant_code_taken" in again.output

@@ -423,6 +423,24 @@ def test_a_wrong_pickup_code_is_refused_and_changes_nothing(client, store):
     assert _order(order["id"]).status == "ready_for_pickup"
 
 
+def test_pickup_codes_cannot_be_guessed_at_the_speed_of_the_api(client, store):
+    from api.throttle import PICKUP_ATTEMPTS_PER_MINUTE
+
+    point = _point(client, store["staff"])
+    order = _ready(client, store, point["id"])
+    code = _order(order["id"]).pickup_code
+    url = f"/api/v1/merchant/orders/{order['id']}/pickup"
+    wrong = [f"{(int(code) + n) % 10**8:08d}" for n in range(1, PICKUP_ATTEMPTS_PER_MINUTE + 2)]
+    statuses = [client.post(url, json={"code": guess}, headers=store["staff"]).status_code for guess in wrong]
+    assert statuses[:PICKUP_ATTEMPTS_PER_MINUTE] == [422] * PICKUP_ATTEMPTS_PER_MINUTE
+    refused = client.post(url, json={"code": code}, headers=store["staff"])
+    assert refused.status_code == 429 and refused.json["error"]["code"] == "rate_limited"
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert _order(order["id"]).status == "ready_for_pickup"
+    colleague = staff_headers(client, store["merchant"].code, make_staff(store["merchant"], "operator").username)
+    assert client.post(url, json={"code": code}, headers=colleague).status_code == 200  # the limit is per account
+
+
 def test_an_order_not_yet_at_the_pickup_point_cannot_be_handed_over(client, store):
     point = _point(client, store["staff"])
     order = _paid(client, store["member"], _pickup_body(store["sku_id"], point["id"]))

@@ -77,6 +77,7 @@ def _token(app, **claims) -> dict[str, str]:
     "claims",
     [
         {"sub": "99999999999999999999999"},
+        {"sub": "9" * 5000},  # more digits than Python converts
         {"sub": "１"},  # a full-width digit
         {"sub": "-1"},
         {"sub": 1},  # we issue a string
@@ -106,3 +107,19 @@ def test_a_signed_token_that_expires_at_infinity_is_invalid(app, client):
     token = (signing_input + b"." + jwt.utils.base64url_encode(signature)).decode()
     response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "who", "name"),
+    [
+        ("/api/v1/merchant/orders?status=paid&status=cancelled", "staff", "status"),
+        ("/api/v1/products?limit=2&limit=5", "member", "limit"),
+    ],
+)
+def test_a_query_parameter_given_twice_is_refused_not_half_read(ctx, client, path, who, name):
+    merchant = make_merchant()
+    headers = staff_headers(client, merchant.code) if who == "staff" else member_headers(client, merchant.code)
+    response = client.get(path, headers=headers)
+    assert response.status_code == 422, response.json
+    assert response.json["error"]["details"]["fields"] == {name: ["given more than once; send it once"]}
+    assert response.json["error"]["details"]["locations"] == ["query"]

@@ -14,7 +14,7 @@ from shop.events import ORDER_PAID, bus
 from shop.models import Order, Payment
 from shop.payments import PROVIDER_EXTENSION
 from shop.payments.providers import WeChatPayProvider
-from shop.payments.wechatpay import SIGNATURE_SCHEME, WeChatPayClient, encrypt_resource
+from shop.payments.wechatpay import SIGNATURE_SCHEME, WeChatPayClient, encrypt_bytes, encrypt_resource
 from tests.factories import make_merchant, make_product, member_headers, order_body, place
 
 
@@ -274,11 +274,21 @@ def test_a_notification_for_a_merchant_without_a_payment_account_is_refused_not_
 # --- genuine (signed) notifications whose content has a shape we never store -----------------
 
 
-def _signed_with(app, merchant, order, *, event_type="TRANSACTION.SUCCESS", change=None, resource=None):
-    """A notification signed and encrypted with the fake's keys, whose resource is the genuine one
-    changed by `change` (or replaced by `resource`), or whose event type is `event_type`."""
-    _, body = _genuine(app, merchant, order)
+def _nested(depth: int) -> str:
+    """A JSON text nested deeper than Python's json module follows (sent as a raw string)."""
+    return "[" * depth + "]" * depth
+
+
+def _signed_with(
+    app, merchant, order, *, event_type="TRANSACTION.SUCCESS", change=None, resource=None, plaintext=None, body=None
+):
+    """A notification signed (and its resource encrypted) with the fake's keys: the genuine one
+    changed by `change`, or with `resource` (or the raw `plaintext`) as its resource, or
+    `event_type` as its event, or `body` as the whole body."""
+    _, genuine_body = _genuine(app, merchant, order)
     provider = _provider(app)
+    if body is not None:
+        return provider.sign(body), body
     payload = {
         "appid": merchant.wx_appid,
         "mchid": "1900000109",
@@ -291,11 +301,12 @@ def _signed_with(app, merchant, order, *, event_type="TRANSACTION.SUCCESS", chan
     }
     if change:
         change(payload)
-    envelope = json.loads(body)
+    envelope = json.loads(genuine_body)
     envelope["event_type"] = event_type
-    envelope["resource"] = encrypt_resource(
-        b"groupshop-fake-apiv3-key-32bytes", payload if resource is None else resource, "transaction", "transaction"
-    )
+    key = b"groupshop-fake-apiv3-key-32bytes"
+    if plaintext is None:  # ASCII JSON: a lone surrogate travels as the escape "\ud800", as WeChat could send it
+        plaintext = json.dumps(payload if resource is None else resource)
+    envelope["resource"] = {**encrypt_bytes(key, plaintext.encode(), "transaction"), "original_type": "transaction"}
     body = json.dumps(envelope)
     return provider.sign(body), body
 
@@ -311,6 +322,13 @@ def _signed_with(app, merchant, order, *, event_type="TRANSACTION.SUCCESS", chan
         {"change": lambda r: r["amount"].update(total=float(r["amount"]["total"]))},
         {"change": lambda r: r["amount"].update(total=True)},
         {"change": lambda r: r.update(out_trade_no={"no": 1})},
+        {"change": lambda r: r.update(out_trade_no=r["out_trade_no"] + "\x00")},
+        {"change": lambda r: r.update(transaction_id="4200\x00")},
+        {"change": lambda r: r.update(payer={"openid": "o\ud800"})},
+        {"change": lambda r: r.update(success_time="2026\x00")},
+        {"plaintext": _nested(100_000)},
+        {"plaintext": '{"a": ' + _nested(100_000) + "}"},
+        {"body": '{"event_type": "TRANSACTION.SUCCESS", "resource": ' + _nested(100_000) + "}"},
         {"resource": ["not", "an", "object"]},
         {"resource": "a string"},
         {"event_type": 7},
