@@ -23,11 +23,11 @@ from api.config import Settings
 from api.errors import register_error_handlers
 from api.http_rules import register_http_rules
 from api.schemas.common import MAX_ID
-from shop.cache import BACKGROUND_REDIS_EXTENSION, REDIS_EXTENSION
-from shop.db import db
-from shop.redisguard import guarded_redis, reconnect_retry
-from shop.runner import QUEUE_EXTENSION
-from shop.wechat import FakeWeChatAuth, HttpWeChatAuth
+from shop.core.cache import BACKGROUND_REDIS_EXTENSION, REDIS_EXTENSION
+from shop.core.db import db
+from shop.core.redisguard import guarded_redis, reconnect_retry
+from shop.core.runner import QUEUE_EXTENSION
+from shop.identity.wechat import FakeWeChatAuth, HttpWeChatAuth
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 migrate = Migrate()
@@ -137,7 +137,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     )
 
     if settings.env == "test":
-        from shop.staff import use_cheap_hashing
+        from shop.identity.staff import use_cheap_hashing
 
         use_cheap_hashing()
     db.init_app(app)
@@ -146,14 +146,13 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         install_fork_guard(db.engine)
 
     # Two clients (connections are opened lazily): the request path's, with short timeouts and a
-    # circuit breaker (shop/redisguard.py); and the background processes' (worker, its scheduler,
+    # circuit breaker (shop/core/redisguard.py); and the background processes' (worker, its scheduler,
     # cron), which may wait longer and retry rather than skip.
     redis = guarded_redis(settings.redis_url, timeout=settings.redis_timeout, cooloff=settings.redis_cooloff)
     app.extensions[REDIS_EXTENSION] = redis
     app.extensions[BACKGROUND_REDIS_EXTENSION] = background_redis(settings)
     app.extensions[QUEUE_EXTENSION] = Queue(settings.queue_name, connection=redis)
-    from shop.payments import PROVIDER_EXTENSION
-    from shop.payments.providers import FakeWeChatPay, WeChatPayProvider
+    from shop.payments.providers import PROVIDER_EXTENSION, FakeWeChatPay, WeChatPayProvider
     from shop.payments.wechatpay import WeChatPayClient
 
     app.extensions[PROVIDER_EXTENSION] = (
@@ -168,10 +167,10 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
 
     install_throttling(app, settings)
 
-    import shop.jobs  # noqa: F401 - registers the shop's sweeps
+    import shop.orders.jobs
+    import shop.payments.jobs  # noqa: F401 - registers the jobs and sweeps of payments
     from api import health, member_api, member_orders, merchant_api, merchant_orders, payments_api
     from api.schemas.common import ErrorSchema
-    from shop.payments import jobs as payment_jobs  # noqa: F401 - registers the certificate refresh
 
     api = GroupshopApi()
     api.ERROR_SCHEMA = ErrorSchema

@@ -22,10 +22,10 @@ from flask_smorest import Blueprint
 
 from api.http_rules import forbid_storing_response
 from api.schemas.common import MAX_ID
-from shop.db import db
-from shop.errors import Forbidden, Unauthorized
-from shop.models import Staff
-from shop.staff import STAFF_MANAGERS
+from shop.core.db import db
+from shop.core.errors import Forbidden, Unauthorized
+from shop.identity.models import Staff
+from shop.identity.staff import STAFF_MANAGERS
 
 MEMBER = "member"
 STAFF_ROLES = ("owner", "operator", "finance")

@@ -16,12 +16,12 @@ group = AppGroup("groupshop", help="Groupshop commands.")
 
 
 class StaffPassword(click.ParamType):
-    """A staff password by the API's rule (shop.staff.password_problem); a prompt asks again."""
+    """A staff password by the API's rule (shop.identity.staff.password_problem); a prompt asks again."""
 
     name = "password"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        from shop.staff import password_problem
+        from shop.identity.staff import password_problem
 
         problem = password_problem(value)
         if problem:
@@ -71,7 +71,7 @@ def create_merchant_command(
 ) -> None:
     """Create a merchant (a tenant) and its owner account."""
     from shop import demo
-    from shop.db import transaction
+    from shop.core.db import transaction
 
     with _refusals(), transaction():
         merchant = demo.create_merchant(
@@ -88,7 +88,7 @@ def create_merchant_command(
 @contextmanager
 def _refusals() -> Iterator[None]:
     """A refused command (a domain error) ends with its code, message and details, not a traceback."""
-    from shop.errors import DomainError
+    from shop.core.errors import DomainError
 
     try:
         yield
@@ -122,7 +122,7 @@ def set_payment_account_command(
 ) -> None:
     """Store (or replace) a merchant's WeChat Pay API v3 credentials for PAYMENT_PROVIDER=wechatpay,
     with a platform key if one is given (more with add-platform-key or fetch-platform-certificates)."""
-    from shop.db import transaction
+    from shop.core.db import transaction
     from shop.payments.accounts import set_payment_account
 
     with _refusals(), transaction():
@@ -149,7 +149,7 @@ def add_platform_key_command(
 ) -> None:
     """Add a key WeChat Pay signs with: the WeChat Pay public key with its id, or a platform
     certificate (its serial and validity are read from it). Old keys stay until removed."""
-    from shop.db import transaction
+    from shop.core.db import transaction
     from shop.payments.accounts import add_platform_key
 
     with _refusals(), transaction():
@@ -167,7 +167,7 @@ def add_platform_key_command(
 @click.option("--merchant", "merchant_code", required=True, help="the merchant's code")
 def list_platform_keys_command(merchant_code: str) -> None:
     """The keys WeChat Pay's answers and notifications are verified with, and the one requests name."""
-    from shop.db import transaction, utcnow
+    from shop.core.db import transaction, utcnow
     from shop.payments.accounts import list_platform_keys
     from shop.payments.wechatpay import preferred_serial, valid_at
 
@@ -191,7 +191,7 @@ def list_platform_keys_command(merchant_code: str) -> None:
 @click.option("--serial", required=True, help="the key's serial (any case)")
 def remove_platform_key_command(merchant_code: str, serial: str) -> None:
     """Remove a platform key (a certificate WeChat Pay no longer uses, a public key replaced)."""
-    from shop.db import transaction
+    from shop.core.db import transaction
     from shop.payments.accounts import remove_platform_key
 
     with _refusals(), transaction():
@@ -204,11 +204,10 @@ def remove_platform_key_command(merchant_code: str, serial: str) -> None:
 def fetch_platform_certificates_command(merchant_code: str) -> None:
     """Download the merchant's platform certificates from WeChat Pay (/v3/certificates), verify
     and store them. `groupshop cron` does it every 12 hours for merchants without a public key."""
-    from shop.db import transaction
-    from shop.members import get_active_merchant_by_code
-    from shop.payments import payment_provider
+    from shop.core.db import transaction
+    from shop.identity.merchants import get_active_merchant_by_code
     from shop.payments.jobs import refresh_platform_certificates
-    from shop.payments.providers import WeChatPayProvider
+    from shop.payments.providers import WeChatPayProvider, payment_provider
 
     if not isinstance(payment_provider(), WeChatPayProvider):
         raise click.ClickException("PAYMENT_PROVIDER is not wechatpay: there is nothing to fetch")

@@ -24,8 +24,8 @@ from rq import Queue
 from rq.job import JobStatus
 
 from api.worker import Backoff, interruptible_sleep
-from shop.cache import BACKGROUND_REDIS_EXTENSION
-from shop.runner import sweeps
+from shop.core.cache import BACKGROUND_REDIS_EXTENSION
+from shop.core.runner import sweeps
 
 log = logging.getLogger(__name__)
 

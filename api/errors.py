@@ -11,10 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from shop import errors as domain
-from shop.db import db
-from shop.integrity import translate
-from shop.redisguard import UNREACHABLE
+from shop.core import errors as domain
+from shop.core.db import db
+from shop.core.integrity import translate
+from shop.core.redisguard import UNREACHABLE
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from shop.cache import redis_client
-from shop.db import db
+from shop.core.cache import redis_client
+from shop.core.db import db
 
 blp = Blueprint("health", __name__, description="Liveness and readiness")
 

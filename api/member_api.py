@@ -14,9 +14,10 @@ from api.schemas.catalog import CategoryTreeSchema, ProductDetailSchema, Product
 from api.schemas.common import ErrorSchema
 from api.schemas.identity import MemberSchema, MemberTokenSchema, ProfileUpdateSchema, WxLoginSchema
 from api.throttle import RATE_LIMITED_DOC, wx_login_allowed
-from shop import catalog, members
-from shop.db import transaction
-from shop.models import Member
+from shop.catalog import service as catalog
+from shop.core.db import transaction
+from shop.identity import members
+from shop.identity.models import Member
 
 blp = Blueprint("members", __name__, url_prefix="/api/v1", description="Members in the mini-program")
 

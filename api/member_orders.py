@@ -33,14 +33,19 @@ from api.schemas.orders import (
     RefundSchema,
 )
 from api.throttle import RATE_LIMITED_DOC, pickup_attempt_allowed
-from shop import fulfilment, orders, pricing, refunds
-from shop.catalog import Page
-from shop.db import transaction
-from shop.errors import InvalidInput
-from shop.models import Order, PickupPoint, Refund
-from shop.payments import payment_provider
+from shop.checkout import cart as carts
+from shop.checkout import pricing
+from shop.checkout.pricing import Quote
+from shop.core.db import transaction
+from shop.core.errors import InvalidInput
+from shop.core.pagination import Page
+from shop.identity import pickup_points as points
+from shop.identity.models import PickupPoint
+from shop.orders import fulfilment, refunds
+from shop.orders import service as orders
+from shop.orders.models import Order, Refund
+from shop.payments.providers import payment_provider
 from shop.payments.service import start_payment
-from shop.pricing import Quote
 
 blp = Blueprint("member_orders", __name__, url_prefix="/api/v1", description="Cart, orders and payment (members)")
 
@@ -53,7 +58,7 @@ IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 def cart() -> dict[str, Any]:
     """The cart at current prices; lines that can no longer be bought are marked unavailable."""
     caller = current_caller()
-    return orders.view_cart(caller.merchant_id, caller.subject_id)
+    return carts.view_cart(caller.merchant_id, caller.subject_id)
 
 
 @blp.route("/cart/items", methods=["POST"])
@@ -64,8 +69,8 @@ def add_to_cart(args: dict[str, Any]) -> dict[str, Any]:
     """Add a quantity of a SKU (adds to what is already in the cart)."""
     caller = current_caller()
     with transaction():
-        orders.add_to_cart(caller.merchant_id, caller.subject_id, args["sku_id"], args["quantity"])
-    return orders.view_cart(caller.merchant_id, caller.subject_id)
+        carts.add_to_cart(caller.merchant_id, caller.subject_id, args["sku_id"], args["quantity"])
+    return carts.view_cart(caller.merchant_id, caller.subject_id)
 
 
 @blp.route("/cart/items/<int:sku_id>")
@@ -77,8 +82,8 @@ class CartItem(MethodView):
         """Set the quantity of a SKU in the cart (0 removes it)."""
         caller = current_caller()
         with transaction():
-            orders.set_cart_quantity(caller.merchant_id, caller.subject_id, sku_id, args["quantity"])
-        return orders.view_cart(caller.merchant_id, caller.subject_id)
+            carts.set_cart_quantity(caller.merchant_id, caller.subject_id, sku_id, args["quantity"])
+        return carts.view_cart(caller.merchant_id, caller.subject_id)
 
     @member_required
     @blp.response(200, CartSchema)
@@ -86,8 +91,8 @@ class CartItem(MethodView):
         """Remove a SKU from the cart."""
         caller = current_caller()
         with transaction():
-            orders.remove_from_cart(caller.merchant_id, caller.subject_id, sku_id)
-        return orders.view_cart(caller.merchant_id, caller.subject_id)
+            carts.remove_from_cart(caller.merchant_id, caller.subject_id, sku_id)
+        return carts.view_cart(caller.merchant_id, caller.subject_id)
 
 
 @blp.route("/pickup-points")
@@ -95,7 +100,7 @@ class CartItem(MethodView):
 @blp.response(200, PickupPointListSchema)
 def pickup_points() -> dict[str, list[PickupPoint]]:
     """Open pickup points to choose from at checkout."""
-    return {"items": fulfilment.list_pickup_points(current_caller().merchant_id, only_active=True)}
+    return {"items": points.list_pickup_points(current_caller().merchant_id, only_active=True)}
 
 
 @blp.route("/checkout/quote", methods=["POST"])

@@ -33,10 +33,12 @@ from api.schemas.identity import (
     StaffUpdateSchema,
 )
 from api.throttle import RATE_LIMITED_DOC, staff_password_check
-from shop import catalog, staff
-from shop.catalog import Page
-from shop.db import transaction
-from shop.models import Category, Product, Staff, StockMovement
+from shop.catalog import service as catalog
+from shop.catalog.models import Category, Product, StockMovement
+from shop.core.db import transaction
+from shop.core.pagination import Page
+from shop.identity import staff
+from shop.identity.models import Staff
 
 blp = Blueprint("merchant", __name__, url_prefix="/api/v1/merchant", description="Merchant staff")
 

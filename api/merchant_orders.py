@@ -31,10 +31,14 @@ from api.schemas.orders import (
     StaffRefundSchema,
 )
 from api.throttle import RATE_LIMITED_DOC, pickup_attempt_allowed
-from shop import fulfilment, orders, pricing, refunds
-from shop.catalog import Page
-from shop.db import db, transaction
-from shop.models import MerchantSettings, Order, PickupPoint, Refund
+from shop.checkout import pricing
+from shop.core.db import db, transaction
+from shop.core.pagination import Page
+from shop.identity import pickup_points, settings
+from shop.identity.models import MerchantSettings, PickupPoint
+from shop.orders import fulfilment, refunds
+from shop.orders import service as orders
+from shop.orders.models import Order, Refund
 
 blp = Blueprint("merchant_orders", __name__, url_prefix="/api/v1/merchant", description="Orders (staff)")
 
@@ -210,7 +214,7 @@ class PickupPoints(MethodView):
     @blp.response(200, PickupPointListSchema)
     def get(self) -> dict[str, list[PickupPoint]]:
         """Every pickup point, open or closed."""
-        return {"items": fulfilment.list_pickup_points(current_caller().merchant_id)}
+        return {"items": pickup_points.list_pickup_points(current_caller().merchant_id)}
 
     @staff_required("orders:fulfil")
     @blp.arguments(PickupPointCreateSchema)
@@ -218,7 +222,7 @@ class PickupPoints(MethodView):
     def post(self, args: dict[str, Any]) -> PickupPoint:
         """Open a pickup point at a group leader's address."""
         with transaction():
-            return fulfilment.create_pickup_point(current_caller().merchant_id, **args)
+            return pickup_points.create_pickup_point(current_caller().merchant_id, **args)
 
 
 @blp.route("/pickup-points/<int:point_id>", methods=["PATCH"])
@@ -228,7 +232,7 @@ class PickupPoints(MethodView):
 def update_pickup_point(args: dict[str, Any], point_id: int) -> PickupPoint:
     """Change or close a pickup point."""
     with transaction():
-        return fulfilment.update_pickup_point(current_caller().merchant_id, point_id, **args)
+        return pickup_points.update_pickup_point(current_caller().merchant_id, point_id, **args)
 
 
 @blp.route("/settings/orders")
@@ -245,4 +249,4 @@ class OrderSettings(MethodView):
     def patch(self, args: dict[str, Any]) -> MerchantSettings:
         """Change the order settings (owner only)."""
         with transaction():
-            return pricing.update_settings(current_caller().merchant_id, **args)
+            return settings.update_settings(current_caller().merchant_id, **args)

@@ -13,13 +13,13 @@ from sqlalchemy import update
 from api.blueprint import Blueprint
 from api.schemas.common import NoBodySchema
 from api.schemas.orders import OrderSchema
-from shop.db import db, transaction
-from shop.errors import Conflict, NotFound
-from shop.models import Member, Merchant, Order
-from shop.payments import payment_provider
-from shop.payments.providers import FakeWeChatPay
+from shop.core.db import db, transaction
+from shop.core.errors import Conflict, NotFound
+from shop.identity.models import Member, Merchant
+from shop.orders.models import Order
+from shop.payments.errors import NotificationRejected
+from shop.payments.providers import FakeWeChatPay, payment_provider
 from shop.payments.service import handle_notification
-from shop.payments.wechatpay import NotificationRejected
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Response, current_app
 from marshmallow import Schema
 
-from shop.cache import cached
+from shop.core.cache import cached
 
 
 def cached_json(namespace: str, key_parts: dict[str, Any], schema: Schema, produce: Callable[[], Any]) -> Response:

@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.auth import Caller
 from api.config import Settings
-from shop.ratelimit import Limiter, LoginPolicy
+from shop.core.ratelimit import Limiter, LoginPolicy
 
 LIMITER_EXTENSION = "groupshop.login_limiter"
 STAFF_LOGIN = "staff_login"

@@ -26,9 +26,9 @@ from rq import Queue, SimpleWorker, Worker
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.scheduler import RQScheduler
 
-from shop.cache import BACKGROUND_REDIS_EXTENSION, REDIS_EXTENSION
-from shop.db import db
-from shop.redisguard import guard_of
+from shop.core.cache import BACKGROUND_REDIS_EXTENSION, REDIS_EXTENSION
+from shop.core.db import db
+from shop.core.redisguard import guard_of
 
 log = logging.getLogger(__name__)
 

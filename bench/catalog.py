@@ -77,9 +77,10 @@ def seed_demo() -> int:
     """Load the demo data (once); return how many products the demo merchant has on the shelf."""
     from sqlalchemy import func, select
 
-    from shop.db import db
+    from shop.catalog.models import Product
+    from shop.core.db import db
     from shop.demo import DEMO_MERCHANT, load_demo_data
-    from shop.models import Merchant, Product
+    from shop.identity.models import Merchant
 
     load_demo_data()
     return db.session.execute(
@@ -91,7 +92,7 @@ def seed_demo() -> int:
 
 def count_sql(database_url: str, redis_url: str) -> dict:
     """SQL statements and connection checkouts per list request, with the cache off and on."""
-    from shop.db import db
+    from shop.core.db import db
 
     figures: dict = {}
     for label, ttl in (("uncached", 0), ("cached", CACHE_TTL_ON)):

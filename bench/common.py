@@ -199,8 +199,8 @@ def migrate_and_seed(database_url: str, redis_url: str, seed: Callable[[], Any])
     from flask_migrate import upgrade
     from sqlalchemy import text
 
-    from shop.cache import redis_client
-    from shop.db import db
+    from shop.core.cache import redis_client
+    from shop.core.db import db
 
     app = make_app(database_url, redis_url, 0)
     with app.app_context():

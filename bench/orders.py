@@ -36,8 +36,8 @@ What the first run showed: a placement took 10 statements, two of them needless:
 the SKUs with their products, and the product's `skus` relationship (lazy="selectin") then
 fetched every SKU of those products a second time; and the merchant settings were read twice
 (once for the shipping fee, once for the expiry), because a merchant that never changed them has
-no row and so nothing for the identity map to remember. Both are fixed in shop/pricing.py and
-shop/orders.py; the count is now 8.
+no row and so nothing for the identity map to remember. Both are fixed in shop/checkout/pricing.py and
+shop/orders/service.py; the count is now 8.
 """
 
 from __future__ import annotations
@@ -145,9 +145,9 @@ def seed() -> Seeded:
     """A merchant for this run, its SKUs on the shelf with STOCK each, through the services."""
     import secrets
 
-    from shop import catalog
-    from shop.db import transaction
-    from shop.demo import create_merchant
+    from shop.catalog import service as catalog
+    from shop.core.db import transaction
+    from shop.identity.merchants import create_merchant
 
     code = f"bench-orders-{dt.datetime.now(dt.UTC):%y%m%d%H%M%S}"
     image = ["https://img.example.com/bench.jpg"]
@@ -227,8 +227,8 @@ def count_placement(database_url: str, redis_url: str, seeded: Seeded) -> dict[s
     """Statements, checkouts, commits and Redis commands per placement, one request at a time."""
     from sqlalchemy import event
 
-    from shop.cache import redis_client
-    from shop.db import db
+    from shop.core.cache import redis_client
+    from shop.core.db import db
 
     app = make_app(database_url, redis_url, 300, queue_name=QUEUE)
     with app.app_context():
@@ -418,8 +418,9 @@ def verify(database_url: str, redis_url: str, seeded: Seeded, raw_transactions: 
     """The books after the run: (what was checked, with the figures; whether it held)."""
     from sqlalchemy import func, select
 
-    from shop.db import db
-    from shop.models import Order, OrderLine, Sku, StockMovement
+    from shop.catalog.models import Sku, StockMovement
+    from shop.core.db import db
+    from shop.orders.models import Order, OrderLine
 
     app = make_app(database_url, redis_url, 0, queue_name=QUEUE)
     mid = seeded.merchant_id

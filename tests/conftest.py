@@ -23,8 +23,8 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 
 from api import create_app
 from api.config import Settings, normalize_database_url
-from shop.cache import redis_client
-from shop.db import db
+from shop.core.cache import redis_client
+from shop.core.db import db
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DB = "groupshop_test"

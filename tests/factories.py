@@ -10,10 +10,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from shop import catalog, staff
-from shop.db import transaction
-from shop.demo import create_merchant
-from shop.models import Merchant, Product
+from shop.catalog import service as catalog
+from shop.catalog.models import Product
+from shop.core.db import transaction
+from shop.identity import staff
+from shop.identity.merchants import create_merchant
+from shop.identity.models import Merchant
 
 _seq = itertools.count(1)
 PASSWORD = "correct-horse-battery"

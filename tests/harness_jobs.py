@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from shop.db import db, transaction
-from shop.models import Merchant
+from shop.core.db import db, transaction
+from shop.core.runner import job
+from shop.identity.models import Merchant
+
+RENAME_MERCHANT = "tests.rename_merchant"
 
 
+@job(RENAME_MERCHANT)
 def rename_merchant(merchant_id: int, name: str) -> str:
     with transaction():
         merchant = db.session.execute(select(Merchant).where(Merchant.id == merchant_id)).scalar_one()

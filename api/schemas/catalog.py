@@ -5,7 +5,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from api.schemas.common import MAX_ID, Fen, InputSchema, PageArgsSchema
-from shop.catalog import SORTS
+from shop.catalog.service import SORTS
 
 ID_RANGE = validate.Range(min=1, max=MAX_ID)  # an id column is a bigint
 

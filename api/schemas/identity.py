@@ -4,7 +4,13 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from api.auth import STAFF_ROLES
 from api.schemas.common import FullMatch, InputSchema
-from shop.staff import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, USERNAME_PATTERN, USERNAME_RULE, password_problem
+from shop.identity.staff import (
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+    USERNAME_PATTERN,
+    USERNAME_RULE,
+    password_problem,
+)
 
 MERCHANT_CODE = fields.String(
     required=True, validate=validate.Length(min=1, max=32), metadata={"description": "the merchant's code, e.g. demo"}
@@ -65,7 +71,7 @@ USERNAME = FullMatch(rf"^{USERNAME_PATTERN}$", error=USERNAME_RULE)
 
 
 def staff_password(password: str) -> None:
-    """The staff password rule (shop.staff.password_problem), as a marshmallow validator."""
+    """The staff password rule (shop.identity.staff.password_problem), as a marshmallow validator."""
     problem = password_problem(password)
     if problem:
         raise ValidationError(problem)

@@ -5,7 +5,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from api.schemas.common import MAX_ID, Fen, FullMatch, InputSchema, PageArgsSchema
-from shop.models import ORDER_STATUSES, REFUND_STATUSES, Order
+from shop.orders.models import ORDER_STATUSES, REFUND_STATUSES, Order
 
 ID = validate.Range(min=1, max=MAX_ID)
 # At most 20 characters in all (the column's size), the "+" included.

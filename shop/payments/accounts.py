@@ -17,11 +17,12 @@ from datetime import datetime
 
 from sqlalchemy import exists, select
 
-from shop.db import db, utcnow
-from shop.errors import InvalidInput, NotFound
-from shop.locking import lock_payment_account
-from shop.members import get_active_merchant_by_code
-from shop.models import Merchant, PaymentAccount, PaymentPlatformKey
+from shop.core.db import db, utcnow
+from shop.core.errors import InvalidInput, NotFound
+from shop.core.locking import locked
+from shop.identity.merchants import get_active_merchant_by_code
+from shop.identity.models import Merchant
+from shop.payments.models import PaymentAccount, PaymentPlatformKey
 from shop.payments.wechatpay import (
     PlatformKey,
     key_source,
@@ -237,3 +238,9 @@ def _store(merchant_id: int, key: PlatformKey) -> tuple[str, PaymentPlatformKey]
     row.source = key.source
     db.session.flush()
     return "updated", row
+
+
+def lock_payment_account(merchant_id: int) -> PaymentAccount | None:
+    """The merchant's payment account, locked (before any of its platform keys), or None."""
+    query = locked(select(PaymentAccount).where(PaymentAccount.merchant_id == merchant_id))
+    return db.session.execute(query).scalar_one_or_none()

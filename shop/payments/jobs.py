@@ -1,4 +1,6 @@
-"""Background work of the payments package: keeping platform certificates current.
+"""Background jobs of payments: thin wrappers (ids in, the provider from the app, one service
+call) for reconciling orders with the provider and paying refunds back, their sweeps, and
+keeping platform certificates current.
 
 WeChat Pay replaces a platform certificate from time to time: the new one is listed by
 `/v3/certificates` before it is used, and the old one's expire time is moved forward. WeChat's
@@ -10,12 +12,18 @@ transaction, calls WeChat Pay with none open, and records the answer in a second
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
-from shop.db import db, transaction
-from shop.models import Merchant
-from shop.payments import accounts, payment_provider
-from shop.payments.providers import WeChatPayProvider
-from shop.runner import register_sweep
+from sqlalchemy import select
+
+from shop.core.db import db, transaction, utcnow
+from shop.core.runner import each_due, job, register_sweep
+from shop.identity.models import Merchant
+from shop.orders.models import Order, Refund
+from shop.orders.refunds import SUBMIT_REFUND_JOB
+from shop.orders.service import CLOSE_PAYMENT_JOB, EXPIRE_ORDER_JOB
+from shop.payments import accounts, fake_notify, reconcile, refunds
+from shop.payments.providers import FAKE_REFUND_NOTIFICATION_JOB, WeChatPayProvider, payment_provider
 
 CERTIFICATE_REFRESH_EVERY = 12 * 3600  # seconds
 log = logging.getLogger(__name__)
@@ -56,4 +64,71 @@ def sweep_platform_certificates() -> int:
     return done
 
 
+# How far back the close sweep looks: an order can be paid at most until its expiry, a day at most.
+CLOSE_SWEEP_WINDOW = timedelta(days=1, hours=1)
+
+
+@job(EXPIRE_ORDER_JOB)
+def expire_order(order_id: int) -> str:
+    return reconcile.expire_order(payment_provider(), order_id)
+
+
+@job(CLOSE_PAYMENT_JOB)
+def close_payment(order_id: int) -> str:
+    return reconcile.close_payment(payment_provider(), order_id)
+
+
+@job(SUBMIT_REFUND_JOB)
+def submit_refund(refund_id: int) -> str:
+    """The service owns its transactions: the provider is called between them."""
+    return refunds.submit_refund(payment_provider(), refund_id)
+
+
+@job(FAKE_REFUND_NOTIFICATION_JOB)
+def fake_refund_notification(out_refund_no: str) -> str:
+    return fake_notify.deliver_refund_notification(payment_provider(), out_refund_no)
+
+
+def sweep_expired_orders() -> int:
+    return each_due(
+        select(Order.id)
+        .where(Order.status == "pending_payment", Order.expires_at < utcnow())
+        .order_by(Order.expires_at, Order.id),
+        expire_order,
+    )
+
+
+def sweep_unclosed_payments() -> int:
+    """Cancelled orders with a prepay whose close at the provider is not known to have happened
+    (its job was lost), cancelled a few minutes to a day ago: WeChat refuses a payment after the
+    order's expiry (at most a day), and one made before it is found by the close."""
+    now = utcnow()
+    return each_due(
+        select(Order.id)
+        .where(
+            Order.status == "cancelled",
+            Order.prepay_id.is_not(None),
+            Order.provider_closed_at.is_(None),
+            Order.cancelled_at > now - CLOSE_SWEEP_WINDOW,
+            Order.cancelled_at < now - timedelta(minutes=5),
+        )
+        .order_by(Order.cancelled_at, Order.id),
+        close_payment,
+    )
+
+
+def sweep_refunds() -> int:
+    """Submit again the refunds the provider has not settled after a while (out_refund_no makes
+    it safe); abnormal ones wait for the merchant, not for a retry."""
+    return each_due(
+        select(Refund.id)
+        .where(Refund.status == "processing", Refund.created_at < utcnow() - timedelta(minutes=10))
+        .order_by(Refund.id),
+        submit_refund,
+    )
+
+
+register_sweep(sweep_expired_orders, 60)
+register_sweep(sweep_unclosed_payments, 600)
+register_sweep(sweep_refunds, 600)
 register_sweep(sweep_platform_certificates, CERTIFICATE_REFRESH_EVERY)

@@ -13,10 +13,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from shop.cache import redis_client
-from shop.db import db, forbid_open_transaction
-from shop.errors import Conflict
-from shop.models import Merchant, PaymentAccount, PaymentPlatformKey
+from flask import current_app
+
+from shop.core.cache import redis_client
+from shop.core.db import db, forbid_open_transaction
+from shop.core.errors import Conflict
+from shop.core.runner import enqueue
+from shop.identity.models import Merchant
+from shop.payments.models import PaymentAccount, PaymentPlatformKey
 from shop.payments.wechatpay import (
     SIGNATURE_SCHEME,
     PlatformKey,
@@ -36,6 +40,9 @@ FAKE_MCHID = "1900000109"
 FAKE_MERCHANT_SERIAL = "FAKE0MERCHANT0SERIAL0000000000000000001"
 FAKE_PLATFORM_SERIAL = "FAKE0PLATFORM0SERIAL0000000000000000001"
 FAKE_APIV3_KEY = b"groupshop-fake-apiv3-key-32bytes"
+
+# The fake's refund callback, a job (by name: shop.core.runner) of shop.payments.jobs.
+FAKE_REFUND_NOTIFICATION_JOB = "payments.fake_refund_notification"
 
 
 class PaymentProvider(Protocol):
@@ -239,10 +246,7 @@ class FakeWeChatPay:
             raise Conflict("out_refund_no reused with another amount", code="refund_refused")
         # WeChat Pay answers PROCESSING and notifies the outcome later; so does the fake. Called
         # with no transaction open, the runner sends the job at once.
-        from shop import jobs
-        from shop.runner import enqueue
-
-        enqueue(jobs.deliver_fake_refund_notification, out_refund_no)
+        enqueue(FAKE_REFUND_NOTIFICATION_JOB, out_refund_no)
         return RefundResult(refund_id=f"fake_rf_{out_refund_no}", status="PROCESSING")
 
     def refund_submissions(self) -> dict[str, int]:
@@ -331,3 +335,10 @@ class FakeWeChatPay:
         }
         event = {"SUCCESS": "REFUND.SUCCESS", "ABNORMAL": "REFUND.ABNORMAL", "CLOSED": "REFUND.CLOSED"}[status]
         return self.notification(merchant, event, resource, "refund")
+
+
+PROVIDER_EXTENSION = "groupshop.payments"
+
+
+def payment_provider() -> PaymentProvider:
+    return current_app.extensions[PROVIDER_EXTENSION]

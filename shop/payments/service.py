@@ -16,21 +16,16 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from shop.catalog import record_sales
-from shop.db import db, transaction, utcnow
-from shop.errors import Conflict
-from shop.events import ORDER_PAID, bus
-from shop.locking import lock_order
-from shop.models import Member, Merchant, Order, Payment
-from shop.orders import get_order, transition
+from shop.core.db import db, transaction, utcnow
+from shop.core.errors import Conflict
+from shop.identity.models import Member, Merchant
+from shop.orders.models import Order, Payment
+from shop.orders.refunds import refund_late_payment
+from shop.orders.service import get_order, lock_order, mark_paid
+from shop.payments.errors import NotificationRejected
 from shop.payments.providers import PaymentProvider
-from shop.payments.wechatpay import (
-    NotificationRejected,
-    WeChatPayAccount,
-    parse_notification,
-    resource_fen,
-    resource_text,
-)
+from shop.payments.refunds import apply_refund_result
+from shop.payments.wechatpay import WeChatPayAccount, parse_notification, resource_fen, resource_text
 
 # A prepay must leave the payer time to finish. WeChat moves a time_expire less than a minute
 # after the prepay call to a minute after it, which would let a payment land after our expiry:
@@ -94,8 +89,6 @@ def handle_notification(provider: PaymentProvider, merchant_code: str, headers: 
     if notification.event_type.startswith("REFUND."):
         if resource.get("mchid") != account.mchid:
             raise NotificationRejected("wrong_account", "mchid is not this merchant's")
-        from shop.refunds import apply_refund_result
-
         return Handled(apply_refund_result(merchant.id, resource))
     raise NotificationRejected("unknown_event", f"event {notification.event_type} is not handled")
 
@@ -145,7 +138,7 @@ def _apply_payment(provider: PaymentProvider, merchant_id: int, resource: dict[s
     ).scalar_one_or_none()
     if order_id is None:
         raise NotificationRejected("unknown_order", "no such order")
-    # The order first, then its payment's transaction id (shop.locking): the unique index makes a
+    # The order first, then its payment's transaction id (shop.core.locking): the unique index makes a
     # second insert of the same id wait for the first, so it is claimed under the order's lock.
     order = lock_order(order_id)
     if amount != order.payable_total:
@@ -169,57 +162,13 @@ def _apply_payment(provider: PaymentProvider, merchant_id: int, resource: dict[s
     if payment_id is None:
         return Handled("duplicate")
     if order.status == "pending_payment":
-        _mark_paid(order, amount, transaction_id)
+        mark_paid(order, amount, transaction_id)
         _set_outcome(payment_id, "applied")
         return Handled("applied")
     # Paid after it expired (or paid twice): keep the record, give the money back.
     _set_outcome(payment_id, "late")
-    from shop.refunds import refund_late_payment
-
     refund_late_payment(order, payment_id, transaction_id, amount)
     return Handled("late")
-
-
-def _mark_paid(order: Order, amount: int, transaction_id: str) -> None:
-    """The (locked, unpaid) order is paid: count the sales and tell the subscribers."""
-    transition(order, "paid", paid_total=amount, transaction_id=transaction_id)
-    sold: dict[int, int] = {}
-    for line in order.lines:
-        sold[line.product_id] = sold.get(line.product_id, 0) + line.quantity
-    record_sales(sold)
-    bus.dispatch(
-        ORDER_PAID,
-        merchant_id=order.merchant_id,
-        order_id=order.id,
-        member_id=order.member_id,
-        lines=[
-            {
-                "line_id": line.id,
-                "sku_id": line.sku_id,
-                "product_id": line.product_id,
-                "quantity": line.quantity,
-                "paid_amount": line.paid_amount,
-            }
-            for line in order.lines
-        ],
-    )
-
-
-def settle_free_order(order: Order) -> None:
-    """An order that costs nothing (discounts cover it all) is paid at once: WeChat Pay cannot
-    take 0 fen. It is recorded as a payment like any other, so reports and refunds see it."""
-    transaction_id = f"FREE-{order.order_no}"
-    db.session.add(
-        Payment(
-            merchant_id=order.merchant_id,
-            order_id=order.id,
-            provider="free",
-            transaction_id=transaction_id,
-            amount=0,
-            outcome="applied",
-        )
-    )
-    _mark_paid(order, 0, transaction_id)
 
 
 def _set_outcome(payment_id: int, outcome: str) -> None:

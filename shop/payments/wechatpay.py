@@ -37,8 +37,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from shop.db import forbid_open_transaction
-from shop.errors import Conflict, UpstreamError
+from shop.core.db import forbid_open_transaction
+from shop.core.errors import Conflict, UpstreamError
+from shop.payments.errors import NotificationRejected
 
 SIGNATURE_SCHEME = "WECHATPAY2-SHA256-RSA2048"
 SIGNTEST_PREFIX = "WECHATPAY/SIGNTEST/"
@@ -46,15 +47,6 @@ MAX_CLOCK_SKEW = 300  # seconds; WeChat's own recommendation for notification ti
 PUBLIC_KEY_ID_PREFIX = "PUB_KEY_ID_"
 CERTIFICATES_PATH = "/v3/certificates"
 log = logging.getLogger(__name__)
-
-
-class NotificationRejected(Exception):
-    """A notification that must not be acted on; `reason` is a short machine-readable word."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
 
 
 def normalize_serial(serial: str) -> str:

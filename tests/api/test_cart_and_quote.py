@@ -9,9 +9,10 @@ import io
 import pytest
 from sqlalchemy import update
 
-from shop.db import db, transaction
-from shop.models import Order, OrderLine, Sku
-from shop.pricing import Adjustment, register_adjuster, unregister_adjuster
+from shop.catalog.models import Sku
+from shop.checkout.pricing import Adjustment, register_adjuster, unregister_adjuster
+from shop.core.db import db, transaction
+from shop.orders.models import Order, OrderLine
 from tests.factories import (
     fake_pay,
     make_merchant,

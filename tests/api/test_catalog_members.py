@@ -3,8 +3,8 @@ that never serves what a committed change made stale."""
 
 from __future__ import annotations
 
-from shop import catalog
-from shop.db import transaction
+from shop.catalog import service as catalog
+from shop.core.db import transaction
 from tests.factories import make_merchant, make_product, member_headers, staff_headers
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from shop.db import db
-from shop.models import Product, StockMovement
+from shop.catalog.models import Product, StockMovement
+from shop.core.db import db
 from tests.factories import make_merchant, staff_headers
 
 NEW_PRODUCT = {

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from sqlalchemy import event
 
-from shop import catalog
-from shop.db import db, transaction
+from shop.catalog import service as catalog
+from shop.core.db import db, transaction
 from tests.factories import make_merchant, make_product, member_headers, staff_headers
 
 # (stocks of the active SKUs, stocks of SKUs then deactivated, what members see)

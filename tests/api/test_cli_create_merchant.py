@@ -7,10 +7,10 @@ import pytest
 from sqlalchemy import select
 
 from api.schemas.identity import StaffCreateSchema, StaffUpdateSchema
-from shop.db import db, transaction
-from shop.errors import InvalidInput
-from shop.models import Merchant
-from shop.staff import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, create_staff, password_problem, update_staff
+from shop.core.db import db, transaction
+from shop.core.errors import InvalidInput
+from shop.identity.models import Merchant
+from shop.identity.staff import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, create_staff, password_problem, update_staff
 from tests.factories import make_merchant
 
 
@@ -79,7 +79,7 @@ def test_a_password_at_either_end_of_the_rule_is_accepted():
 
 
 def merchant_owner_id(merchant_id: int) -> int:
-    from shop.models import Staff
+    from shop.identity.models import Staff
 
     return db.session.execute(
         select(Staff.id).where(Staff.merchant_id == merchant_id, Staff.username == "owner")

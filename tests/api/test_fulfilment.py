@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import update
 
 from api.worker import run_burst
-from shop import fulfilment, jobs
-from shop.db import db, transaction
-from shop.events import ORDER_COMPLETED, bus
-from shop.models import Order
+from shop.core.db import db, transaction
+from shop.core.events import ORDER_COMPLETED, bus
+from shop.orders import fulfilment
+from shop.orders import jobs as order_jobs
+from shop.orders.models import Order
 from tests.factories import (
     fake_pay,
     make_merchant,
@@ -204,7 +205,7 @@ def test_auto_confirm_leaves_an_order_the_member_already_confirmed_alone(client,
 
 def test_the_auto_confirm_job_does_nothing_before_it_is_due(app, client, store):
     order = _shipped(client, store)
-    assert jobs.auto_confirm(order["id"]) is False
+    assert order_jobs.auto_confirm(order["id"]) is False
     assert _order(order["id"]).status == "shipped"
 
 
@@ -217,9 +218,9 @@ def test_the_sweep_confirms_only_orders_shipped_long_enough_ago(app, client, sto
             db.session.execute(
                 update(Order).where(Order.id == order_id).values(shipped_at=Order.shipped_at - timedelta(days=days))
             )
-    assert jobs.sweep_auto_confirm() == 1
+    assert order_jobs.sweep_auto_confirm() == 1
     assert [_order(o["id"]).status for o in (due, recent, fresh)] == ["received", "shipped", "shipped"]
-    assert jobs.sweep_auto_confirm() == 0  # a second sweep finds nothing left to do
+    assert order_jobs.sweep_auto_confirm() == 0  # a second sweep finds nothing left to do
 
 
 def test_finalizing_after_the_after_sales_window_completes_the_order_with_its_line_amounts(client, store):
@@ -321,7 +322,7 @@ def test_the_finalize_sweep_completes_orders_whose_window_has_closed(client, sto
             .where(Order.id == closed["id"])
             .values(after_sales_until=Order.after_sales_until - timedelta(days=8))
         )
-    assert jobs.sweep_finalize() == 1
+    assert order_jobs.sweep_finalize() == 1
     assert [_order(o["id"]).status for o in (closed, open_)] == ["completed", "received"]
 
 

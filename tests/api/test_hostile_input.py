@@ -10,8 +10,8 @@ import time
 import jwt
 import pytest
 
-from shop.db import db
-from shop.models import Member
+from shop.core.db import db
+from shop.identity.models import Member
 from tests.factories import make_merchant, member_headers, staff_headers
 
 HUGE = "9" * 4301  # Python's json refuses to convert an integer literal of more than 4300 digits

@@ -9,8 +9,8 @@ from redis import Redis
 
 from api import create_app
 from api.config import Settings
-from shop import catalog
-from shop.cache import REDIS_EXTENSION
+from shop.catalog import service as catalog
+from shop.core.cache import REDIS_EXTENSION
 
 
 def test_healthz_answers_ok_when_the_database_and_redis_answer(client):

@@ -8,7 +8,7 @@ from urllib.parse import quote
 import pytest
 
 from api.http_rules import MAX_HEADER_BYTES, MAX_HEADERS, MAX_URL_BYTES
-from shop import catalog
+from shop.catalog import service as catalog
 from tests.factories import make_merchant, make_product, member_headers, order_body, place, staff_headers
 
 

@@ -13,10 +13,11 @@ import pytest
 from flask import Flask, current_app
 from sqlalchemy import func, select
 
-from shop.db import db, transaction
-from shop.models import Member, Merchant, Product, Sku, Staff
-from shop.staff import hash_password
-from shop.wechat import FakeWeChatAuth, WxSession
+from shop.catalog.models import Product, Sku
+from shop.core.db import db, transaction
+from shop.identity.models import Member, Merchant, Staff
+from shop.identity.staff import hash_password
+from shop.identity.wechat import FakeWeChatAuth, WxSession
 from tests.factories import PASSWORD, make_merchant, make_product, make_staff, member_headers, staff_headers
 
 WECHAT = "groupshop.wechat"

@@ -26,11 +26,13 @@ from flask import current_app
 from sqlalchemy import inspect, select
 
 from api.schemas.common import MAX_FEN, MAX_ID
-from shop import catalog, fulfilment
-from shop.catalog import MAX_STOCK
-from shop.db import db, transaction
-from shop.models import Merchant, Sku
-from shop.payments import PROVIDER_EXTENSION
+from shop.catalog import service as catalog
+from shop.catalog.models import Sku
+from shop.catalog.service import MAX_STOCK
+from shop.core.db import db, transaction
+from shop.identity import pickup_points
+from shop.identity.models import Merchant
+from shop.payments.providers import PROVIDER_EXTENSION
 from tests.factories import (
     PASSWORD,
     fake_pay,
@@ -197,10 +199,10 @@ def world(ctx, client, request) -> World:
     in_cart = client.post(f"{PREFIX}/cart/items", headers=member, json={"sku_id": product.skus[0].id, "quantity": 2})
     assert in_cart.status_code == 200, in_cart.json
     with transaction():
-        point = fulfilment.create_pickup_point(merchant.id, **POINT, leader_member_id=member_id)
-        closed = fulfilment.create_pickup_point(merchant.id, **POINT)
-        fulfilment.update_pickup_point(merchant.id, closed.id, active=False)
-        other_point = fulfilment.create_pickup_point(other.id, **POINT)
+        point = pickup_points.create_pickup_point(merchant.id, **POINT, leader_member_id=member_id)
+        closed = pickup_points.create_pickup_point(merchant.id, **POINT)
+        pickup_points.update_pickup_point(merchant.id, closed.id, active=False)
+        other_point = pickup_points.create_pickup_point(other.id, **POINT)
 
     endpoint = _endpoint_under_test(request)
     orders = _place_orders(client, owner, member, lemon, point.id, endpoint.orders if endpoint else ())

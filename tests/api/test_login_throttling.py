@@ -19,9 +19,9 @@ from redis.retry import Retry
 
 from api import create_app
 from api.throttle import LIMITER_EXTENSION
-from shop import staff
-from shop.cache import REDIS_EXTENSION
-from shop.db import db
+from shop.core.cache import REDIS_EXTENSION
+from shop.core.db import db
+from shop.identity import staff
 from tests.factories import PASSWORD, make_merchant, make_staff
 
 

@@ -16,10 +16,12 @@ import pytest
 from sqlalchemy import func, select, update
 
 from api.worker import run_burst
-from shop import jobs
-from shop.db import TransactionOpen, db, transaction, utcnow
-from shop.events import ORDER_REFUNDED, bus
-from shop.models import Merchant, Order, Refund, Sku, StockMovement
+from shop.catalog.models import Sku, StockMovement
+from shop.core.db import TransactionOpen, db, transaction, utcnow
+from shop.core.events import ORDER_REFUNDED, bus
+from shop.identity.models import Merchant
+from shop.orders.models import Order, Refund
+from shop.payments import jobs as payment_jobs
 from shop.payments.wechatpay import RefundResult
 from tests.factories import fake_pay, make_merchant, make_product, member_headers, order_body, place, staff_headers
 
@@ -104,8 +106,8 @@ def test_in_production_a_call_inside_a_transaction_is_logged_not_refused(ctx, mo
 
 
 def test_the_real_clients_are_guarded_too(ctx):
+    from shop.identity.wechat import HttpWeChatAuth
     from shop.payments.wechatpay import WeChatPayClient
-    from shop.wechat import HttpWeChatAuth
 
     account = ctx.extensions[PAYMENTS].account(make_merchant())
     with pytest.raises(TransactionOpen), transaction():
@@ -146,7 +148,7 @@ def test_an_expiring_order_is_asked_about_at_the_provider_with_no_transaction_op
     assert client.post(f"/api/v1/orders/{order['id']}/pay", headers=headers).status_code == 200
     _expire_now(order["id"])
     calls = _spy(monkeypatch, app.extensions[PAYMENTS], "query")
-    assert jobs.expire_order(order["id"]) == "cancelled"
+    assert payment_jobs.expire_order(order["id"]) == "cancelled"
     assert calls == [False]
     assert _stock(sku_id) == 10
 
@@ -164,7 +166,7 @@ def test_an_order_paid_while_its_expiry_asked_the_provider_stays_paid(app, ctx, 
         return answer
 
     _spy(monkeypatch, app.extensions[PAYMENTS], "query", after=paid_meanwhile)
-    assert jobs.expire_order(order["id"]) == "paid"
+    assert payment_jobs.expire_order(order["id"]) == "paid"
     db.session.expire_all()
     assert db.session.get(Order, order["id"]).status == "paid"
     assert _stock(sku_id) == 8  # still sold, never released
@@ -178,7 +180,7 @@ def test_a_cancelled_order_is_closed_at_the_provider_with_no_transaction_open(ap
     assert client.post(f"/api/v1/orders/{order['id']}/pay", headers=headers).status_code == 200
     assert client.post(f"/api/v1/orders/{order['id']}/cancel", headers=headers).status_code == 200
     calls = _spy(monkeypatch, app.extensions[PAYMENTS], "close")
-    assert jobs.close_payment(order["id"]) == "closed"
+    assert payment_jobs.close_payment(order["id"]) == "closed"
     assert calls == [False]
     assert app.extensions[PAYMENTS].is_closed(order["order_no"])
 
@@ -193,7 +195,7 @@ def test_a_paid_order_the_provider_will_not_close_is_queried_with_no_transaction
     provider.payment_notification(merchant, out_trade_no=order["order_no"], total=order["payable_total"], openid="o")
     closes = _spy(monkeypatch, provider, "close")
     queries = _spy(monkeypatch, provider, "query")
-    assert jobs.close_payment(order["id"]) == "late"
+    assert payment_jobs.close_payment(order["id"]) == "late"
     assert (closes, queries) == ([False], [False])
 
 
@@ -228,7 +230,7 @@ def test_a_refund_the_notification_settled_while_it_was_submitted_is_settled_onc
 
     def settled_meanwhile(answer, *args, **kwargs):
         with app.app_context():  # another worker: the provider's notification arrives first
-            assert jobs.deliver_fake_refund_notification(refund["out_refund_no"]) == "refund_applied"
+            assert payment_jobs.fake_refund_notification(refund["out_refund_no"]) == "refund_applied"
         return RefundResult(refund_id=answer.refund_id, status="SUCCESS")  # then the answer: SUCCESS
 
     _spy(monkeypatch, app.extensions[PAYMENTS], "refund", after=settled_meanwhile)
@@ -236,7 +238,7 @@ def test_a_refund_the_notification_settled_while_it_was_submitted_is_settled_onc
     recorder = lambda **payload: refunded.append(payload)  # noqa: E731
     bus.subscribe(ORDER_REFUNDED, recorder)
     try:
-        assert jobs.submit_refund(refund["id"]) == "refund_duplicate"
+        assert payment_jobs.submit_refund(refund["id"]) == "refund_duplicate"
         run_burst(app)  # the job queued by the approval, and the notification again: no change
     finally:
         bus.unsubscribe(ORDER_REFUNDED, recorder)
@@ -255,7 +257,7 @@ def test_a_refund_the_notification_settled_while_it_was_submitted_is_settled_onc
 
 
 def test_a_refund_the_provider_refuses_records_the_error_after_the_call(app, ctx, client, monkeypatch):
-    from shop.errors import UpstreamError
+    from shop.core.errors import UpstreamError
 
     merchant, sku_id = _shop()
     _, refund = _refund_approved(client, merchant, sku_id)
@@ -266,7 +268,7 @@ def test_a_refund_the_provider_refuses_records_the_error_after_the_call(app, ctx
         raise UpstreamError("WeChat Pay refused the refund: NOT_ENOUGH 余额不足", code="refund_refused")
 
     monkeypatch.setattr(app.extensions[PAYMENTS], "refund", refuse)
-    assert jobs.submit_refund(refund["id"]) == "retry_later"
+    assert payment_jobs.submit_refund(refund["id"]) == "retry_later"
     db.session.expire_all()
     stored = db.session.get(Refund, refund["id"])
     assert (stored.status, stored.attempts) == ("processing", 1)

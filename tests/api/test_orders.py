@@ -10,11 +10,13 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import event, select
 
 from api.worker import run_burst
-from shop import catalog, orders
-from shop.cache import redis_client
-from shop.db import db, transaction
-from shop.events import ORDER_CANCELLED, bus
-from shop.models import Order, Payment, Refund, Sku, StockMovement
+from shop.catalog import service as catalog
+from shop.catalog.models import Sku, StockMovement
+from shop.core.cache import redis_client
+from shop.core.db import db, transaction
+from shop.core.events import ORDER_CANCELLED, bus
+from shop.orders import service as orders
+from shop.orders.models import Order, Payment, Refund
 from tests.factories import fake_pay, make_merchant, make_product, member_headers, order_body, place, staff_headers
 
 
@@ -186,14 +188,14 @@ def test_expiry_releases_the_stock_exactly_once_and_closes_the_payment(app, ctx,
 
 
 def test_the_sweep_expires_what_the_delayed_job_missed(app, ctx, client):
-    from shop import jobs
+    from shop.payments import jobs as payment_jobs
 
     merchant, _, sku_id = _shop()
     order = place(client, member_headers(client, merchant.code), order_body(sku_id, 2)).json
     with transaction():
         db.session.get(Order, order["id"]).expires_at -= timedelta(hours=1)
-    assert jobs.sweep_expired_orders() == 1
-    assert jobs.sweep_expired_orders() == 0
+    assert payment_jobs.sweep_expired_orders() == 1
+    assert payment_jobs.sweep_expired_orders() == 0
     assert _stock(sku_id) == 10
 
 
@@ -246,7 +248,7 @@ def test_catalog_reads_see_stock_run_out_through_orders(ctx, client):
 
 
 def test_an_order_paid_but_never_notified_is_marked_paid_not_expired(app, ctx, client):
-    from shop import jobs
+    from shop.payments import jobs as payment_jobs
 
     merchant, _, sku_id = _shop()
     headers = member_headers(client, merchant.code)
@@ -258,7 +260,7 @@ def test_an_order_paid_but_never_notified_is_marked_paid_not_expired(app, ctx, c
     )
     with transaction():
         db.session.get(Order, order["id"]).expires_at -= timedelta(hours=1)
-    assert jobs.expire_order(order["id"]) == "paid"
+    assert payment_jobs.expire_order(order["id"]) == "paid"
     db.session.expire_all()
     assert db.session.get(Order, order["id"]).status == "paid"
     assert _stock(sku_id) == 8
@@ -266,15 +268,15 @@ def test_an_order_paid_but_never_notified_is_marked_paid_not_expired(app, ctx, c
 
 
 def test_an_unpaid_order_past_its_expiry_is_closed_by_the_job(app, ctx, client):
-    from shop import jobs
+    from shop.payments import jobs as payment_jobs
 
     merchant, _, sku_id = _shop()
     order = place(client, member_headers(client, merchant.code), order_body(sku_id, 2)).json
-    assert jobs.expire_order(order["id"]) == "pending_payment"  # not due yet
+    assert payment_jobs.expire_order(order["id"]) == "pending_payment"  # not due yet
     with transaction():
         db.session.get(Order, order["id"]).expires_at -= timedelta(hours=1)
-    assert jobs.expire_order(order["id"]) == "cancelled"
-    assert jobs.expire_order(order["id"]) == "cancelled"
+    assert payment_jobs.expire_order(order["id"]) == "cancelled"
+    assert payment_jobs.expire_order(order["id"]) == "cancelled"
     assert _stock(sku_id) == 10
 
 
@@ -305,8 +307,8 @@ def test_checkout_from_the_cart_takes_only_the_lines_that_can_be_bought(ctx, cli
 
 
 def test_an_order_that_costs_nothing_is_paid_at_once(app, ctx, client):
-    from shop.events import ORDER_PAID
-    from shop.pricing import Adjustment, register_adjuster, unregister_adjuster
+    from shop.checkout.pricing import Adjustment, register_adjuster, unregister_adjuster
+    from shop.core.events import ORDER_PAID
 
     class EverythingFree:
         name = "test-free"

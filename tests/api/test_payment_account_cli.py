@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shop.payments import PROVIDER_EXTENSION
-from shop.payments.providers import WeChatPayProvider
+from shop.payments.providers import PROVIDER_EXTENSION, WeChatPayProvider
 from shop.payments.wechatpay import WeChatPayClient
 from tests.factories import make_merchant
 from tests.wechatpay_stub import (

@@ -9,11 +9,10 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from shop.db import db
-from shop.events import ORDER_PAID, bus
-from shop.models import Order, Payment
-from shop.payments import PROVIDER_EXTENSION
-from shop.payments.providers import WeChatPayProvider
+from shop.core.db import db
+from shop.core.events import ORDER_PAID, bus
+from shop.orders.models import Order, Payment
+from shop.payments.providers import PROVIDER_EXTENSION, WeChatPayProvider
 from shop.payments.wechatpay import SIGNATURE_SCHEME, WeChatPayClient, encrypt_bytes, encrypt_resource
 from tests.factories import make_merchant, make_product, member_headers, order_body, place
 

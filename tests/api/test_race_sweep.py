@@ -19,19 +19,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from shop.db import db
-from shop.models import (
-    CartItem,
-    Category,
-    IdempotencyKey,
-    Member,
-    MerchantSettings,
-    Order,
-    Refund,
-    Sku,
-    Staff,
-    StockMovement,
-)
+from shop.catalog.models import Category, Sku, StockMovement
+from shop.checkout.models import CartItem
+from shop.core.db import db
+from shop.identity.models import Member, MerchantSettings, Staff
+from shop.orders.models import IdempotencyKey, Order, Refund
 from tests.factories import (
     fake_pay,
     make_merchant,

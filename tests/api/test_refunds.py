@@ -10,13 +10,14 @@ import pytest
 from sqlalchemy import select, update
 
 from api.worker import run_burst
-from shop import refunds
-from shop.db import db, transaction
-from shop.errors import Conflict
-from shop.events import ORDER_REFUNDED, bus
-from shop.models import ORDER_STATUSES, Order, Refund, Sku, StockMovement
-from shop.orders import TRANSITIONS, transition
-from shop.pricing import Adjustment, register_adjuster, unregister_adjuster
+from shop.catalog.models import Sku, StockMovement
+from shop.checkout.pricing import Adjustment, register_adjuster, unregister_adjuster
+from shop.core.db import db, transaction
+from shop.core.errors import Conflict
+from shop.core.events import ORDER_REFUNDED, bus
+from shop.orders import refunds
+from shop.orders.models import ORDER_STATUSES, Order, Refund
+from shop.orders.service import TRANSITIONS, transition
 from tests.factories import (
     fake_pay,
     make_merchant,
@@ -492,7 +493,7 @@ def _completed(client, store) -> dict:
     order = _paid(client, store, ("apple", 1))
     _ship(client, store, order["id"])
     assert client.post(f"/api/v1/orders/{order['id']}/confirm-receipt", headers=store["member"]).status_code == 200
-    from shop.fulfilment import finalize
+    from shop.orders.fulfilment import finalize
 
     with transaction():
         assert finalize(order["id"], now=_order(order["id"]).after_sales_until + timedelta(seconds=1))
@@ -606,7 +607,7 @@ def test_the_lifecycle_allows_exactly_the_expected_moves():
 
 
 def test_refunded_units_no_longer_count_as_sold(app, client, store):
-    from shop.models import Product
+    from shop.catalog.models import Product
 
     order = _paid(client, store, ("apple", 3))
     product_id = order["lines"][0]["product_id"]

@@ -7,10 +7,14 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from shop import jobs, pricing
-from shop.db import db, transaction, utcnow
-from shop.errors import UpstreamError
-from shop.models import Order, Refund
+from shop.core import runner
+from shop.core.db import db, transaction, utcnow
+from shop.core.errors import UpstreamError
+from shop.identity import settings
+from shop.orders import jobs as order_jobs
+from shop.orders.models import Order, Refund
+from shop.payments import jobs as payment_jobs
+from shop.payments import reconcile
 from tests.factories import fake_pay, make_merchant, make_product, member_headers, order_body, place, staff_headers
 
 
@@ -34,15 +38,15 @@ def test_one_order_that_cannot_be_expired_does_not_stop_the_others(app, ctx, cli
     second = place(client, headers, order_body(sku_id)).json
     _backdate(first["id"], expires_at=utcnow() - timedelta(hours=2))
     _backdate(second["id"], expires_at=utcnow() - timedelta(hours=1))
-    real = jobs.expire_order
+    real = payment_jobs.expire_order
 
     def flaky(order_id: int) -> str:
         if order_id == first["id"]:
             raise RuntimeError("this one is broken")
         return real(order_id)
 
-    monkeypatch.setattr(jobs, "expire_order", flaky)
-    assert jobs.sweep_expired_orders() == 1
+    monkeypatch.setattr(payment_jobs, "expire_order", flaky)
+    assert payment_jobs.sweep_expired_orders() == 1
     db.session.expire_all()
     assert (db.session.get(Order, first["id"]).status, db.session.get(Order, second["id"]).status) == (
         "pending_payment",
@@ -63,16 +67,16 @@ def test_an_unreachable_provider_keeps_an_order_open_for_a_while_then_it_expires
 
     monkeypatch.setattr(provider, "query", down)
     _backdate(order["id"], expires_at=utcnow() - timedelta(minutes=5))
-    assert jobs.expire_order(order["id"]) == "pending_payment"
-    _backdate(order["id"], expires_at=utcnow() - jobs.UNKNOWN_PAYMENT_GRACE - timedelta(minutes=1))
-    assert jobs.expire_order(order["id"]) == "cancelled"
+    assert payment_jobs.expire_order(order["id"]) == "pending_payment"
+    _backdate(order["id"], expires_at=utcnow() - reconcile.UNKNOWN_PAYMENT_GRACE - timedelta(minutes=1))
+    assert payment_jobs.expire_order(order["id"]) == "cancelled"
 
 
 def test_auto_confirm_uses_each_merchants_days_and_skips_orders_not_yet_due(app, ctx, client):
     patient, quick = make_merchant(), make_merchant()
     with transaction():
-        pricing.update_settings(patient.id, auto_confirm_days=60)
-        pricing.update_settings(quick.id, auto_confirm_days=1)
+        settings.update_settings(patient.id, auto_confirm_days=60)
+        settings.update_settings(quick.id, auto_confirm_days=1)
     ids = {}
     for merchant in (patient, quick):
         sku_id = make_product(merchant, skus=[{"specs": {}, "price": 100, "stock": 10}]).skus[0].id
@@ -84,11 +88,11 @@ def test_auto_confirm_uses_each_merchants_days_and_skips_orders_not_yet_due(app,
         )
         _backdate(order["id"], shipped_at=utcnow() - timedelta(days=2))
         ids[merchant.code] = order["id"]
-    jobs.SWEEP_BATCH, saved = 1, jobs.SWEEP_BATCH  # the not-yet-due order must not fill the batch
+    runner.SWEEP_BATCH, saved = 1, runner.SWEEP_BATCH  # the not-yet-due order must not fill the batch
     try:
-        assert jobs.sweep_auto_confirm() == 1
+        assert order_jobs.sweep_auto_confirm() == 1
     finally:
-        jobs.SWEEP_BATCH = saved
+        runner.SWEEP_BATCH = saved
     db.session.expire_all()
     assert db.session.get(Order, ids[quick.code]).status == "received"
     assert db.session.get(Order, ids[patient.code]).status == "shipped"
@@ -118,7 +122,7 @@ def _waiting_at_a_pickup_point(client):
 def test_an_uncollected_pickup_order_is_confirmed_after_the_days(app, ctx, client):
     order, headers, staff = _waiting_at_a_pickup_point(client)
     _backdate(order["id"], ready_at=utcnow() - timedelta(days=8))
-    assert jobs.sweep_auto_confirm() == 1
+    assert order_jobs.sweep_auto_confirm() == 1
     db.session.expire_all()
     assert db.session.get(Order, order["id"]).status == "received"
 
@@ -161,7 +165,7 @@ def test_a_refund_the_provider_refuses_is_recorded_and_does_not_block_the_others
     db.session.expire_all()
     refuse_first.first = db.session.get(Refund, refund_ids[0]).out_refund_no
     monkeypatch.setattr(provider, "refund", refuse_first)
-    assert jobs.sweep_refunds() == 2
+    assert payment_jobs.sweep_refunds() == 2
     db.session.expire_all()
     first, second = (db.session.get(Refund, rid) for rid in refund_ids)
     assert (first.status, first.attempts) == ("processing", 1)
@@ -184,11 +188,11 @@ def test_closing_an_order_the_provider_says_was_paid_refunds_that_payment(app, c
     app.extensions["groupshop.payments"].payment_notification(  # paid just before it closed; notice lost
         merchant, out_trade_no=order["order_no"], total=order["payable_total"], openid="o-payer"
     )
-    assert jobs.close_payment(order["id"]) == "late"
+    assert payment_jobs.close_payment(order["id"]) == "late"
     refund = db.session.execute(select(Refund).where(Refund.order_id == order["id"])).scalar_one()
     assert (refund.kind, refund.amount) == ("late_payment", order["payable_total"])
     assert db.session.get(Order, order["id"]).provider_closed_at is not None
-    assert jobs.close_payment(order["id"]) == "nothing_to_do"  # settled: a repeat asks nothing
+    assert payment_jobs.close_payment(order["id"]) == "nothing_to_do"  # settled: a repeat asks nothing
 
 
 def _cancelled_with_prepay(app, client, merchant, sku_id):
@@ -209,12 +213,12 @@ def test_a_close_job_lost_is_done_by_the_close_sweep_once(app, ctx, client):
     _backdate(old["id"], cancelled_at=utcnow() - timedelta(days=3))
     provider = app.extensions["groupshop.payments"]
 
-    assert jobs.sweep_unclosed_payments() == 1  # not the one just cancelled, nor one from days ago
+    assert payment_jobs.sweep_unclosed_payments() == 1  # not the one just cancelled, nor one from days ago
     assert provider.is_closed(lost["order_no"])
     assert not provider.is_closed(recent["order_no"]) and not provider.is_closed(old["order_no"])
     db.session.expire_all()
     assert db.session.get(Order, lost["id"]).provider_closed_at is not None
-    assert jobs.sweep_unclosed_payments() == 0
+    assert payment_jobs.sweep_unclosed_payments() == 0
 
 
 def _foreign_payment(provider, merchant, order):
@@ -235,10 +239,10 @@ def test_a_payment_the_provider_reports_that_does_not_match_keeps_the_order_open
     _foreign_payment(app.extensions["groupshop.payments"], merchant, order)
     _backdate(order["id"], expires_at=utcnow() - timedelta(minutes=5))
 
-    assert jobs.expire_order(order["id"]) == "pending_payment"  # before: it raised, every sweep
+    assert payment_jobs.expire_order(order["id"]) == "pending_payment"  # before: it raised, every sweep
     assert "does not match" in caplog.text
-    _backdate(order["id"], expires_at=utcnow() - jobs.UNKNOWN_PAYMENT_GRACE - timedelta(minutes=1))
-    assert jobs.expire_order(order["id"]) == "cancelled"
-    assert jobs.close_payment(order["id"]) == "payment_mismatch"  # logged for staff, not a crash
+    _backdate(order["id"], expires_at=utcnow() - reconcile.UNKNOWN_PAYMENT_GRACE - timedelta(minutes=1))
+    assert payment_jobs.expire_order(order["id"]) == "cancelled"
+    assert payment_jobs.close_payment(order["id"]) == "payment_mismatch"  # logged for staff, not a crash
     db.session.expire_all()
     assert db.session.get(Order, order["id"]).paid_at is None

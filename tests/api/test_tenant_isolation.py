@@ -25,10 +25,12 @@ import pytest
 from flask import current_app
 from sqlalchemy import inspect, select
 
-from shop import catalog, fulfilment
-from shop.db import db, transaction
-from shop.models import ORDER_STATUSES, REFUND_STATUSES, Merchant, Order, Payment
-from shop.payments import PROVIDER_EXTENSION
+from shop.catalog import service as catalog
+from shop.core.db import db, transaction
+from shop.identity import pickup_points
+from shop.identity.models import Merchant
+from shop.orders.models import ORDER_STATUSES, REFUND_STATUSES, Order, Payment
+from shop.payments.providers import PROVIDER_EXTENSION
 from tests.factories import (
     fake_pay,
     make_merchant,
@@ -179,7 +181,7 @@ def _open_shop(client, word: str) -> Shop:
     member = member_headers(client, merchant.code, name=f"{word}-member")
     member_id = client.get(f"{PREFIX}/me", headers=member).json["id"]
     with transaction():
-        point = fulfilment.create_pickup_point(
+        point = pickup_points.create_pickup_point(
             merchant.id,
             name=f"{word} point",
             address=f"{word} road 1",

@@ -10,9 +10,9 @@ import jwt
 import pytest
 from sqlalchemy import select
 
-from shop.db import db, transaction
-from shop.models import Staff
-from shop.staff import update_staff
+from shop.core.db import db, transaction
+from shop.identity.models import Staff
+from shop.identity.staff import update_staff
 from tests.factories import PASSWORD, make_merchant, make_staff, staff_headers
 
 

@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from shop.db import db, transaction
-from shop.errors import InvalidInput, RateLimited, UpstreamError
-from shop.models import Member, Merchant
-from shop.wechat import HttpWeChatAuth, WxSession
+from shop.core.db import db, transaction
+from shop.core.errors import InvalidInput, RateLimited, UpstreamError
+from shop.identity.models import Member, Merchant
+from shop.identity.wechat import HttpWeChatAuth, WxSession
 from tests.factories import make_merchant
 
 WECHAT = "groupshop.wechat"

@@ -10,7 +10,7 @@ from flask import Flask
 
 from api import create_app
 from api.config import Settings
-from shop.db import db
+from shop.core.db import db
 from tests.conftest import FreshContextClient
 from tests.redis_server import PrivateRedis
 from tests.resilience.helpers import OUTAGE_COOLOFF, OUTAGE_QUEUE, OUTAGE_TIMEOUT

@@ -18,7 +18,7 @@ from redis import Redis
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
-from shop.redisguard import guard_of
+from shop.core.redisguard import guard_of
 from tests.factories import fake_pay, member_headers, order_body, place, staff_headers
 from tests.redis_server import PrivateRedis
 from tests.resilience.helpers import OUTAGE_COOLOFF, OUTAGE_QUEUE, shop_with_stock, wait_for

@@ -30,10 +30,12 @@ from sqlalchemy import update
 
 from api.config import Settings
 from api.devserver import DIE_WITH_PARENT
-from shop.db import db, transaction, utcnow
-from shop.jobs import sweep_expired_orders
-from shop.models import Merchant, Order, Sku
-from shop.runner import sweeps
+from shop.catalog.models import Sku
+from shop.core.db import db, transaction, utcnow
+from shop.core.runner import sweeps
+from shop.identity.models import Merchant
+from shop.orders.models import Order
+from shop.payments.jobs import sweep_expired_orders
 from tests.factories import free_port, member_headers, order_body, place
 from tests.harness_jobs import rename_merchant
 from tests.redis_server import PrivateRedis

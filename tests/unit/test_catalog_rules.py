@@ -1,7 +1,8 @@
 import pytest
 
-from shop.catalog import decode_cursor, encode_cursor, stock_status
-from shop.errors import InvalidInput
+from shop.catalog.service import stock_status
+from shop.core.errors import InvalidInput
+from shop.core.pagination import decode_cursor, encode_cursor
 
 
 @pytest.mark.parametrize(

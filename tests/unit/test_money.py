@@ -1,6 +1,6 @@
 import pytest
 
-from shop.money import allocate, apply_rate
+from shop.core.money import allocate, apply_rate
 
 
 @pytest.mark.parametrize(
@@ -59,3 +59,32 @@ def test_allocate_refuses_what_cannot_be_split():
     with pytest.raises(ValueError):
         allocate(5, [1, -1])
     assert allocate(0, []) == []
+
+
+def test_cumulative_share_adds_up_to_the_amount_whatever_the_steps():
+    from shop.core.money import cumulative_share
+
+    for amount, units, steps in [(1000, 3, [1, 1, 1]), (1000, 3, [2, 1]), (1, 7, [3, 4]), (999, 10, [1] * 10)]:
+        done_units = done_amount = 0
+        parts = []
+        for step in steps:
+            part = cumulative_share(amount, units, done_units, done_amount, step)
+            parts.append(part)
+            done_units += step
+            done_amount += part
+        assert sum(parts) == amount
+        assert all(part >= 0 for part in parts)
+    assert cumulative_share(1000, 3, 0, 0, 1) == 333
+    assert cumulative_share(1000, 3, 1, 333, 1) == 333
+    assert cumulative_share(1000, 3, 2, 666, 1) == 334
+
+
+def test_cumulative_share_refuses_more_units_than_there_are():
+    import pytest
+
+    from shop.core.money import cumulative_share
+
+    with pytest.raises(ValueError):
+        cumulative_share(1000, 3, 2, 666, 2)
+    with pytest.raises(ValueError):
+        cumulative_share(1000, 0, 0, 0, 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from shop.redisguard import CircuitBreaker, RedisGuard, RedisUnavailable, _Guarded
+from shop.core.redisguard import CircuitBreaker, RedisGuard, RedisUnavailable, _Guarded
 
 
 class Clock:

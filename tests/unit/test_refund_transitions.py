@@ -2,14 +2,14 @@ import itertools
 
 import pytest
 
-from shop.errors import Conflict
-from shop.models import REFUND_STATUSES, Refund
-from shop.refunds import REFUND_TRANSITIONS, transition_refund
+from shop.core.errors import Conflict
+from shop.orders.models import REFUND_STATUSES, Refund
+from shop.orders.refunds import REFUND_TRANSITIONS, transition_refund
 
 
 @pytest.mark.parametrize(("start", "to"), list(itertools.product(REFUND_STATUSES, REFUND_STATUSES)))
 def test_a_refund_moves_only_along_its_state_machine(start, to, monkeypatch):
-    monkeypatch.setattr("shop.refunds.db.session.flush", lambda: None)
+    monkeypatch.setattr("shop.orders.refunds.db.session.flush", lambda: None)
     refund = Refund(status=start)
     if to in REFUND_TRANSITIONS[start]:
         assert transition_refund(refund, to).status == to

@@ -1,7 +1,7 @@
 import pytest
 
-from shop.errors import InvalidInput, RateLimited, UpstreamError
-from shop.wechat import FakeWeChatAuth, raise_for_errcode
+from shop.core.errors import InvalidInput, RateLimited, UpstreamError
+from shop.identity.wechat import FakeWeChatAuth, raise_for_errcode
 
 
 def test_the_fake_gives_a_stable_openid_per_app_and_name():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
-from shop.cache import REDIS_EXTENSION, cached, redis_client
-from shop.db import db, transaction
-from shop.models import Product
+from shop.catalog.models import Product
+from shop.core.cache import REDIS_EXTENSION, cached, redis_client
+from shop.core.db import db, transaction
 from tests.factories import make_merchant, make_product, member_headers
 
 

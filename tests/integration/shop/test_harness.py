@@ -7,12 +7,12 @@ from rq import Queue
 from sqlalchemy import select
 
 from api.worker import run_burst
-from shop.cache import redis_client
-from shop.db import after_commit, db, transaction
-from shop.models import Merchant
-from shop.runner import enqueue
+from shop.core.cache import redis_client
+from shop.core.db import after_commit, db, transaction
+from shop.core.runner import enqueue
+from shop.identity.models import Merchant
 from tests.factories import make_merchant
-from tests.harness_jobs import rename_merchant
+from tests.harness_jobs import RENAME_MERCHANT
 
 
 def _queue(app) -> Queue:
@@ -35,7 +35,7 @@ def test_a_committed_row_is_gone_by_the_next_test(ctx):
 def test_a_job_enqueued_after_commit_runs_through_a_real_worker(ctx):
     merchant = make_merchant()
     with transaction():
-        enqueue(rename_merchant, merchant.id, "renamed by a job")
+        enqueue(RENAME_MERCHANT, merchant.id, "renamed by a job")
         assert _queue(ctx).count == 0  # not before the commit
     assert _queue(ctx).count == 1
     job = _queue(ctx).jobs[0]
@@ -50,7 +50,7 @@ def test_a_job_enqueued_after_commit_runs_through_a_real_worker(ctx):
 def test_a_rolled_back_transaction_enqueues_nothing(ctx):
     merchant = make_merchant()
     with pytest.raises(RuntimeError), transaction():
-        enqueue(rename_merchant, merchant.id, "never")
+        enqueue(RENAME_MERCHANT, merchant.id, "never")
         raise RuntimeError("boom")
     assert _queue(ctx).count == 0
     assert db.session.get(Merchant, merchant.id).name != "never"
@@ -74,7 +74,7 @@ def test_transactions_do_not_nest(ctx):
 
 def test_a_job_enqueued_outside_any_transaction_is_sent_at_once(ctx):
     merchant = make_merchant()
-    enqueue(rename_merchant, merchant.id, "sent between transactions")
+    enqueue(RENAME_MERCHANT, merchant.id, "sent between transactions")
     assert _queue(ctx).count == 1  # nothing to wait for: no transaction() is open
     assert run_burst(ctx)
     db.session.expire_all()

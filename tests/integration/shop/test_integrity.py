@@ -1,4 +1,4 @@
-"""Constraint violations leave `transaction()` as domain errors: the meaning `shop.integrity` gives
+"""Constraint violations leave `transaction()` as domain errors: the meaning `shop.core.integrity` gives
 each named constraint, or a 4xx by kind for one it does not name. Never an IntegrityError (a 500)."""
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ from redis.exceptions import ResponseError
 from sqlalchemy import ForeignKeyConstraint, PrimaryKeyConstraint, UniqueConstraint, delete, insert, text, update
 from sqlalchemy.exc import IntegrityError
 
-from shop import integrity
-from shop.db import db, transaction
-from shop.errors import Conflict, InvalidInput, NotFound
-from shop.models import Category, Product, Staff
+from shop.catalog.models import Category, Product
+from shop.core import integrity
+from shop.core.db import db, transaction
+from shop.core.errors import Conflict, InvalidInput, NotFound
+from shop.identity.models import Staff
 from tests.factories import make_merchant, make_product
 
 

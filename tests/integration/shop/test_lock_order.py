@@ -1,4 +1,4 @@
-"""One lock order everywhere (shop/locking.py): the paths that lock the same rows, raced a few
+"""One lock order everywhere (shop/core/locking.py): the paths that lock the same rows, raced a few
 hundred times on real connections, never deadlock and leave the right state behind. And no row
 lock is held while WeChat Pay is asked for a refund.
 
@@ -19,15 +19,21 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 
-from shop import catalog, jobs, members, orders, refunds
-from shop.db import db, forbid_open_transaction, transaction
-from shop.events import ORDER_REFUNDED, bus
-from shop.models import Order, Product, Refund, Sku, Staff, StockMovement
-from shop.payments import PROVIDER_EXTENSION, payment_provider
-from shop.payments.providers import FakeWeChatPay
+from shop.catalog import service as catalog
+from shop.catalog.models import Product, Sku, StockMovement
+from shop.checkout.pricing import Adjustment, register_adjuster, unregister_adjuster
+from shop.core.db import db, forbid_open_transaction, transaction
+from shop.core.events import ORDER_REFUNDED, bus
+from shop.identity import members
+from shop.identity.models import Staff
+from shop.orders import refunds
+from shop.orders import service as orders
+from shop.orders.models import Order, Refund
+from shop.payments import jobs as payment_jobs
+from shop.payments import refunds as payment_refunds
+from shop.payments.providers import PROVIDER_EXTENSION, FakeWeChatPay, payment_provider
 from shop.payments.service import ProviderOrder, apply_queried_payment
 from shop.payments.wechatpay import RefundResult
-from shop.pricing import Adjustment, register_adjuster, unregister_adjuster
 from tests.factories import ADDRESS, make_merchant, make_product, race
 
 pytestmark = pytest.mark.committing
@@ -148,7 +154,7 @@ def _notify_refund(world: World, i: int, *, stagger: bool = False) -> str:
         time.sleep((i % 5) * 0.004)
     _, out_refund_no, amount = world.refunds[i]
     with transaction():
-        return refunds.apply_refund_result(
+        return payment_refunds.apply_refund_result(
             world.merchant_id,
             {"out_refund_no": out_refund_no, "refund_status": "SUCCESS", "amount": {"refund": amount}},
         )
@@ -225,7 +231,7 @@ def test_a_refund_submission_racing_its_notification_never_deadlocks_and_settles
     outcomes = _race_pairs(
         app,
         PAIRS,
-        lambda i: jobs.submit_refund(world.refunds[i][0]),
+        lambda i: payment_jobs.submit_refund(world.refunds[i][0]),
         lambda i: _notify_refund(world, i, stagger=True),
     )
 
@@ -303,5 +309,5 @@ def test_no_row_lock_is_held_while_wechat_pay_is_asked_for_a_refund(app, monkeyp
             other.rollback()
 
     monkeypatch.setitem(app.extensions, PROVIDER_EXTENSION, AnswersAtOnce(during_call=probe))
-    assert _in_own_context(app, lambda: jobs.submit_refund(refund_id)) == "refund_applied"
+    assert _in_own_context(app, lambda: payment_jobs.submit_refund(refund_id)) == "refund_applied"
     assert probes == ["orders free", "refunds free"]

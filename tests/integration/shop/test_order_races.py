@@ -8,9 +8,10 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from shop.db import db
-from shop.events import ORDER_PAID, bus
-from shop.models import Order, Payment, Sku, StockMovement
+from shop.catalog.models import Sku, StockMovement
+from shop.core.db import db
+from shop.core.events import ORDER_PAID, bus
+from shop.orders.models import Order, Payment
 from tests.factories import make_merchant, make_product, member_headers, order_body, race
 
 pytestmark = pytest.mark.committing
@@ -110,8 +111,8 @@ def test_five_identical_notifications_at_once_change_state_once(app):
 def test_expiry_racing_a_payment_either_pays_or_refunds_never_both(app):
     from datetime import timedelta
 
-    from shop import orders
-    from shop.db import transaction
+    from shop.core.db import transaction
+    from shop.orders import service as orders
 
     merchant, sku_id, headers = _setup(app, stock=5, buyers=1)
     order = (

@@ -13,10 +13,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 
-from shop.db import db, transaction
-from shop.errors import Conflict, InvalidInput, NotFound, UpstreamError
-from shop.models import PaymentPlatformKey
-from shop.payments import PROVIDER_EXTENSION
+from shop.core.db import db, transaction
+from shop.core.errors import Conflict, InvalidInput, NotFound, UpstreamError
+from shop.core.runner import sweeps
 from shop.payments import jobs as payment_jobs
 from shop.payments.accounts import (
     add_platform_key,
@@ -25,16 +24,10 @@ from shop.payments.accounts import (
     remove_platform_key,
     set_payment_account,
 )
-from shop.payments.providers import WeChatPayProvider
-from shop.payments.wechatpay import (
-    NotificationRejected,
-    WeChatPayClient,
-    encrypt_resource,
-    nonce,
-    parse_notification,
-    rsa_sign,
-)
-from shop.runner import sweeps
+from shop.payments.errors import NotificationRejected
+from shop.payments.models import PaymentPlatformKey
+from shop.payments.providers import PROVIDER_EXTENSION, WeChatPayProvider
+from shop.payments.wechatpay import WeChatPayClient, encrypt_resource, nonce, parse_notification, rsa_sign
 from tests.factories import make_merchant
 from tests.wechatpay_stub import (
     APIV3_KEY,

@@ -8,9 +8,10 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from shop.db import db
-from shop.events import MEMBER_JOINED, bus
-from shop.models import Member, Sku, StockMovement
+from shop.catalog.models import Sku, StockMovement
+from shop.core.db import db
+from shop.core.events import MEMBER_JOINED, bus
+from shop.identity.models import Member
 from tests.factories import make_merchant, make_product, race, staff_headers
 
 pytestmark = pytest.mark.committing

@@ -17,10 +17,10 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
-from shop.cache import redis_client
-from shop.errors import RateLimited, Unauthorized
-from shop.ratelimit import MEMORY_MS, Limiter, LoginPolicy, MemoryStore, RedisStore, account_key
-from shop.redisguard import guarded_redis
+from shop.core.cache import redis_client
+from shop.core.errors import RateLimited, Unauthorized
+from shop.core.ratelimit import MEMORY_MS, Limiter, LoginPolicy, MemoryStore, RedisStore, account_key
+from shop.core.redisguard import guarded_redis
 
 T0 = 1_700_000_000_000  # ms
 KEY = "gs:rl:test:subject"

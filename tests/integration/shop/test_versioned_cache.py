@@ -3,8 +3,8 @@ saw before producing it; a writer's bump after commit retires every entry at onc
 
 from __future__ import annotations
 
-from shop.cache import bump_after_commit, cached, redis_client
-from shop.db import transaction
+from shop.core.cache import bump_after_commit, cached, redis_client
+from shop.core.db import transaction
 
 NS = "catalog:1"
 

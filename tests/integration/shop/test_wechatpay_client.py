@@ -19,10 +19,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shop.errors import Conflict, UpstreamError
+from shop.core.errors import Conflict, UpstreamError
+from shop.payments.errors import NotificationRejected
 from shop.payments.wechatpay import (
     SIGNATURE_SCHEME,
-    NotificationRejected,
     PlatformKey,
     WeChatPayAccount,
     WeChatPayClient,

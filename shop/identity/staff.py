@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
-from shop.db import db, utcnow
-from shop.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from shop.locking import lock_staff
-from shop.models import Merchant, Staff
+from shop.core.db import db, utcnow
+from shop.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from shop.core.locking import locked
+from shop.identity.models import Merchant, Staff
 
 # The one password rule: the API's schemas, these services and the CLI all ask `password_problem`.
 PASSWORD_MIN_LENGTH = 8
@@ -140,7 +141,7 @@ def update_staff(
     """Change what is given. A new password, another role or a deactivation revokes the account's
     older tokens (its token_version goes up; api.auth compares it on every staff request).
 
-    Decided under the locks of the merchant's owners and of both accounts (shop.locking), so two
+    Decided under the locks of the merchant's owners and of both accounts (shop.core.locking), so two
     owners demoting (or deactivating) each other at once cannot leave the merchant without one:
     the second finds, under the lock, that it may no longer manage staff. (An owner cannot demote
     themselves, so the one acting is always an owner that remains.)
@@ -170,3 +171,14 @@ def update_staff(
         staff.token_version = Staff.token_version + 1  # in SQL: two changes at once both count
     db.session.flush()
     return staff
+
+
+def lock_staff(merchant_id: int, ids: Collection[int], *, with_roles: Collection[str]) -> dict[int, Staff]:
+    """The merchant's staff accounts named by `ids` and every one holding one of `with_roles`,
+    locked in id order and re-read, by id (an id of another merchant's account is left out)."""
+    query = (
+        select(Staff)
+        .where(Staff.merchant_id == merchant_id, or_(Staff.id.in_(list(ids)), Staff.role.in_(list(with_roles))))
+        .order_by(Staff.id)
+    )
+    return {staff.id: staff for staff in db.session.execute(locked(query)).scalars()}

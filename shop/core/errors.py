@@ -61,3 +61,8 @@ class RateLimited(DomainError):
     ) -> None:
         super().__init__(message, code=code, details=details)
         self.retry_after = retry_after
+
+
+def field_error(field: str, message: str, code: str = "invalid_input") -> InvalidInput:
+    """A 422 naming the one field at fault."""
+    return InvalidInput(message, code=code, details={"fields": {field: [message]}})

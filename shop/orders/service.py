@@ -3,7 +3,7 @@
 Stock is reserved in SQL with a guard (`stock >= :q`) backed by `CHECK (stock >= 0)`, in SKU id
 order, in the same transaction that creates the order. Every change of an order's status goes
 through `transition`, which refuses illegal or repeated moves in one place. Rows are locked in the
-order `shop.locking` writes down (`lock_order` lives there).
+order `shop.core.locking` writes down.
 """
 
 from __future__ import annotations
@@ -18,23 +18,18 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import lazyload
 
-from shop import pricing
-from shop.catalog import Page, decode_cursor, encode_cursor, move_stock
-from shop.db import db, utcnow
-from shop.errors import Conflict, InvalidInput, NotFound
-from shop.events import ORDER_CANCELLED, bus
-from shop.locking import lock_order
-from shop.models import (
-    CartItem,
-    IdempotencyKey,
-    Order,
-    OrderAdjustment,
-    OrderLine,
-    Product,
-    Sku,
-)
+from shop.catalog.service import move_stock, record_sales
+from shop.checkout import pricing
+from shop.checkout.cart import cart_items
+from shop.checkout.models import CartItem
+from shop.core.db import db, utcnow
+from shop.core.errors import Conflict, InvalidInput, NotFound
+from shop.core.events import ORDER_CANCELLED, ORDER_PAID, bus
+from shop.core.locking import locked
+from shop.core.pagination import Page, keyset_page
+from shop.core.runner import enqueue
+from shop.orders.models import IdempotencyKey, Order, OrderAdjustment, OrderLine, Payment
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "pending_payment": frozenset({"paid", "cancelled"}),
@@ -54,7 +49,6 @@ _STAMPS = {
     "completed": "completed_at",
     "cancelled": "cancelled_at",
 }
-MAX_CART_QUANTITY = pricing.MAX_LINE_QUANTITY
 
 
 def transition(order: Order, to: str, *, now: datetime | None = None, **fields: Any) -> Order:
@@ -85,131 +79,11 @@ def get_order(merchant_id: int, order_id: int, *, member_id: int | None = None) 
 # --- cart ---------------------------------------------------------------------------------------
 
 
-def _sellable_sku(merchant_id: int, sku_id: int) -> Sku:
-    row = db.session.execute(
-        select(Sku, Product.status)
-        .join(Product, Product.id == Sku.product_id)
-        .where(Sku.id == sku_id, Sku.merchant_id == merchant_id)
-    ).first()
-    if row is None:
-        raise NotFound("SKU not found", details={"fields": {"sku_id": ["no such SKU"]}})
-    sku, product_status = row
-    if not sku.active or product_status != "on_shelf":
-        raise Conflict("that item is not on sale", code="sku_unavailable", details={"sku_id": sku_id})
-    return sku
-
-
-def add_to_cart(merchant_id: int, member_id: int, sku_id: int, quantity: int) -> None:
-    """Add to the line (or start it); the limit holds in SQL, so two taps at once cannot pass it."""
-    _sellable_sku(merchant_id, sku_id)
-    added = db.session.execute(
-        insert(CartItem)
-        .values(merchant_id=merchant_id, member_id=member_id, sku_id=sku_id, quantity=quantity, created_at=utcnow())
-        .on_conflict_do_update(
-            index_elements=["member_id", "sku_id"],
-            set_={"quantity": CartItem.quantity + quantity},
-            where=CartItem.quantity + quantity <= MAX_CART_QUANTITY,
-        )
-        .returning(CartItem.id)
-    ).scalar_one_or_none()
-    if added is None:
-        raise InvalidInput(
-            f"at most {MAX_CART_QUANTITY} of one item",
-            code="cart_quantity_limit",
-            details={"fields": {"quantity": [f"at most {MAX_CART_QUANTITY} in the cart"]}},
-        )
-
-
-def set_cart_quantity(merchant_id: int, member_id: int, sku_id: int, quantity: int) -> None:
-    if quantity == 0:
-        remove_from_cart(merchant_id, member_id, sku_id)
-        return
-    _sellable_sku(merchant_id, sku_id)
-    db.session.execute(
-        insert(CartItem)
-        .values(merchant_id=merchant_id, member_id=member_id, sku_id=sku_id, quantity=quantity, created_at=utcnow())
-        .on_conflict_do_update(index_elements=["member_id", "sku_id"], set_={"quantity": quantity})
-    )
-
-
-def remove_from_cart(merchant_id: int, member_id: int, sku_id: int) -> None:
-    removed = db.session.execute(
-        delete(CartItem).where(
-            CartItem.merchant_id == merchant_id, CartItem.member_id == member_id, CartItem.sku_id == sku_id
-        )
-    ).rowcount
-    if not removed:
-        raise NotFound("that item is not in the cart")
-
-
-def view_cart(merchant_id: int, member_id: int) -> dict[str, Any]:
-    """Lines at current prices; a line whose SKU left the shelf or ran short is marked unavailable."""
-    rows = db.session.execute(
-        select(CartItem, Sku, Product)
-        .join(Sku, Sku.id == CartItem.sku_id)
-        .join(Product, Product.id == Sku.product_id)
-        .where(CartItem.merchant_id == merchant_id, CartItem.member_id == member_id)
-        .order_by(CartItem.id)
-        .options(lazyload(Product.skus))  # the lines need their product, not all its SKUs
-    ).all()
-    lines = []
-    for item, sku, product in rows:
-        if not sku.active or product.status != "on_shelf":
-            reason = "off_shelf"
-        elif sku.stock <= 0:
-            reason = "sold_out"
-        elif sku.stock < item.quantity:
-            reason = "insufficient_stock"
-        else:
-            reason = None
-        lines.append(
-            {
-                "sku_id": sku.id,
-                "product_id": product.id,
-                "title": product.title,
-                "specs": sku.specs,
-                "image": product.cover,
-                "unit_price": sku.price,
-                "quantity": item.quantity,
-                "line_total": sku.price * item.quantity,
-                "available": reason is None,
-                "unavailable_reason": reason,
-            }
-        )
-    available = [line for line in lines if line["available"]]
-    return {
-        "lines": lines,
-        "goods_total": sum(line["line_total"] for line in available),
-        "available_count": sum(line["quantity"] for line in available),
-    }
-
-
-def cart_items(merchant_id: int, member_id: int) -> list[dict[str, int]]:
-    """The cart lines that can be bought now (what checkout "from the cart" takes): on the shelf,
-    active, and with enough stock; the rest stay in the cart, marked unavailable."""
-    rows = db.session.execute(
-        select(CartItem.sku_id, CartItem.quantity)
-        .join(Sku, Sku.id == CartItem.sku_id)
-        .join(Product, Product.id == Sku.product_id)
-        .where(
-            CartItem.merchant_id == merchant_id,
-            CartItem.member_id == member_id,
-            Sku.active,
-            Product.status == "on_shelf",
-            Sku.stock >= CartItem.quantity,
-        )
-        .order_by(CartItem.id)
-    ).all()
-    if not rows:
-        raise InvalidInput(
-            "nothing in the cart can be bought now",
-            code="empty_order",
-            details={"fields": {"from_cart": ["no available lines in the cart"]}},
-        )
-    return [{"sku_id": sku_id, "quantity": quantity} for sku_id, quantity in rows]
-
-
 # --- placing an order ---------------------------------------------------------------------------
+
+# Jobs this module asks for (by name: shop.core.runner); payments runs them.
+EXPIRE_ORDER_JOB = "payments.expire_order"
+CLOSE_PAYMENT_JOB = "payments.close_payment"
 
 
 @dataclass(frozen=True)
@@ -371,15 +245,10 @@ def place_order(
             )
         )
     if order.payable_total == 0:
-        from shop.payments.service import settle_free_order
-
         settle_free_order(order)
         return Placed(order=order, replayed=False)
-    from shop import jobs  # jobs import services; services only need it to schedule work
-    from shop.runner import enqueue
-
     enqueue(
-        jobs.expire_order,
+        EXPIRE_ORDER_JOB,
         order.id,
         delay=order.expires_at - now + timedelta(seconds=5),
         job_id=f"expire-order-{order.id}",
@@ -409,10 +278,7 @@ def cancel_order(
     bus.dispatch(
         ORDER_CANCELLED, merchant_id=order.merchant_id, order_id=order.id, member_id=order.member_id, reason=reason
     )
-    from shop import jobs
-    from shop.runner import enqueue
-
-    enqueue(jobs.close_payment, order.id, job_id=f"close-payment-{order.id}")
+    enqueue(CLOSE_PAYMENT_JOB, order.id, job_id=f"close-payment-{order.id}")
     return order
 
 
@@ -460,9 +326,58 @@ def order_page(
         query = query.where(Order.created_at >= created_from)
     if created_to:
         query = query.where(Order.created_at < created_to)
-    if cursor:
-        (last_id,) = decode_cursor(cursor, 1)
-        query = query.where(Order.id < last_id)
-    rows = list(db.session.execute(query.order_by(Order.id.desc()).limit(limit + 1)).scalars())
-    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
-    return Page(items=rows[:limit], next_cursor=next_cursor)
+    return keyset_page(query, [Order.id], cursor=cursor, limit=limit)
+
+
+def lock_order(order_id: int, *, merchant_id: int | None = None, member_id: int | None = None) -> Order:
+    """The order, locked for the rest of the transaction; 404 unless it is the caller's."""
+    order = db.session.execute(locked(select(Order).where(Order.id == order_id))).scalar_one_or_none()
+    if (
+        order is None
+        or (merchant_id is not None and order.merchant_id != merchant_id)
+        or (member_id is not None and order.member_id != member_id)
+    ):
+        raise NotFound("order not found")
+    return order
+
+
+def mark_paid(order: Order, amount: int, transaction_id: str) -> None:
+    """The (locked, unpaid) order is paid: count the sales and tell the subscribers."""
+    transition(order, "paid", paid_total=amount, transaction_id=transaction_id)
+    sold: dict[int, int] = {}
+    for line in order.lines:
+        sold[line.product_id] = sold.get(line.product_id, 0) + line.quantity
+    record_sales(sold)
+    bus.dispatch(
+        ORDER_PAID,
+        merchant_id=order.merchant_id,
+        order_id=order.id,
+        member_id=order.member_id,
+        lines=[
+            {
+                "line_id": line.id,
+                "sku_id": line.sku_id,
+                "product_id": line.product_id,
+                "quantity": line.quantity,
+                "paid_amount": line.paid_amount,
+            }
+            for line in order.lines
+        ],
+    )
+
+
+def settle_free_order(order: Order) -> None:
+    """An order that costs nothing (discounts cover it all) is paid at once: WeChat Pay cannot
+    take 0 fen. It is recorded as a payment like any other, so reports and refunds see it."""
+    transaction_id = f"FREE-{order.order_no}"
+    db.session.add(
+        Payment(
+            merchant_id=order.merchant_id,
+            order_id=order.id,
+            provider="free",
+            transaction_id=transaction_id,
+            amount=0,
+            outcome="applied",
+        )
+    )
+    mark_paid(order, 0, transaction_id)

@@ -9,16 +9,20 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from shop.db import db, utcnow
-from shop.errors import Conflict, InvalidInput, NotFound
-from shop.events import ORDER_COMPLETED, bus
-from shop.locking import lock_order
-from shop.models import Order, PickupPoint, Refund
-from shop.orders import transition
-from shop.pricing import merchant_settings
-from shop.refunds import OPEN as OPEN_REFUNDS
-from shop.refunds import open_refund
-from shop.runner import enqueue
+from shop.core.db import db, utcnow
+from shop.core.errors import Conflict, InvalidInput, NotFound
+from shop.core.events import ORDER_COMPLETED, bus
+from shop.core.runner import enqueue
+from shop.identity.models import PickupPoint
+from shop.identity.settings import merchant_settings
+from shop.orders.models import Order, Refund
+from shop.orders.refunds import OPEN as OPEN_REFUNDS
+from shop.orders.refunds import open_refund
+from shop.orders.service import lock_order, transition
+
+# Jobs this module asks for (by name: shop.core.runner), run by shop.orders.jobs.
+AUTO_CONFIRM_JOB = "orders.auto_confirm"
+FINALIZE_JOB = "orders.finalize"
 
 
 def _no_open_refund(order: Order) -> None:
@@ -50,9 +54,7 @@ def mark_ready(merchant_id: int, order_id: int, *, now: datetime | None = None) 
 def _receive(order: Order, now: datetime) -> Order:
     days = merchant_settings(order.merchant_id).after_sales_days
     transition(order, "received", now=now, after_sales_until=now + timedelta(days=days))
-    from shop import jobs
-
-    enqueue(jobs.finalize_order, order.id, delay=timedelta(days=days, seconds=5), job_id=f"finalize-{order.id}")
+    enqueue(FINALIZE_JOB, order.id, delay=timedelta(days=days, seconds=5), job_id=f"finalize-{order.id}")
     return order
 
 
@@ -127,10 +129,8 @@ def auto_confirm(order_id: int, *, now: datetime | None = None) -> bool:
 
 
 def _schedule_auto_confirm(order: Order) -> None:
-    from shop import jobs
-
     days = merchant_settings(order.merchant_id).auto_confirm_days
-    enqueue(jobs.auto_confirm, order.id, delay=timedelta(days=days, seconds=5), job_id=f"auto-confirm-{order.id}")
+    enqueue(AUTO_CONFIRM_JOB, order.id, delay=timedelta(days=days, seconds=5), job_id=f"auto-confirm-{order.id}")
 
 
 def finalize(order_id: int, *, now: datetime | None = None) -> bool:
@@ -163,42 +163,3 @@ def finalize(order_id: int, *, now: datetime | None = None) -> bool:
 
 
 # --- pickup points ------------------------------------------------------------------------------
-
-
-def list_pickup_points(merchant_id: int, *, only_active: bool = False) -> list[PickupPoint]:
-    query = select(PickupPoint).where(PickupPoint.merchant_id == merchant_id)
-    if only_active:
-        query = query.where(PickupPoint.active)
-    return list(db.session.execute(query.order_by(PickupPoint.id)).scalars())
-
-
-def _check_leader(merchant_id: int, leader_member_id: int | None) -> None:
-    if leader_member_id is None:
-        return
-    from shop.models import Member
-
-    member = db.session.get(Member, leader_member_id)
-    if member is None or member.merchant_id != merchant_id:
-        raise InvalidInput(
-            "no such member", code="member_not_found", details={"fields": {"leader_member_id": ["no such member"]}}
-        )
-
-
-def create_pickup_point(merchant_id: int, **fields) -> PickupPoint:
-    _check_leader(merchant_id, fields.get("leader_member_id"))
-    point = PickupPoint(merchant_id=merchant_id, **fields)
-    db.session.add(point)
-    db.session.flush()
-    return point
-
-
-def update_pickup_point(merchant_id: int, point_id: int, **fields) -> PickupPoint:
-    point = db.session.get(PickupPoint, point_id)
-    if point is None or point.merchant_id != merchant_id:
-        raise NotFound("pickup point not found")
-    if "leader_member_id" in fields:
-        _check_leader(merchant_id, fields["leader_member_id"])
-    for name, value in fields.items():
-        setattr(point, name, value)
-    db.session.flush()
-    return point

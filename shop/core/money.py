@@ -3,6 +3,8 @@
 - `apply_rate`: a rate in basis points (1/100 of a percent), rounded down to the fen.
 - `allocate`: spread an amount over weighted parts so the parts always add up to the amount
   (largest remainder; ties go to the earlier part).
+- `cumulative_share`: the next part of an amount paid back (or paid out) unit by unit, rounded
+  so that all the parts together are exactly the amount once every unit is done.
 """
 
 from __future__ import annotations
@@ -42,3 +44,12 @@ def allocate(amount: int, weights: Sequence[int]) -> list[int]:
     for _, neg_i in sorted(remainders, reverse=True)[:left]:
         shares[-neg_i] += 1
     return shares
+
+
+def cumulative_share(amount: int, units: int, done_units: int, done_amount: int, more_units: int) -> int:
+    """What `more_units` of `units` are worth of `amount`, given that `done_units` have already
+    taken `done_amount`: rounded cumulatively, so after q of n units exactly amount*q//n has gone,
+    never more, and the last unit takes what is left (the parts add up to `amount`)."""
+    if units <= 0 or amount < 0 or more_units < 0 or done_units < 0 or done_units + more_units > units:
+        raise ValueError("units must be positive and done + more units at most units")
+    return amount * (done_units + more_units) // units - done_amount

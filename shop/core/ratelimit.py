@@ -18,7 +18,7 @@ every login) falls back to the same rules counted in this process, and password 
 share one small process-wide budget (`fallback_per_minute`), so the limit is never lifted; a
 check that only protects a cheap read may fail open instead (`fail_open=True`; no production
 caller uses it yet, the distinction is there so that no one makes a login fail open by mistake).
-The limiter keeps no outage state of its own: the request-path client (shop/redisguard.py) fails
+The limiter keeps no outage state of its own: the request-path client (shop/core/redisguard.py) fails
 fast with `RedisUnavailable` while Redis is out and lets one probe through per REDIS_COOLOFF, so
 an outage costs at most one slow Redis attempt per cool-off and process, not one per login.
 
@@ -42,8 +42,8 @@ from typing import Literal, Protocol
 from redis import Redis
 from redis.exceptions import RedisError
 
-from shop.cache import redis_client
-from shop.errors import RateLimited, Unauthorized
+from shop.core.cache import redis_client
+from shop.core.errors import RateLimited, Unauthorized
 
 log = logging.getLogger(__name__)
 

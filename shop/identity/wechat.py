@@ -13,8 +13,8 @@ from typing import Protocol
 
 import requests
 
-from shop.db import forbid_open_transaction
-from shop.errors import InvalidInput, RateLimited, UpstreamError
+from shop.core.db import forbid_open_transaction
+from shop.core.errors import InvalidInput, RateLimited, UpstreamError
 
 
 @dataclass(frozen=True)

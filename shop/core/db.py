@@ -4,7 +4,7 @@ Services change state and flush; they never commit. `transaction()` is the commi
 views and jobs alike: it commits on success, rolls back on any exception, and only after a
 successful commit runs the callbacks registered with `after_commit` (enqueue a job, bump a cache
 version), so nothing outside the database learns of work that did not happen. A constraint
-violation leaves it as the domain error `shop.integrity` names for that constraint.
+violation leaves it as the domain error `shop.core.integrity` names for that constraint.
 
 A network call never runs inside a transaction or under a row lock (a slow WeChat would hold the
 locks and a pooled connection for as long as it takes): `forbid_open_transaction` is the check every
@@ -21,12 +21,18 @@ from datetime import UTC, datetime
 
 from flask import current_app, has_app_context
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import BigInteger, DateTime, MetaData, func
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    MetaData,
+    func,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.orm.exc import StaleDataError
 
-from shop.integrity import translate
+from shop.core.integrity import translate
 
 log = logging.getLogger(__name__)
 
@@ -127,3 +133,9 @@ def forbid_open_transaction(what: str) -> None:
             log.error(message, stack_info=True)
             return
         raise TransactionOpen(message)
+
+
+class MerchantScoped:
+    merchant_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("merchants.id", ondelete="RESTRICT"), nullable=False, index=True
+    )

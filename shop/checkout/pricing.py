@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import lazyload
 
-from shop.db import db
-from shop.errors import Conflict, InvalidInput, NotFound
-from shop.locking import lock_settings
-from shop.models import MerchantSettings, PickupPoint, Product, Sku
-from shop.money import allocate
+from shop.catalog.models import Product, Sku
+from shop.core.db import db
+from shop.core.errors import Conflict, InvalidInput, NotFound
+from shop.core.money import allocate
+from shop.identity.models import MerchantSettings, PickupPoint
+from shop.identity.settings import merchant_settings
 
 # The most units of one SKU in one order (or one cart line): a member cannot reserve a whole stock.
 MAX_LINE_QUANTITY = 999
@@ -116,20 +116,6 @@ class Quote:
     @property
     def payable_total(self) -> int:
         return self.goods_total - self.goods_discount + self.shipping_fee - self.shipping_discount
-
-
-def merchant_settings(merchant_id: int) -> MerchantSettings:
-    settings = db.session.get(MerchantSettings, merchant_id)
-    if settings is None:  # the defaults are the table's own column defaults
-        settings = MerchantSettings(merchant_id=merchant_id, **_SETTINGS_DEFAULTS)
-    return settings
-
-
-_SETTINGS_DEFAULTS = {
-    column.name: column.default.arg
-    for column in MerchantSettings.__table__.columns
-    if column.default is not None and not callable(column.default.arg)
-}
 
 
 def shipping_fee(merchant_id: int, fulfilment: str, goods_total: int, settings: MerchantSettings | None = None) -> int:
@@ -257,20 +243,3 @@ def _with_amount(adjustment: Adjustment, amount: int) -> Adjustment:
         description=adjustment.description,
         sku_ids=adjustment.sku_ids,
     )
-
-
-def update_settings(merchant_id: int, **fields: Any) -> MerchantSettings:
-    """Change the merchant's order settings; the row is created on first use, race-free."""
-    # Insert the defaults first (two first changes at once: one inserts, the other finds the row),
-    # then change the locked row: an INSERT leaves out attributes set to None and the column default
-    # (free shipping over 99 yuan) would silently replace "no free shipping".
-    db.session.execute(
-        insert(MerchantSettings)
-        .values(merchant_id=merchant_id, **_SETTINGS_DEFAULTS)
-        .on_conflict_do_nothing(index_elements=["merchant_id"])
-    )
-    settings = lock_settings(merchant_id)
-    for name, value in fields.items():
-        setattr(settings, name, value)
-    db.session.flush()
-    return settings

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from shop.errors import Conflict, DomainError, InvalidInput, NotFound
+from shop.core.errors import Conflict, DomainError, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,6 @@ def translate(exc: IntegrityError | StaleDataError) -> Exception:
         return meaning.build() if meaning else exc
     meaning = _TABLES[kind].get(constraint)
     if meaning is None:
-        log.warning("constraint %r (%s, sqlstate %s) has no meaning in shop.integrity", constraint, kind, sqlstate)
+        log.warning("constraint %r (%s, sqlstate %s) has no meaning in shop.core.integrity", constraint, kind, sqlstate)
         meaning = _GENERIC[kind]
     return meaning.build()

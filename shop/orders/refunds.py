@@ -9,25 +9,22 @@ computed cumulatively so that partial refunds of one line add up to exactly its 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from shop.catalog import record_sales
-from shop.db import db, transaction, utcnow
-from shop.errors import Conflict, DomainError, InvalidInput, NotFound
-from shop.events import ORDER_REFUNDED, bus
-from shop.locking import lock_order, lock_refund
-from shop.models import Merchant, Order, OrderLine, Payment, Refund, RefundLine
-from shop.orders import release_stock, transition
-from shop.runner import enqueue
+from shop.catalog.service import record_sales
+from shop.core.db import db, utcnow
+from shop.core.errors import Conflict, InvalidInput, NotFound
+from shop.core.events import ORDER_REFUNDED, bus
+from shop.core.locking import locked
+from shop.core.money import cumulative_share
+from shop.core.runner import enqueue
+from shop.orders.models import Order, OrderLine, Refund, RefundLine
+from shop.orders.service import lock_order, release_stock, transition
 
-if TYPE_CHECKING:
-    from shop.payments.providers import PaymentProvider
-    from shop.payments.wechatpay import RefundResult, WeChatPayAccount
-
+# The job that pays a processing refund back (by name: shop.core.runner), run by payments.
+SUBMIT_REFUND_JOB = "payments.submit_refund"
 REFUNDABLE = ("paid", "shipped", "ready_for_pickup", "received")
 OPEN = ("requested", "processing", "abnormal")
 REFUND_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -58,9 +55,8 @@ def transition_refund(refund: Refund, to: str) -> Refund:
 
 
 def _line_refund_amount(line: OrderLine, quantity: int) -> int:
-    """Cumulative rounding: after refunding q of n units, paid*q//n has gone back, never more."""
-    after = line.paid_amount * (line.refunded_quantity + quantity) // line.quantity
-    return after - line.refunded_amount
+    """The line's paid amount, refunded unit by unit with cumulative rounding (shop.core.money)."""
+    return cumulative_share(line.paid_amount, line.quantity, line.refunded_quantity, line.refunded_amount, quantity)
 
 
 def open_refund(order_id: int) -> Refund | None:
@@ -168,7 +164,7 @@ def request_refund(
 
 def decide_refund(merchant_id: int, refund_id: int, *, staff_id: int, approve: bool, reason: str = "") -> Refund:
     refund = get_refund(merchant_id, refund_id)
-    lock_order(refund.order_id)  # order before refund, everywhere (shop.locking)
+    lock_order(refund.order_id)  # order before refund, everywhere (shop.core.locking)
     refund = lock_refund(refund_id)
     if refund.status != "requested":
         raise Conflict(
@@ -186,9 +182,7 @@ def decide_refund(merchant_id: int, refund_id: int, *, staff_id: int, approve: b
 
 
 def _submit_later(refund: Refund) -> None:
-    from shop import jobs
-
-    enqueue(jobs.submit_refund, refund.id, job_id=f"submit-refund-{refund.id}")
+    enqueue(SUBMIT_REFUND_JOB, refund.id, job_id=f"submit-refund-{refund.id}")
 
 
 def refund_late_payment(order: Order, payment_id: int, transaction_id: str, amount: int) -> Refund:
@@ -210,54 +204,7 @@ def refund_late_payment(order: Order, payment_id: int, transaction_id: str, amou
     return refund
 
 
-# The provider's word for how a refund stands -> our settlement outcome.
-_PROVIDER_STATUS = {"SUCCESS": "succeeded", "CLOSED": "failed", "ABNORMAL": "abnormal"}
-
-
-@dataclass(frozen=True)
-class _Submission:
-    """What the provider is asked, read in the first transaction."""
-
-    account: WeChatPayAccount
-    out_trade_no: str
-    out_refund_no: str
-    amount: int
-    total: int
-    reason: str
-
-
-def submit_refund(provider: PaymentProvider, refund_id: int) -> str:
-    """Ask the provider to pay a processing refund back. Safe to repeat: out_refund_no is stable,
-    and the provider answers a repeated submission with the same refund.
-
-    Unlike other services this one owns its transactions (as `start_payment`): the first counts
-    the attempt and reads what the provider needs; the call runs with no transaction open; the
-    second locks the order and the refund again and records the answer for the refund as it is
-    then (the provider's notification may have settled it meanwhile: settling twice is refused).
-    A refusal or an unreachable provider does not raise: the attempt and its error are recorded
-    for staff, and the refund sweep submits it again later.
-    """
-    with transaction():
-        prepared = _prepare_submission(provider, refund_id)
-    if isinstance(prepared, str):
-        return prepared
-    try:
-        result = provider.refund(
-            prepared.account,
-            out_trade_no=prepared.out_trade_no,
-            out_refund_no=prepared.out_refund_no,
-            amount=prepared.amount,
-            total=prepared.total,
-            reason=prepared.reason,
-        )
-    except DomainError as exc:
-        with transaction():
-            return _record_refusal(refund_id, exc)
-    with transaction():
-        return _record_answer(refund_id, result)
-
-
-def _locked_refund_and_order(refund_id: int) -> tuple[Refund, Order] | None:
+def lock_refund_and_order(refund_id: int) -> tuple[Refund, Order] | None:
     refund = db.session.get(Refund, refund_id)
     if refund is None:
         return None
@@ -265,84 +212,10 @@ def _locked_refund_and_order(refund_id: int) -> tuple[Refund, Order] | None:
     return lock_refund(refund_id), order
 
 
-def _record_error(refund: Refund, exc: DomainError) -> str:
-    refund.last_error = f"{exc.code}: {exc.message}"[:200]
-    db.session.flush()
-    return "retry_later"
-
-
-def _prepare_submission(provider: PaymentProvider, refund_id: int) -> _Submission | str:
-    """Count the attempt and gather the request; a string when there is nothing to send."""
-    locked = _locked_refund_and_order(refund_id)
-    if locked is None or locked[0].status != "processing":
-        return "nothing_to_do"
-    refund, order = locked
-    refund.attempts += 1
-    try:
-        account = provider.account(db.session.get(Merchant, refund.merchant_id))
-    except DomainError as exc:  # e.g. the merchant's payment account is gone
-        return _record_error(refund, exc)
-    db.session.flush()
-    return _Submission(
-        account=account,
-        out_trade_no=order.order_no,
-        out_refund_no=refund.out_refund_no,
-        amount=refund.amount,
-        total=db.session.get(Payment, refund.payment_id).amount if refund.payment_id else order.paid_total,
-        reason=refund.reason or "退款",
-    )
-
-
-def _record_refusal(refund_id: int, exc: DomainError) -> str:
-    """The provider refused or could not be reached: kept for staff, unless settled meanwhile
-    (the notification came first, and the error no longer concerns anyone)."""
-    locked = _locked_refund_and_order(refund_id)
-    if locked is None or locked[0].status != "processing":
-        return "nothing_to_do"
-    return _record_error(locked[0], exc)
-
-
-def _record_answer(refund_id: int, result: RefundResult) -> str:
-    """The provider's answer, recorded on the refund as it is now (re-read under the locks)."""
-    locked = _locked_refund_and_order(refund_id)
-    if locked is None:
-        return "nothing_to_do"
-    refund, order = locked
-    refund.provider_refund_id = result.refund_id
-    if refund.status == "processing":
-        refund.last_error = ""
-    db.session.flush()
-    outcome = _PROVIDER_STATUS.get(result.status)
-    if outcome is None:  # PROCESSING: the notification will tell
-        return "submitted"
-    return _settle(order, refund, outcome)
-
-
-def apply_refund_result(merchant_id: int, resource: Mapping[str, Any]) -> str:
-    """The provider says how a refund ended (REFUND.SUCCESS / ABNORMAL / CLOSED)."""
-    from shop.payments.wechatpay import NotificationRejected, resource_fen, resource_text
-
-    status = resource_text(resource, "refund_status", max_length=32)
-    amount = resource_fen(resource, "amount", "refund")
-    out_refund_no = resource_text(resource, "out_refund_no", max_length=64)
-    refund = db.session.execute(
-        select(Refund).where(Refund.merchant_id == merchant_id, Refund.out_refund_no == out_refund_no)
-    ).scalar_one_or_none()
-    if refund is None:
-        raise NotificationRejected("unknown_refund", "no such refund")
-    if amount != refund.amount:
-        raise NotificationRejected("wrong_amount", "the refunded amount is not the amount asked for")
-    outcome = _PROVIDER_STATUS.get(status)
-    if outcome is None:
-        raise NotificationRejected("bad_body", f"unknown refund status {status!r}")
-    order = lock_order(refund.order_id)
-    return _settle(order, lock_refund(refund.id), outcome)
-
-
-def _settle(order: Order, refund: Refund, outcome: str) -> str:
+def settle_refund(order: Order, refund: Refund, outcome: str) -> str:
     """Apply the provider's outcome (succeeded / failed / abnormal) to a refund, once. The order
     and the refund are locked (in that order); stock goes back before sales are taken back, SKUs
-    before products, as everywhere (shop.locking)."""
+    before products, as everywhere (shop.core.locking)."""
     if refund.status == outcome or refund.status not in ("processing", "abnormal"):
         return "refund_duplicate"  # a repeated notification: already settled
     transition_refund(refund, outcome)
@@ -388,3 +261,8 @@ def refund_page(merchant_id: int, *, status: str | None = None, order_id: int | 
     if order_id is not None:
         query = query.where(Refund.order_id == order_id)
     return list(db.session.execute(query.order_by(Refund.id.desc()).limit(200)).scalars())
+
+
+def lock_refund(refund_id: int) -> Refund:
+    """The refund, locked and re-read. Lock its order first (`lock_order`)."""
+    return db.session.execute(locked(select(Refund).where(Refund.id == refund_id))).scalar_one()

@@ -3,7 +3,7 @@
 
 Subscribers run synchronously, inside the transaction of the change that raised the event, so
 their writes commit or roll back with it. Work that must happen later is enqueued by the
-subscriber with `shop.runner.enqueue`, which waits for the commit.
+subscriber with `shop.core.runner.enqueue`, which waits for the commit.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ explicit locks here are FOR NO KEY UPDATE, the lock an UPDATE of ordinary column
 leaves the FOR KEY SHARE of foreign-key checks alone (an order line or a stock movement being
 inserted never waits for its SKU's lock, and never makes anyone wait for it).
 
-No network call is made holding any of these (`shop.db.forbid_open_transaction`): commit, call,
+No network call is made holding any of these (`shop.core.db.forbid_open_transaction`): commit, call,
 then take the locks again and re-check (as `start_payment`, `submit_refund`, the expiry and close
 jobs and the login do).
 
@@ -25,7 +25,7 @@ EVERY PATH that locks rows, and what it takes:
   the member's cart rows (from the cart); a free order is then paid at once: its payment,
   products (`record_sales`).
 - a payment, by notification or by asking the provider (`payments.service._apply_payment`):
-  order, its payment's transaction id, products (`record_sales` in `_mark_paid`); a late payment
+  order, its payment's transaction id, products (`record_sales` in `mark_paid`); a late payment
   adds a refund row. `start_payment`'s second transaction: order.
 - cancelling or expiring an unpaid order (`orders.cancel_order`): order, SKUs (`release_stock`).
 - refunds: asking (`request_refund`): order, new refund row; deciding (`decide_refund`): order,
@@ -50,75 +50,11 @@ EVERY PATH that locks rows, and what it takes:
 
 from __future__ import annotations
 
-from collections.abc import Collection
-
-from sqlalchemy import Select, or_, select
-
-from shop.db import db
-from shop.errors import NotFound
-from shop.models import Category, MerchantSettings, Order, PaymentAccount, Product, Refund, Sku, Staff
+from sqlalchemy import Select
 
 
-def _locked(query: Select, *, key_share: bool = True) -> Select:
+def locked(query: Select, *, key_share: bool = True) -> Select:
     # key_share: FOR NO KEY UPDATE (see above), else FOR UPDATE. populate_existing: a row this
     # session read before is re-read under the lock, so what another transaction committed
     # meanwhile is seen.
     return query.with_for_update(key_share=key_share).execution_options(populate_existing=True)
-
-
-def lock_order(order_id: int, *, merchant_id: int | None = None, member_id: int | None = None) -> Order:
-    """The order, locked for the rest of the transaction; 404 unless it is the caller's."""
-    order = db.session.execute(_locked(select(Order).where(Order.id == order_id))).scalar_one_or_none()
-    if (
-        order is None
-        or (merchant_id is not None and order.merchant_id != merchant_id)
-        or (member_id is not None and order.member_id != member_id)
-    ):
-        raise NotFound("order not found")
-    return order
-
-
-def lock_refund(refund_id: int) -> Refund:
-    """The refund, locked and re-read. Lock its order first (`lock_order`)."""
-    return db.session.execute(_locked(select(Refund).where(Refund.id == refund_id))).scalar_one()
-
-
-def lock_product(merchant_id: int, product_id: int) -> Product:
-    """Lock the merchant's product for a staff edit: its SKUs in id order, then the product (the
-    order that placements and refunds, which change stock then sales, take them in); 404 unless
-    it is the merchant's."""
-    skus = select(Sku).where(Sku.product_id == product_id, Sku.merchant_id == merchant_id).order_by(Sku.id)
-    db.session.execute(_locked(skus)).all()
-    product = db.session.execute(_locked(select(Product).where(Product.id == product_id))).scalar_one_or_none()
-    if product is None or product.merchant_id != merchant_id:
-        raise NotFound("product not found")
-    return product
-
-
-def lock_category(category_id: int) -> Category | None:
-    """The category FOR UPDATE (it may be about to be deleted: see above), or None."""
-    query = _locked(select(Category).where(Category.id == category_id), key_share=False)
-    return db.session.execute(query).scalar_one_or_none()
-
-
-def lock_settings(merchant_id: int) -> MerchantSettings:
-    """The merchant's settings row, locked (it must exist)."""
-    query = _locked(select(MerchantSettings).where(MerchantSettings.merchant_id == merchant_id))
-    return db.session.execute(query).scalar_one()
-
-
-def lock_payment_account(merchant_id: int) -> PaymentAccount | None:
-    """The merchant's payment account, locked (before any of its platform keys), or None."""
-    query = _locked(select(PaymentAccount).where(PaymentAccount.merchant_id == merchant_id))
-    return db.session.execute(query).scalar_one_or_none()
-
-
-def lock_staff(merchant_id: int, ids: Collection[int], *, with_roles: Collection[str]) -> dict[int, Staff]:
-    """The merchant's staff accounts named by `ids` and every one holding one of `with_roles`,
-    locked in id order and re-read, by id (an id of another merchant's account is left out)."""
-    query = (
-        select(Staff)
-        .where(Staff.merchant_id == merchant_id, or_(Staff.id.in_(list(ids)), Staff.role.in_(list(with_roles))))
-        .order_by(Staff.id)
-    )
-    return {staff.id: staff for staff in db.session.execute(_locked(query)).scalars()}

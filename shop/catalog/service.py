@@ -7,27 +7,23 @@ merchant's catalog cache version after commit, so cached lists are never stale.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select, tuple_, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.orm import Query
 
-from shop.cache import bump_after_commit
-from shop.db import db
-from shop.errors import Conflict, InvalidInput, NotFound
-from shop.locking import lock_category, lock_product
-from shop.models import Category, Product, Sku, StockMovement
+from shop.catalog.models import Category, Product, Sku, StockMovement
+from shop.core.cache import bump_after_commit
+from shop.core.db import db
+from shop.core.errors import Conflict, InvalidInput, NotFound, field_error
+from shop.core.locking import locked
+from shop.core.pagination import Page, keyset_page
 
 LOW_STOCK = 10
 # The stock column is a 32-bit integer: capping the stock here keeps `stock + delta` (at most
 # 10 million per adjustment) from overflowing it in SQL.
 MAX_STOCK = 2_000_000_000
-_BIGINT = range(-(2**63), 2**63)
 SORTS = ("newest", "price_asc", "price_desc", "sales")
 MAX_PAGE = 50
 
@@ -56,10 +52,6 @@ def product_stock_status(active_sku_stocks: Iterable[int]) -> str:
 
 def _invalidate(merchant_id: int) -> None:
     bump_after_commit(catalog_namespace(merchant_id))
-
-
-def _field_error(field: str, message: str, code: str = "invalid_input") -> InvalidInput:
-    return InvalidInput(message, code=code, details={"fields": {field: [message]}})
 
 
 # --- categories -------------------------------------------------------------------------------
@@ -106,9 +98,9 @@ def create_category(merchant_id: int, *, name: str, parent_id: int | None = None
         try:
             parent = get_category(merchant_id, parent_id)
         except NotFound:
-            raise _field_error("parent_id", "no such category", "category_not_found") from None
+            raise field_error("parent_id", "no such category", "category_not_found") from None
         if parent.parent_id is not None:
-            raise _field_error("parent_id", "categories have two levels: the parent must be top-level")
+            raise field_error("parent_id", "categories have two levels: the parent must be top-level")
     category = Category(merchant_id=merchant_id, name=name, parent_id=parent_id, sort_order=sort_order)
     db.session.add(category)
     db.session.flush()
@@ -168,17 +160,17 @@ def _check_category(merchant_id: int, category_id: int | None) -> None:
     try:
         get_category(merchant_id, category_id)
     except NotFound:
-        raise _field_error("category_id", "no such category", "category_not_found") from None
+        raise field_error("category_id", "no such category", "category_not_found") from None
 
 
 def _check_spec_consistency(skus: list[Sku]) -> None:
     active = [s for s in skus if s.active]
     names = {tuple(sorted(s.specs)) for s in active}
     if len(names) > 1:
-        raise _field_error("skus", "every SKU of a product must name the same specs")
+        raise field_error("skus", "every SKU of a product must name the same specs")
     combos = [tuple(sorted(s.specs.items())) for s in active]
     if len(combos) != len(set(combos)):
-        raise _field_error("skus", "two SKUs have the same spec values")
+        raise field_error("skus", "two SKUs have the same spec values")
 
 
 def _new_sku(merchant_id: int, data: dict[str, Any]) -> Sku:
@@ -248,7 +240,7 @@ def update_product(
     entries without one add a SKU, and SKUs left out are deactivated (orders still refer to them).
     Stock is not set here; it changes only through `adjust_stock`, except a new SKU's initial stock.
     """
-    product = lock_product(merchant_id, product_id)  # its SKUs, then it (shop.locking)
+    product = lock_product(merchant_id, product_id)  # its SKUs, then it (shop.core.locking)
     if title is not None:
         product.title = title
     if description is not None:
@@ -308,7 +300,7 @@ def _replace_skus(product: Product, skus: list[dict[str, Any]], staff_id: int | 
     _check_spec_consistency(product.skus)
     _refresh_price_range(product)
     if product.status == "on_shelf" and not any(s.active for s in product.skus):
-        raise _field_error("skus", "a product on the shelf needs at least one SKU")
+        raise field_error("skus", "a product on the shelf needs at least one SKU")
     db.session.flush()
     for sku in added:
         if sku.stock:
@@ -328,31 +320,6 @@ def set_shelf(merchant_id: int, product_id: int, *, on_shelf: bool) -> Product:
     db.session.flush()
     _invalidate(merchant_id)
     return product
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Any]
-    next_cursor: str | None
-
-
-def encode_cursor(values: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, arity: int) -> list[Any]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise _field_error("cursor", "not a cursor this API gave out", "invalid_cursor") from None
-    if (
-        not isinstance(values, list)
-        or len(values) != arity
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v in _BIGINT for v in values)
-    ):
-        raise _field_error("cursor", "not a cursor this API gave out", "invalid_cursor")
-    return values
 
 
 def _escape_like(text: str) -> str:
@@ -375,12 +342,7 @@ def staff_product_page(
         query = query.where(Product.category_id.in_(_category_and_children(merchant_id, category_id)))
     if q:
         query = query.where(Product.title.ilike(f"%{_escape_like(q)}%"))
-    if cursor:
-        (last_id,) = decode_cursor(cursor, 1)
-        query = query.where(Product.id < last_id)
-    rows = list(db.session.execute(query.order_by(Product.id.desc()).limit(limit + 1)).scalars())
-    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
-    return Page(items=rows[:limit], next_cursor=next_cursor)
+    return keyset_page(query, [Product.id], cursor=cursor, limit=limit)
 
 
 # --- stock ------------------------------------------------------------------------------------
@@ -455,7 +417,7 @@ def adjust_stock(
 ) -> StockMovement:
     """Staff add (or with a negative delta, remove) stock, never below zero nor above MAX_STOCK."""
     if delta == 0:
-        raise _field_error("delta", "a stock adjustment changes the stock")
+        raise field_error("delta", "a stock adjustment changes the stock")
     movement = move_stock(merchant_id, sku_id, delta, reason=reason, note=note, staff_id=staff_id)
     if movement is None:
         sku = get_sku(merchant_id, sku_id)  # NotFound when it is not ours
@@ -488,12 +450,7 @@ def record_sales(units_by_product: Mapping[int, int]) -> None:
 def stock_movements(merchant_id: int, sku_id: int, *, cursor: str | None = None, limit: int = 50) -> Page:
     get_sku(merchant_id, sku_id)
     query = select(StockMovement).where(StockMovement.sku_id == sku_id, StockMovement.merchant_id == merchant_id)
-    if cursor:
-        (last_id,) = decode_cursor(cursor, 1)
-        query = query.where(StockMovement.id < last_id)
-    rows = list(db.session.execute(query.order_by(StockMovement.id.desc()).limit(limit + 1)).scalars())
-    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
-    return Page(items=rows[:limit], next_cursor=next_cursor)
+    return keyset_page(query, [StockMovement.id], cursor=cursor, limit=limit)
 
 
 # --- what members see -------------------------------------------------------------------------
@@ -542,18 +499,8 @@ def member_product_page(
         query = query.where(Product.category_id.in_(_category_and_children(merchant_id, category_id)))
     if q:
         query = query.where(Product.title.ilike(f"%{_escape_like(q)}%"))
-    if key is None:
-        if cursor:
-            (last_id,) = decode_cursor(cursor, 1)
-            query = query.where(Product.id < last_id)
-        query = query.order_by(Product.id.desc())
-    else:
-        if cursor:
-            last_key, last_id = decode_cursor(cursor, 2)
-            pair = tuple_(key, Product.id)
-            query = query.where(pair < (last_key, last_id) if descending else pair > (last_key, last_id))
-        query = query.order_by(key.desc(), Product.id.desc()) if descending else query.order_by(key, Product.id)
-    rows = db.session.execute(query.limit(limit + 1)).all()
+    keys = [Product.id] if key is None else [key, Product.id]
+    page = keyset_page(query, keys, cursor=cursor, limit=limit, descending=descending, scalars=False)
     items = [
         {
             "id": r.id,
@@ -565,14 +512,9 @@ def member_product_page(
             "category_id": r.category_id,
             "stock_status": product_stock_status((r.best_stock,)),
         }
-        for r in rows[:limit]
+        for r in page.items
     ]
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        values = [last.id] if key is None else [getattr(last, key.key), last.id]
-        next_cursor = encode_cursor(values)
-    return Page(items=items, next_cursor=next_cursor)
+    return Page(items=items, next_cursor=page.next_cursor)
 
 
 def member_product_detail(merchant_id: int, product_id: int) -> dict[str, Any]:
@@ -614,3 +556,21 @@ def member_product_detail(merchant_id: int, product_id: int) -> dict[str, Any]:
             for s in skus
         ],
     }
+
+
+def lock_product(merchant_id: int, product_id: int) -> Product:
+    """Lock the merchant's product for a staff edit: its SKUs in id order, then the product (the
+    order that placements and refunds, which change stock then sales, take them in); 404 unless
+    it is the merchant's."""
+    skus = select(Sku).where(Sku.product_id == product_id, Sku.merchant_id == merchant_id).order_by(Sku.id)
+    db.session.execute(locked(skus)).all()
+    product = db.session.execute(locked(select(Product).where(Product.id == product_id))).scalar_one_or_none()
+    if product is None or product.merchant_id != merchant_id:
+        raise NotFound("product not found")
+    return product
+
+
+def lock_category(category_id: int) -> Category | None:
+    """The category FOR UPDATE (it may be about to be deleted: see above), or None."""
+    query = locked(select(Category).where(Category.id == category_id), key_share=False)
+    return db.session.execute(query).scalar_one_or_none()

@@ -7,24 +7,18 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from shop.db import db, transaction, utcnow
-from shop.errors import NotFound
-from shop.events import MEMBER_JOINED, bus
-from shop.models import Member, Merchant
-from shop.wechat import WeChatAuth, WxSession
+from shop.core.db import db, transaction, utcnow
+from shop.core.errors import NotFound
+from shop.core.events import MEMBER_JOINED, bus
+from shop.identity.merchants import get_active_merchant_by_code
+from shop.identity.models import Member, Merchant
+from shop.identity.wechat import WeChatAuth, WxSession
 
 
 @dataclass(frozen=True)
 class Login:
     member: Member
     created: bool
-
-
-def get_active_merchant_by_code(code: str) -> Merchant:
-    merchant = db.session.execute(select(Merchant).where(Merchant.code == code)).scalar_one_or_none()
-    if merchant is None or not merchant.active:
-        raise NotFound("merchant not found", details={"fields": {"merchant": ["unknown merchant"]}})
-    return merchant
 
 
 def login_with_wx_code(merchant_code: str, code: str, wechat: WeChatAuth, *, channel: str = "organic") -> Login:

@@ -8,7 +8,7 @@ cached answer is never older than the last committed change it could have seen.
 
 A hit costs one round trip: the version and the entry are read together with one MGET.
 
-When Redis is unreachable (the client's breaker is open, see shop/redisguard.py) every read is
+When Redis is unreachable (the client's breaker is open, see shop/core/redisguard.py) every read is
 produced from PostgreSQL and nothing is stored. A version bump that cannot be sent is kept in the
 process's outbox and sent when Redis answers again (at once on recovery, or within a cool-off);
 meanwhile this process does not read the namespace from the cache at all. Other processes may
@@ -26,8 +26,8 @@ from flask import current_app
 from redis import Redis
 from redis.exceptions import RedisError
 
-from shop.db import after_commit
-from shop.redisguard import RedisUnavailable, guard_of
+from shop.core.db import after_commit
+from shop.core.redisguard import RedisUnavailable, guard_of
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Catalog: categories, products, SKUs and stock. Imports core and identity."""

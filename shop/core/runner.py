@@ -1,0 +1,134 @@
+"""The job runner door.
+
+`enqueue` inside a `transaction()` block queues the job once that transaction commits (never
+before: a job must find the state that asked for it), and drops it if it rolls back. Outside any
+`transaction()` block there is nothing to wait for, and the job is sent at once: so a call made
+between two transactions (the fake provider's refund, which "notifies" through a job) still
+sends it. Jobs take ids, not objects, so their arguments serialize; they are idempotent because
+the database, not the queue, says whether the work is done.
+
+If Redis cannot take the job when the transaction commits, the job is kept in the process's
+outbox and enqueued when Redis answers again (shop/core/redisguard.py); a delayed job keeps its due
+time. A process that exits before that loses it: the job's sweep finds the work.
+
+Jobs are asked for by name. A room's `jobs` module registers its functions (`register_job`), and
+a service enqueues `"payments.expire_order"` without importing the module that runs it: so the
+service never imports its jobs (which import services), and a room may ask for work a room above
+it does (orders asks payments to close a payment) without an import going the wrong way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from redis.exceptions import RedisError
+from sqlalchemy import Select
+
+from shop.core.db import after_commit, db, in_transaction_block, transaction, utcnow
+from shop.core.redisguard import guard_of
+
+QUEUE_EXTENSION = "groupshop.queue"
+log = logging.getLogger(__name__)
+Job = Callable[..., Any]
+_jobs: dict[str, Job] = {}
+
+
+def register_job(name: str, func: Job) -> Job:
+    """Make `func` the job called `name` (idempotent for the same function; a second function
+    under one name is a programming error)."""
+    known = _jobs.get(name)
+    if known is not None and known is not func:
+        raise ValueError(f"job {name!r} is already {known.__module__}.{known.__qualname__}")
+    _jobs[name] = func
+    return func
+
+
+def job(name: str) -> Callable[[Job], Job]:
+    """Decorator form of `register_job`."""
+    return lambda func: register_job(name, func)
+
+
+def job_function(name: str) -> Job:
+    """The function registered as `name`; KeyError (a programming error) when none is."""
+    try:
+        return _jobs[name]
+    except KeyError:
+        raise KeyError(f"no job is registered as {name!r}; is its room's jobs module imported?") from None
+
+
+def registered_jobs() -> dict[str, Job]:
+    return dict(_jobs)
+
+
+def enqueue(
+    name: str,
+    *args: Any,
+    delay: timedelta | None = None,
+    job_id: str | None = None,
+) -> None:
+    """Run the job registered as `name` with `args` on a worker once the current transaction
+    has committed (at once when no `transaction()` block is open).
+
+    With `delay` the job is scheduled for later; with `job_id` a second enqueue of the same id
+    while the first is pending is harmless (the job itself must still be idempotent).
+    """
+    func = job_function(name)  # an unknown name fails here, in the caller, not after the commit
+    queue = current_app.extensions[QUEUE_EXTENSION]
+    guard = guard_of(queue.connection)
+    kwargs: dict[str, Any] = {"job_id": job_id} if job_id else {}
+
+    def _send() -> None:
+        due = utcnow() + delay if delay is not None else None
+        try:
+            _enqueue(due)
+        except RedisError:
+            if guard is None:
+                raise
+            guard.defer_job(f"{name}{args!r}", lambda: _enqueue(due))
+
+    def _enqueue(due: datetime | None) -> None:
+        if due is not None and due > utcnow():
+            queue.enqueue_at(due, func, *args, **kwargs)
+        else:
+            queue.enqueue(func, *args, **kwargs)
+
+    if in_transaction_block():
+        after_commit(_send)
+    else:
+        _send()
+
+
+# Periodic sweeps: each finds due work a lost job missed. The `groupshop cron` process enqueues
+# every registered sweep at its interval; sweeps are idempotent, so several cron processes are fine.
+_sweeps: dict[str, tuple[Callable[[], Any], int]] = {}
+
+
+def register_sweep(func: Callable[[], Any], every_seconds: int) -> None:
+    _sweeps[f"{func.__module__}.{func.__qualname__}"] = (func, every_seconds)
+
+
+def sweeps() -> dict[str, tuple[Callable[[], Any], int]]:
+    return dict(_sweeps)
+
+
+SWEEP_BATCH = 500
+
+
+def each_due(query: Select, job: Callable[[int], object]) -> int:
+    """The body of a sweep: run `job` for each id the query selects (at most SWEEP_BATCH, in the
+    query's order, oldest first), each on its own; a failure is logged and skipped, never fatal,
+    so one item that keeps failing never holds up the others. Returns how many succeeded."""
+    with transaction():
+        due = list(db.session.execute(query.limit(SWEEP_BATCH)).scalars())
+    done = 0
+    for item_id in due:
+        try:
+            job(item_id)
+            done += 1
+        except Exception:
+            log.exception("%s(%s) failed in its sweep; the next sweep tries again", job.__name__, item_id)
+    return done

@@ -1,0 +1,106 @@
+"""Tables of identity: merchants, their staff, settings and pickup points, and members."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shop.core.db import IdMixin, MerchantScoped, TimestampMixin, db
+
+STAFF_ROLES = ("owner", "operator", "finance")
+
+
+class Merchant(IdMixin, TimestampMixin, db.Model):
+    __tablename__ = "merchants"
+
+    code: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    wx_appid: Mapped[str] = mapped_column(String(32), nullable=False)
+    # The mini-program AppSecret; only code2session reads it, it never leaves the server.
+    wx_secret: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=text("true"))
+
+
+class Staff(IdMixin, TimestampMixin, MerchantScoped, db.Model):
+    __tablename__ = "staff"
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "username"),
+        CheckConstraint("role IN ('owner', 'operator', 'finance')", name="role"),
+    )
+
+    username: Mapped[str] = mapped_column(String(64), nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    display_name: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=text("true"))
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Carried in every staff token and compared on every staff request: bumping it (a password
+    # or role change) revokes the tokens issued before.
+    token_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+
+
+class Member(IdMixin, TimestampMixin, MerchantScoped, db.Model):
+    """A member is (merchant, WeChat openid)."""
+
+    __tablename__ = "members"
+    __table_args__ = (UniqueConstraint("merchant_id", "openid"),)
+
+    openid: Mapped[str] = mapped_column(String(64), nullable=False)
+    unionid: Mapped[str | None] = mapped_column(String(64))
+    # WeChat's session_key: kept to decrypt data the mini-program sends later; never serialized.
+    session_key: Mapped[str | None] = mapped_column(String(64))
+    nickname: Mapped[str] = mapped_column(String(64), nullable=False, default="", server_default="")
+    avatar_url: Mapped[str] = mapped_column(String(512), nullable=False, default="", server_default="")
+    channel: Mapped[str] = mapped_column(String(32), nullable=False, default="organic", server_default="organic")
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+DEFAULT_AUTO_CONFIRM_DAYS = 7
+
+
+class MerchantSettings(db.Model):
+    """Per-merchant rules for orders; a merchant without a row uses the defaults here."""
+
+    __tablename__ = "merchant_settings"
+    __table_args__ = (
+        CheckConstraint("shipping_fee >= 0", name="shipping_fee"),
+        CheckConstraint("order_ttl_minutes BETWEEN 1 AND 1440", name="order_ttl"),
+        CheckConstraint("auto_confirm_days BETWEEN 1 AND 60", name="auto_confirm_days"),
+        CheckConstraint("after_sales_days BETWEEN 0 AND 60", name="after_sales_days"),
+    )
+
+    merchant_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("merchants.id", ondelete="CASCADE"), primary_key=True
+    )
+    shipping_fee: Mapped[int] = mapped_column(BigInteger, nullable=False, default=800, server_default="800")
+    free_shipping_over: Mapped[int | None] = mapped_column(BigInteger, default=9900)
+    order_ttl_minutes: Mapped[int] = mapped_column(Integer, nullable=False, default=30, server_default="30")
+    auto_confirm_days: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=DEFAULT_AUTO_CONFIRM_DAYS, server_default=str(DEFAULT_AUTO_CONFIRM_DAYS)
+    )
+    after_sales_days: Mapped[int] = mapped_column(Integer, nullable=False, default=7, server_default="7")
+
+
+class PickupPoint(IdMixin, TimestampMixin, MerchantScoped, db.Model):
+    """A group leader's (团长) address where members collect their orders."""
+
+    __tablename__ = "pickup_points"
+
+    name: Mapped[str] = mapped_column(String(64), nullable=False)
+    address: Mapped[str] = mapped_column(String(200), nullable=False)
+    contact_name: Mapped[str] = mapped_column(String(32), nullable=False)
+    contact_phone: Mapped[str] = mapped_column(String(20), nullable=False)
+    leader_member_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("members.id", ondelete="SET NULL"))
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=text("true"))
