@@ -44,11 +44,6 @@ def _version_key(namespace: str) -> str:
     return f"gs:ver:{namespace}"
 
 
-def current_version(namespace: str) -> int:
-    value = redis_client().get(_version_key(namespace))
-    return int(value) if value else 0
-
-
 def bump_after_commit(namespace: str) -> None:
     """Invalidate every cached entry of `namespace` once the current transaction commits."""
 

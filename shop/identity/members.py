@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from shop.core.db import db, transaction, utcnow
 from shop.core.errors import NotFound
-from shop.core.events import MEMBER_JOINED, bus
+from shop.core.events import MemberJoined, bus
 from shop.identity.merchants import get_active_merchant_by_code
 from shop.identity.models import Member, Merchant
 from shop.identity.wechat import WeChatAuth, WxSession
@@ -68,7 +68,7 @@ def _log_in(merchant: Merchant, session: WxSession, channel: str) -> Login:
             member.unionid = session.unionid
     db.session.flush()
     if inserted is not None:
-        bus.dispatch(MEMBER_JOINED, merchant_id=merchant.id, member_id=member.id, channel=channel)
+        bus.publish(MemberJoined(merchant_id=merchant.id, member_id=member.id, channel=channel))
     return Login(member=member, created=inserted is not None)
 
 

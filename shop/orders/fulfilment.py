@@ -11,10 +11,11 @@ from sqlalchemy import select
 
 from shop.core.db import db, utcnow
 from shop.core.errors import Conflict, InvalidInput, NotFound
-from shop.core.events import ORDER_COMPLETED, bus
+from shop.core.events import OrderCompleted, OrderLineInfo, bus
 from shop.core.runner import enqueue
 from shop.identity.models import PickupPoint
 from shop.identity.settings import merchant_settings
+from shop.orders.kinds import order_kind
 from shop.orders.models import Order, Refund
 from shop.orders.refunds import OPEN as OPEN_REFUNDS
 from shop.orders.refunds import open_refund
@@ -145,19 +146,23 @@ def finalize(order_id: int, *, now: datetime | None = None) -> bool:
     if open_refund:
         return False
     transition(order, "completed", now=now)
-    bus.dispatch(
-        ORDER_COMPLETED,
-        merchant_id=order.merchant_id,
-        order_id=order.id,
-        member_id=order.member_id,
-        lines=[
-            {
-                "line_id": line.id,
-                "paid_amount": line.paid_amount - line.refunded_amount,
-                "quantity": line.quantity - line.refunded_quantity,
-            }
-            for line in order.lines
-        ],
+    bus.publish(
+        OrderCompleted(
+            merchant_id=order.merchant_id,
+            order_id=order.id,
+            member_id=order.member_id,
+            kind=order_kind(order),
+            lines=tuple(
+                OrderLineInfo(
+                    line_id=line.id,
+                    sku_id=line.sku_id,
+                    product_id=line.product_id,
+                    quantity=line.quantity - line.refunded_quantity,
+                    paid_amount=line.paid_amount - line.refunded_amount,
+                )
+                for line in order.lines
+            ),
+        )
     )
     return True
 

@@ -16,10 +16,11 @@ from sqlalchemy import func, select
 from shop.catalog.service import record_sales
 from shop.core.db import db, utcnow
 from shop.core.errors import Conflict, InvalidInput, NotFound
-from shop.core.events import ORDER_REFUNDED, bus
+from shop.core.events import OrderRefunded, RefundedLineInfo, bus
 from shop.core.locking import locked
 from shop.core.money import cumulative_share
 from shop.core.runner import enqueue
+from shop.orders.kinds import order_kind
 from shop.orders.models import Order, OrderLine, Refund, RefundLine
 from shop.orders.service import lock_order, release_stock, transition
 
@@ -241,15 +242,24 @@ def settle_refund(order: Order, refund: Refund, outcome: str) -> str:
         returned[product_id] = returned.get(product_id, 0) - refund_line.quantity
     record_sales(returned)
     db.session.flush()
-    if all(line.refunded_quantity == line.quantity for line in order.lines):
+    fully_refunded = all(line.refunded_quantity == line.quantity for line in order.lines)
+    if fully_refunded:
         transition(order, "refunded")
-    bus.dispatch(
-        ORDER_REFUNDED,
-        merchant_id=order.merchant_id,
-        order_id=order.id,
-        refund_id=refund.id,
-        amount=refund.amount,
-        lines=[{"line_id": rl.order_line_id, "quantity": rl.quantity, "amount": rl.amount} for rl in refund.lines],
+    bus.publish(
+        OrderRefunded(
+            merchant_id=order.merchant_id,
+            order_id=order.id,
+            member_id=order.member_id,
+            kind=order_kind(order),
+            refund_id=refund.id,
+            amount=refund.amount,
+            lines=tuple(
+                RefundedLineInfo(line_id=rl.order_line_id, quantity=rl.quantity, amount=rl.amount)
+                for rl in refund.lines
+            ),
+            fully_refunded=fully_refunded,
+            refund_kind=refund.kind,
+        )
     )
     return "refund_applied"
 

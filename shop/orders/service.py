@@ -25,10 +25,11 @@ from shop.checkout.cart import cart_items
 from shop.checkout.models import CartItem
 from shop.core.db import db, utcnow
 from shop.core.errors import Conflict, InvalidInput, NotFound
-from shop.core.events import ORDER_CANCELLED, ORDER_PAID, bus
+from shop.core.events import AdjustmentInfo, OrderCancelled, OrderLineInfo, OrderPaid, OrderPlaced, bus
 from shop.core.locking import locked
 from shop.core.pagination import Page, keyset_page
 from shop.core.runner import enqueue
+from shop.orders.kinds import order_kind
 from shop.orders.models import IdempotencyKey, Order, OrderAdjustment, OrderLine, Payment
 
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -244,6 +245,7 @@ def place_order(
                 CartItem.member_id == member_id, CartItem.sku_id.in_([line.sku_id for line in quote.lines])
             )
         )
+    bus.publish(_placed_event(order))  # its handlers may veto: their error rolls all this back
     if order.payable_total == 0:
         settle_free_order(order)
         return Placed(order=order, replayed=False)
@@ -275,8 +277,14 @@ def cancel_order(
         return order
     transition(order, "cancelled", now=now, cancel_reason=reason)
     release_stock(order.merchant_id, [(line.sku_id, line.quantity) for line in order.lines], reason="order_released")
-    bus.dispatch(
-        ORDER_CANCELLED, merchant_id=order.merchant_id, order_id=order.id, member_id=order.member_id, reason=reason
+    bus.publish(
+        OrderCancelled(
+            merchant_id=order.merchant_id,
+            order_id=order.id,
+            member_id=order.member_id,
+            kind=order_kind(order),
+            reason=reason,
+        )
     )
     enqueue(CLOSE_PAYMENT_JOB, order.id, job_id=f"close-payment-{order.id}")
     return order
@@ -348,21 +356,47 @@ def mark_paid(order: Order, amount: int, transaction_id: str) -> None:
     for line in order.lines:
         sold[line.product_id] = sold.get(line.product_id, 0) + line.quantity
     record_sales(sold)
-    bus.dispatch(
-        ORDER_PAID,
+    bus.publish(
+        OrderPaid(
+            merchant_id=order.merchant_id,
+            order_id=order.id,
+            member_id=order.member_id,
+            kind=order_kind(order),
+            paid_total=amount,
+            lines=_line_infos(order),
+        )
+    )
+
+
+def _line_infos(order: Order) -> tuple[OrderLineInfo, ...]:
+    return tuple(
+        OrderLineInfo(
+            line_id=line.id,
+            sku_id=line.sku_id,
+            product_id=line.product_id,
+            quantity=line.quantity,
+            paid_amount=line.paid_amount,
+        )
+        for line in order.lines
+    )
+
+
+def _placed_event(order: Order) -> OrderPlaced:
+    return OrderPlaced(
         merchant_id=order.merchant_id,
         order_id=order.id,
         member_id=order.member_id,
-        lines=[
-            {
-                "line_id": line.id,
-                "sku_id": line.sku_id,
-                "product_id": line.product_id,
-                "quantity": line.quantity,
-                "paid_amount": line.paid_amount,
-            }
-            for line in order.lines
-        ],
+        kind=order_kind(order),
+        order_no=order.order_no,
+        goods_total=order.goods_total,
+        discount_total=order.discount_total,
+        shipping_fee=order.shipping_fee,
+        payable_total=order.payable_total,
+        lines=_line_infos(order),
+        adjustments=tuple(
+            AdjustmentInfo(source=a.source, reference=a.reference, kind=a.kind, amount=a.amount)
+            for a in order.adjustments
+        ),
     )
 
 

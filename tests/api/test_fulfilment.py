@@ -10,7 +10,7 @@ from sqlalchemy import update
 
 from api.worker import run_burst
 from shop.core.db import db, transaction
-from shop.core.events import ORDER_COMPLETED, bus
+from shop.core.events import OrderCompleted, OrderLineInfo, bus
 from shop.orders import fulfilment
 from shop.orders import jobs as order_jobs
 from shop.orders.models import Order
@@ -232,9 +232,9 @@ def test_finalizing_after_the_after_sales_window_completes_the_order_with_its_li
     assert client.post(f"/api/v1/orders/{order['id']}/confirm-receipt", headers=store["member"]).status_code == 200
     window_end = _order(order["id"]).after_sales_until
 
-    seen: list[dict] = []
-    recorder = lambda **payload: seen.append(payload)  # noqa: E731
-    bus.subscribe(ORDER_COMPLETED, recorder)
+    seen: list[OrderCompleted] = []
+    recorder = lambda event: seen.append(event)  # noqa: E731
+    bus.subscribe(OrderCompleted, recorder)
     try:
         with transaction():
             assert fulfilment.finalize(order["id"], now=window_end - timedelta(seconds=1)) is False
@@ -244,24 +244,26 @@ def test_finalizing_after_the_after_sales_window_completes_the_order_with_its_li
         with transaction():
             assert fulfilment.finalize(order["id"], now=window_end + timedelta(days=1)) is False  # once
     finally:
-        bus.unsubscribe(ORDER_COMPLETED, recorder)
+        bus.unsubscribe(OrderCompleted, recorder)
 
     stored = _order(order["id"])
     assert stored.status == "completed" and stored.completed_at == window_end + timedelta(seconds=1)
     assert len(seen) == 1
     event = seen[0]
-    assert (event["merchant_id"], event["order_id"], event["member_id"]) == (
+    assert (event.merchant_id, event.order_id, event.member_id, event.kind) == (
         store["merchant"].id,
         order["id"],
         stored.member_id,
+        "goods",
     )
-    lines = {line.sku_id: line.id for line in stored.lines}
-    assert sorted(event["lines"], key=lambda line: line["line_id"]) == sorted(
+    lines = {line.sku_id: line for line in stored.lines}
+    first_line, second_line = lines[store["sku_id"]], lines[second.skus[0].id]
+    assert sorted(event.lines, key=lambda line: line.line_id) == sorted(
         [
-            {"line_id": lines[store["sku_id"]], "paid_amount": 3000, "quantity": 3},
-            {"line_id": lines[second.skus[0].id], "paid_amount": 2500, "quantity": 1},
+            OrderLineInfo(first_line.id, store["sku_id"], first_line.product_id, quantity=3, paid_amount=3000),
+            OrderLineInfo(second_line.id, second.skus[0].id, second.id, quantity=1, paid_amount=2500),
         ],
-        key=lambda line: line["line_id"],
+        key=lambda line: line.line_id,
     )
 
 
@@ -283,15 +285,17 @@ def test_the_completed_event_counts_only_what_was_not_refunded(app, ctx, client,
     run_burst(app)
     assert _order(more["id"]).refunded_total == 1000
 
-    seen: list[dict] = []
-    recorder = lambda **payload: seen.append(payload)  # noqa: E731
-    bus.subscribe(ORDER_COMPLETED, recorder)
+    seen: list[OrderCompleted] = []
+    recorder = lambda event: seen.append(event)  # noqa: E731
+    bus.subscribe(OrderCompleted, recorder)
     try:
         with transaction():
             assert fulfilment.finalize(more["id"], now=_order(more["id"]).after_sales_until + timedelta(seconds=1))
     finally:
-        bus.unsubscribe(ORDER_COMPLETED, recorder)
-    assert [event["lines"] for event in seen] == [[{"line_id": line_id, "paid_amount": 2000, "quantity": 2}]]
+        bus.unsubscribe(OrderCompleted, recorder)
+    assert [[(line.line_id, line.paid_amount, line.quantity) for line in event.lines] for event in seen] == [
+        [(line_id, 2000, 2)]
+    ]
     assert _order(order["id"]).status == "received"  # the other order was not touched
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from api.worker import run_burst
 from shop.catalog.models import Sku, StockMovement
 from shop.core.db import TransactionOpen, db, transaction, utcnow
-from shop.core.events import ORDER_REFUNDED, bus
+from shop.core.events import OrderRefunded, bus
 from shop.identity.models import Merchant
 from shop.orders.models import Order, Refund
 from shop.payments import jobs as payment_jobs
@@ -234,18 +234,18 @@ def test_a_refund_the_notification_settled_while_it_was_submitted_is_settled_onc
         return RefundResult(refund_id=answer.refund_id, status="SUCCESS")  # then the answer: SUCCESS
 
     _spy(monkeypatch, app.extensions[PAYMENTS], "refund", after=settled_meanwhile)
-    refunded: list[dict] = []
-    recorder = lambda **payload: refunded.append(payload)  # noqa: E731
-    bus.subscribe(ORDER_REFUNDED, recorder)
+    refunded: list[OrderRefunded] = []
+    recorder = lambda event: refunded.append(event)  # noqa: E731
+    bus.subscribe(OrderRefunded, recorder)
     try:
         assert payment_jobs.submit_refund(refund["id"]) == "refund_duplicate"
         run_burst(app)  # the job queued by the approval, and the notification again: no change
     finally:
-        bus.unsubscribe(ORDER_REFUNDED, recorder)
+        bus.unsubscribe(OrderRefunded, recorder)
     db.session.expire_all()
     stored = db.session.get(Refund, refund["id"])
     assert (stored.status, stored.provider_refund_id) == ("succeeded", f"fake_rf_{refund['out_refund_no']}")
-    assert [payload["refund_id"] for payload in refunded] == [refund["id"]]
+    assert [event.refund_id for event in refunded] == [refund["id"]]
     assert db.session.get(Order, order["id"]).refunded_total == refund["amount"]
     assert _stock(sku_id) == 10
     restocked = db.session.execute(

@@ -14,7 +14,7 @@ from shop.catalog import service as catalog
 from shop.catalog.models import Sku, StockMovement
 from shop.core.cache import redis_client
 from shop.core.db import db, transaction
-from shop.core.events import ORDER_CANCELLED, bus
+from shop.core.events import OrderCancelled, OrderPaid, bus
 from shop.orders import service as orders
 from shop.orders.models import Order, Payment, Refund
 from tests.factories import fake_pay, make_merchant, make_product, member_headers, order_body, place, staff_headers
@@ -168,8 +168,8 @@ def test_expiry_releases_the_stock_exactly_once_and_closes_the_payment(app, ctx,
     order = place(client, headers, order_body(sku_id, 4)).json
     assert client.post(f"/api/v1/orders/{order['id']}/pay", headers=headers).status_code == 200
     cancelled = []
-    handler = lambda **payload: cancelled.append(payload["reason"])  # noqa: E731
-    bus.subscribe(ORDER_CANCELLED, handler)
+    handler = lambda event: cancelled.append(event.reason)  # noqa: E731
+    bus.subscribe(OrderCancelled, handler)
     try:
         with transaction():
             early = orders.cancel_order(order["id"], reason="expired")
@@ -179,7 +179,7 @@ def test_expiry_releases_the_stock_exactly_once_and_closes_the_payment(app, ctx,
             with transaction():
                 orders.cancel_order(order["id"], reason="expired", now=later)
     finally:
-        bus.unsubscribe(ORDER_CANCELLED, handler)
+        bus.unsubscribe(OrderCancelled, handler)
     assert cancelled == ["expired"]
     assert _stock(sku_id) == 10
     assert db.session.get(Order, order["id"]).status == "cancelled"
@@ -308,7 +308,6 @@ def test_checkout_from_the_cart_takes_only_the_lines_that_can_be_bought(ctx, cli
 
 def test_an_order_that_costs_nothing_is_paid_at_once(app, ctx, client):
     from shop.checkout.pricing import Adjustment, register_adjuster, unregister_adjuster
-    from shop.core.events import ORDER_PAID
 
     class EverythingFree:
         name = "test-free"
@@ -324,9 +323,9 @@ def test_an_order_that_costs_nothing_is_paid_at_once(app, ctx, client):
         headers=staff,
     ).json
     paid = []
-    handler = lambda **payload: paid.append(payload["order_id"])  # noqa: E731
+    handler = lambda event: paid.append(event.order_id)  # noqa: E731
     register_adjuster(EverythingFree())
-    bus.subscribe(ORDER_PAID, handler)
+    bus.subscribe(OrderPaid, handler)
     try:
         response = place(
             client,
@@ -334,7 +333,7 @@ def test_an_order_that_costs_nothing_is_paid_at_once(app, ctx, client):
             {"items": [{"sku_id": sku_id, "quantity": 2}], "fulfilment": "pickup", "pickup_point_id": point["id"]},
         )
     finally:
-        bus.unsubscribe(ORDER_PAID, handler)
+        bus.unsubscribe(OrderPaid, handler)
         unregister_adjuster("test-free")
     assert response.status_code == 201, response.json
     order = response.json

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from shop.core.db import db
-from shop.core.events import ORDER_PAID, bus
+from shop.core.events import OrderLineInfo, OrderPaid, bus
 from shop.orders.models import Order, Payment
 from shop.payments.providers import PROVIDER_EXTENSION, WeChatPayProvider
 from shop.payments.wechatpay import SIGNATURE_SCHEME, WeChatPayClient, encrypt_bytes, encrypt_resource
@@ -63,29 +63,40 @@ def test_a_genuine_notification_marks_the_order_paid_and_answers_204(app, client
 def test_the_order_paid_event_carries_the_per_line_amounts(app, client, placed):
     merchant, order = placed
     seen = []
-    handler = lambda **payload: seen.append(payload)  # noqa: E731
-    bus.subscribe(ORDER_PAID, handler)
+    handler = lambda event: seen.append(event)  # noqa: E731
+    bus.subscribe(OrderPaid, handler)
     try:
         _notify(client, merchant, *_genuine(app, merchant, order))
     finally:
-        bus.unsubscribe(ORDER_PAID, handler)
+        bus.unsubscribe(OrderPaid, handler)
     assert len(seen) == 1
-    assert seen[0]["order_id"] == order.id
-    assert [(line["quantity"], line["paid_amount"]) for line in seen[0]["lines"]] == [(2, 5000)]
+    event = seen[0]
+    assert isinstance(event, OrderPaid)
+    assert (event.merchant_id, event.order_id, event.member_id, event.kind, event.paid_total) == (
+        merchant.id,
+        order.id,
+        order.member_id,
+        "goods",
+        order.payable_total,
+    )
+    line = order.lines[0]
+    assert event.lines == (
+        OrderLineInfo(line_id=line.id, sku_id=line.sku_id, product_id=line.product_id, quantity=2, paid_amount=5000),
+    )
 
 
 def test_a_failing_subscriber_rolls_the_payment_back_and_the_provider_retries(app, client, placed):
     merchant, order = placed
 
-    def broken(**payload):
+    def broken(event):
         raise RuntimeError("subscriber failed")
 
-    bus.subscribe(ORDER_PAID, broken)
+    bus.subscribe(OrderPaid, broken)
     try:
         headers, body = _genuine(app, merchant, order, transaction_id="4200000002")
         failed = _notify(client, merchant, headers, body)
     finally:
-        bus.unsubscribe(ORDER_PAID, broken)
+        bus.unsubscribe(OrderPaid, broken)
     assert failed.status_code == 500 and failed.json["code"] == "FAIL"
     assert _status(order.id) == "pending_payment"
     assert db.session.execute(select(func.count()).select_from(Payment)).scalar() == 0
@@ -194,12 +205,12 @@ def test_the_same_notification_fifteen_times_changes_state_once(app, client, pla
     merchant, order = placed
     headers, body = _genuine(app, merchant, order, transaction_id="4200000015")
     seen = []
-    handler = lambda **payload: seen.append(payload["order_id"])  # noqa: E731
-    bus.subscribe(ORDER_PAID, handler)
+    handler = lambda event: seen.append(event.order_id)  # noqa: E731
+    bus.subscribe(OrderPaid, handler)
     try:
         statuses = [_notify(client, merchant, headers, body).status_code for _ in range(15)]
     finally:
-        bus.unsubscribe(ORDER_PAID, handler)
+        bus.unsubscribe(OrderPaid, handler)
     assert statuses == [204] * 15
     assert seen == [order.id]
     assert db.session.execute(select(func.count()).select_from(Payment)).scalar() == 1

@@ -14,7 +14,7 @@ from shop.catalog.models import Sku, StockMovement
 from shop.checkout.pricing import Adjustment, register_adjuster, unregister_adjuster
 from shop.core.db import db, transaction
 from shop.core.errors import Conflict
-from shop.core.events import ORDER_REFUNDED, bus
+from shop.core.events import OrderRefunded, RefundedLineInfo, bus
 from shop.orders import refunds
 from shop.orders.models import ORDER_STATUSES, Order, Refund
 from shop.orders.service import TRANSITIONS, transition
@@ -359,24 +359,30 @@ def test_a_whole_refund_after_shipping_keeps_the_shipping_and_does_not_restock(a
 def test_the_refunded_event_carries_the_per_line_amounts(app, client, store):
     order = _paid(client, store, ("apple", 3), ("pear", 2))
     apple, pear = _line_id(order, store, "apple"), _line_id(order, store, "pear")
-    seen: list[dict] = []
-    recorder = lambda **payload: seen.append(payload)  # noqa: E731
-    bus.subscribe(ORDER_REFUNDED, recorder)
+    seen: list[OrderRefunded] = []
+    recorder = lambda event: seen.append(event)  # noqa: E731
+    bus.subscribe(OrderRefunded, recorder)
     try:
         refund = _refunded(app, client, store, order["id"], [(apple, 1), (pear, 2)])
     finally:
-        bus.unsubscribe(ORDER_REFUNDED, recorder)
+        bus.unsubscribe(OrderRefunded, recorder)
     assert len(seen) == 1
     event = seen[0]
-    assert (event["merchant_id"], event["order_id"], event["refund_id"], event["amount"]) == (
+    assert (event.merchant_id, event.order_id, event.member_id, event.kind, event.refund_id, event.amount) == (
         store["merchant"].id,
         order["id"],
+        _order(order["id"]).member_id,
+        "goods",
         refund["id"],
         1000 + 5000,
     )
-    assert sorted(event["lines"], key=lambda line: line["line_id"]) == sorted(
-        [{"line_id": apple, "quantity": 1, "amount": 1000}, {"line_id": pear, "quantity": 2, "amount": 5000}],
-        key=lambda line: line["line_id"],
+    assert (event.fully_refunded, event.after_completion, event.refund_kind) == (False, False, "member")
+    assert sorted(event.lines, key=lambda line: line.line_id) == sorted(
+        [
+            RefundedLineInfo(line_id=apple, quantity=1, amount=1000),
+            RefundedLineInfo(line_id=pear, quantity=2, amount=5000),
+        ],
+        key=lambda line: line.line_id,
     )
 
 
@@ -421,15 +427,15 @@ def test_a_notification_that_arrives_before_the_job_settles_the_refund_once(app,
     order = _paid(client, store, ("apple", 2))
     refund = _requested(client, store, order["id"])
     assert _approve(client, store, refund["id"]).status_code == 200
-    seen: list[dict] = []
-    recorder = lambda **payload: seen.append(payload)  # noqa: E731
-    bus.subscribe(ORDER_REFUNDED, recorder)
+    seen: list[OrderRefunded] = []
+    recorder = lambda event: seen.append(event)  # noqa: E731
+    bus.subscribe(OrderRefunded, recorder)
     try:
         first = _refund_notify(app, client, store, order, refund)
         second = _refund_notify(app, client, store, order, refund)
         run_burst(app)  # the submit job finds the refund settled and leaves it
     finally:
-        bus.unsubscribe(ORDER_REFUNDED, recorder)
+        bus.unsubscribe(OrderRefunded, recorder)
     assert (first.status_code, second.status_code) == (204, 204)
     assert len(seen) == 1
     stored = _order(order["id"])

@@ -23,7 +23,7 @@ from shop.catalog import service as catalog
 from shop.catalog.models import Product, Sku, StockMovement
 from shop.checkout.pricing import Adjustment, register_adjuster, unregister_adjuster
 from shop.core.db import db, forbid_open_transaction, transaction
-from shop.core.events import ORDER_REFUNDED, bus
+from shop.core.events import OrderRefunded, bus
 from shop.identity import members
 from shop.identity.models import Staff
 from shop.orders import refunds
@@ -183,7 +183,7 @@ def _ledger(world: World) -> tuple[int, int, int]:
 
 def _assert_each_refund_settled_once(world: World, events: list[int]) -> None:
     ids = [refund_id for refund_id, _, _ in world.refunds]
-    assert sorted(events) == sorted(ids)  # ORDER_REFUNDED once per refund
+    assert sorted(events) == sorted(ids)  # OrderRefunded once per refund
     rows = db.session.execute(
         select(Refund.status, Refund.amount, Order.refunded_total, Order.status)
         .join(Order, Order.id == Refund.order_id)
@@ -202,10 +202,10 @@ def _assert_each_refund_settled_once(world: World, events: list[int]) -> None:
 @pytest.fixture
 def refunded_events():
     seen: list[int] = []
-    handler = lambda **payload: seen.append(payload["refund_id"])  # noqa: E731
-    bus.subscribe(ORDER_REFUNDED, handler)
+    handler = lambda event: seen.append(event.refund_id)  # noqa: E731
+    bus.subscribe(OrderRefunded, handler)
     yield seen
-    bus.unsubscribe(ORDER_REFUNDED, handler)
+    bus.unsubscribe(OrderRefunded, handler)
 
 
 @pytest.fixture

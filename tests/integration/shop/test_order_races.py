@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from shop.catalog.models import Sku, StockMovement
 from shop.core.db import db
-from shop.core.events import ORDER_PAID, bus
+from shop.core.events import OrderPaid, bus
 from shop.orders.models import Order, Payment
 from tests.factories import make_merchant, make_product, member_headers, order_body, race
 
@@ -90,8 +90,8 @@ def test_five_identical_notifications_at_once_change_state_once(app):
         )
         db.session.remove()
     paid_events: list[int] = []
-    handler = lambda **payload: paid_events.append(payload["order_id"])  # noqa: E731
-    bus.subscribe(ORDER_PAID, handler)
+    handler = lambda event: paid_events.append(event.order_id)  # noqa: E731
+    bus.subscribe(OrderPaid, handler)
     try:
         responses = race(
             5,
@@ -100,7 +100,7 @@ def test_five_identical_notifications_at_once_change_state_once(app):
             ),
         )
     finally:
-        bus.unsubscribe(ORDER_PAID, handler)
+        bus.unsubscribe(OrderPaid, handler)
     assert [r.status_code for r in responses] == [204] * 5
     assert paid_events == [order["id"]]
     with app.app_context():

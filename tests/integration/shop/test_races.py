@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from shop.catalog.models import Sku, StockMovement
 from shop.core.db import db
-from shop.core.events import MEMBER_JOINED, bus
+from shop.core.events import MemberJoined, bus
 from shop.identity.models import Member
 from tests.factories import make_merchant, make_product, race, staff_headers
 
@@ -43,10 +43,10 @@ def test_concurrent_stock_removals_never_take_more_than_there_is(app):
 def test_simultaneous_first_logins_create_one_member_and_one_joined_event(app):
     joined: list[int] = []
 
-    def on_joined(merchant_id: int, member_id: int, channel: str) -> None:
-        joined.append(member_id)
+    def on_joined(event: MemberJoined) -> None:
+        joined.append(event.member_id)
 
-    bus.subscribe(MEMBER_JOINED, on_joined)
+    bus.subscribe(MemberJoined, on_joined)
     try:
         with app.app_context():
             merchant = make_merchant()
@@ -54,7 +54,7 @@ def test_simultaneous_first_logins_create_one_member_and_one_joined_event(app):
         body = {"merchant": merchant.code, "code": "test:same-person"}
         responses = race(12, lambda i: app.test_client().post("/api/v1/auth/wx-login", json=body))
     finally:
-        bus.unsubscribe(MEMBER_JOINED, on_joined)
+        bus.unsubscribe(MemberJoined, on_joined)
 
     assert {r.status_code for r in responses} == {200}
     ids = {r.json["member"]["id"] for r in responses}
