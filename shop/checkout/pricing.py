@@ -77,17 +77,37 @@ class PricingAdjuster(Protocol):
     def adjust(self, context: PricingContext) -> Sequence[Adjustment]: ...
 
 
-_adjusters: list[PricingAdjuster] = []
+# Registered adjusters as (order, name, adjuster), kept sorted: they run in ascending `order`,
+# ties by name, whatever order the packages were installed in.
+_adjusters: list[tuple[int, str, PricingAdjuster]] = []
+DEFAULT_ADJUSTER_ORDER = 100
 
 
-def register_adjuster(adjuster: PricingAdjuster) -> None:
-    if any(a.name == adjuster.name for a in _adjusters):
-        raise ValueError(f"an adjuster named {adjuster.name!r} is already registered")
-    _adjusters.append(adjuster)
+def register_adjuster(adjuster: PricingAdjuster, *, order: int = DEFAULT_ADJUSTER_ORDER) -> None:
+    """Ask `adjuster` for adjustments in every quote, in ascending `order` among the adjusters
+    (each sees the lines as the ones before it left them; e.g. member prices before coupons).
+
+    Idempotent by name: registering an adjuster of the same class under a name already registered
+    replaces it (a package's `install()` may run again); a different class under that name is a
+    programming error (two packages claiming one name) and raises ValueError."""
+    for index, (_, name, known) in enumerate(_adjusters):
+        if name != adjuster.name:
+            continue
+        if type(known) is not type(adjuster):
+            raise ValueError(f"an adjuster named {adjuster.name!r} is already registered")
+        del _adjusters[index]
+        break
+    _adjusters.append((order, adjuster.name, adjuster))
+    _adjusters.sort(key=lambda entry: (entry[0], entry[1]))
 
 
 def unregister_adjuster(name: str) -> None:
-    _adjusters[:] = [a for a in _adjusters if a.name != name]
+    _adjusters[:] = [entry for entry in _adjusters if entry[1] != name]
+
+
+def registered_adjusters() -> list[PricingAdjuster]:
+    """The adjusters in the order they run."""
+    return [adjuster for _, _, adjuster in _adjusters]
 
 
 @dataclass
@@ -205,7 +225,7 @@ def quote(
         shipping_fee=result.shipping_fee,
         selections=selections or {},
     )
-    for adjuster in list(_adjusters):
+    for _, _, adjuster in list(_adjusters):
         for adjustment in adjuster.adjust(context):
             _apply(result, adjustment)
     return result

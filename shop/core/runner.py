@@ -107,8 +107,18 @@ def enqueue(
 _sweeps: dict[str, tuple[Callable[[], Any], int]] = {}
 
 
+def _sweep_name(func: Callable[[], Any]) -> str:
+    return f"{func.__module__}.{func.__qualname__}"
+
+
 def register_sweep(func: Callable[[], Any], every_seconds: int) -> None:
-    _sweeps[f"{func.__module__}.{func.__qualname__}"] = (func, every_seconds)
+    """Have `groupshop cron` enqueue `func` every `every_seconds` (idempotent: registered by its
+    module and name, so importing or installing again keeps one entry)."""
+    _sweeps[_sweep_name(func)] = (func, every_seconds)
+
+
+def unregister_sweep(func: Callable[[], Any]) -> None:
+    _sweeps.pop(_sweep_name(func), None)
 
 
 def sweeps() -> dict[str, tuple[Callable[[], Any], int]]:
@@ -118,12 +128,26 @@ def sweeps() -> dict[str, tuple[Callable[[], Any], int]]:
 SWEEP_BATCH = 500
 
 
-def each_due(query: Select, job: Callable[[int], object]) -> int:
-    """The body of a sweep: run `job` for each id the query selects (at most SWEEP_BATCH, in the
-    query's order, oldest first), each on its own; a failure is logged and skipped, never fatal,
-    so one item that keeps failing never holds up the others. Returns how many succeeded."""
+def each_due(query: Select, job: Callable[[int], object], *, batch: int | None = None, all_due: bool = False) -> int:
+    """The body of a sweep, for every package: run `job(id)` for each id `query` selects, each on
+    its own, and return how many succeeded.
+
+    - `query` selects one id column, ordered oldest first (`order_by` is the caller's), and only
+      what is due: the job makes an item stop being due (the database says what is done), so the
+      next sweep does not see it again.
+    - At most `batch` ids per run (SWEEP_BATCH unless given), so one run stays short; the rest
+      waits for the next run. `all_due=True` lifts the limit, for a short list whose items stay
+      due after their job (merchants whose certificates are refreshed every run): with a limit,
+      the ones past it would never be reached.
+    - The ids are read in a transaction of their own, closed before the first job: `job` opens its
+      own `transaction()` (a job function of a jobs module is exactly that) and may call the network.
+    - A job that raises is logged with its id and skipped, never fatal: the others still run and
+      the next sweep tries it again.
+    """
+    if not all_due:
+        query = query.limit(SWEEP_BATCH if batch is None else batch)
     with transaction():
-        due = list(db.session.execute(query.limit(SWEEP_BATCH)).scalars())
+        due = list(db.session.execute(query).scalars())
     done = 0
     for item_id in due:
         try:

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import Select, exists, select
 
 from shop.core.db import db, utcnow
 from shop.core.errors import InvalidInput, NotFound
@@ -146,6 +146,11 @@ def store_platform_certificates(merchant_id: int, certificates: Iterable[Platfor
 def certificate_mode_merchant_ids() -> list[int]:
     """Merchants whose WeChat Pay account has no valid WeChat Pay public key: they verify with
     platform certificates, which WeChat Pay replaces, so theirs are downloaded again regularly."""
+    return list(db.session.execute(certificate_mode_merchants()).scalars())
+
+
+def certificate_mode_merchants() -> Select:
+    """The query of `certificate_mode_merchant_ids` (merchant ids, ascending), for a sweep."""
     now = utcnow()
     public_key = exists().where(
         PaymentPlatformKey.merchant_id == PaymentAccount.merchant_id,
@@ -153,13 +158,11 @@ def certificate_mode_merchant_ids() -> list[int]:
         (PaymentPlatformKey.valid_from.is_(None)) | (PaymentPlatformKey.valid_from <= now),
         (PaymentPlatformKey.valid_until.is_(None)) | (PaymentPlatformKey.valid_until > now),
     )
-    return list(
-        db.session.execute(
-            select(PaymentAccount.merchant_id)
-            .join(Merchant, Merchant.id == PaymentAccount.merchant_id)
-            .where(Merchant.active.is_(True), ~public_key)
-            .order_by(PaymentAccount.merchant_id)
-        ).scalars()
+    return (
+        select(PaymentAccount.merchant_id)
+        .join(Merchant, Merchant.id == PaymentAccount.merchant_id)
+        .where(Merchant.active.is_(True), ~public_key)
+        .order_by(PaymentAccount.merchant_id)
     )
 
 

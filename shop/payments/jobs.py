@@ -49,19 +49,13 @@ def sweep_platform_certificates() -> int:
     """Refresh every merchant in certificate mode; one that fails is logged and tried next time."""
     if not isinstance(payment_provider(), WeChatPayProvider):
         return 0
-    with transaction():
-        due = accounts.certificate_mode_merchant_ids()
-    done = 0
-    for merchant_id in due:
-        try:
-            outcomes = refresh_platform_certificates(merchant_id)
-        except Exception:
-            log.exception("merchant %s: refreshing platform certificates failed; next sweep retries", merchant_id)
-            continue
-        done += 1
-        if any(outcome != "unchanged" for outcome in outcomes.values()):
-            log.info("merchant %s platform certificates: %s", merchant_id, outcomes)
-    return done
+    return each_due(accounts.certificate_mode_merchants(), _refresh_and_log, all_due=True)
+
+
+def _refresh_and_log(merchant_id: int) -> None:
+    outcomes = refresh_platform_certificates(merchant_id)
+    if any(outcome != "unchanged" for outcome in outcomes.values()):
+        log.info("merchant %s platform certificates: %s", merchant_id, outcomes)
 
 
 # How far back the close sweep looks: an order can be paid at most until its expiry, a day at most.
