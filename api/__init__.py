@@ -3,6 +3,7 @@ external-service clients and the blueprints."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from pathlib import Path
@@ -31,6 +32,11 @@ from shop.identity.wechat import FakeWeChatAuth, HttpWeChatAuth
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 migrate = Migrate()
+
+# The feature packages create_app installs after shop (each `<package>.install.install()`, see
+# shop/install.py), in this order; app config FEATURE_PACKAGES overrides it (tests add theirs).
+FEATURE_PACKAGES = ("coupons", "distribution")
+INSTALLED_EXTENSION = "groupshop.installed"
 
 
 class IdConverter(IntegerConverter):
@@ -83,6 +89,19 @@ def background_redis(settings: Settings) -> Redis:
     )
 
 
+def install_packages(app: Flask) -> None:
+    """Install shop, then each of the app's FEATURE_PACKAGES: their handlers, adjusters, jobs,
+    sweeps and demo data. Each install is idempotent, so a second app changes nothing."""
+    from shop.install import install as install_shop
+
+    install_shop()
+    installed = ["shop"]
+    for package in app.config["FEATURE_PACKAGES"]:
+        importlib.import_module(f"{package}.install").install()
+        installed.append(package)
+    app.extensions[INSTALLED_EXTENSION] = tuple(installed)
+
+
 def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     settings = settings or Settings.from_env()
     if settings.database_url is None or settings.redis_url is None:
@@ -113,6 +132,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         # A network call with a transaction open raises outside production (shop.db).
         STRICT_NETWORK_CALLS=settings.env != "production",
         JSON_SORT_KEYS=False,
+        FEATURE_PACKAGES=FEATURE_PACKAGES,
         API_TITLE="Groupshop API",
         API_VERSION="v1",
         OPENAPI_VERSION="3.0.3",
@@ -167,8 +187,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
 
     install_throttling(app, settings)
 
-    import shop.orders.jobs
-    import shop.payments.jobs  # noqa: F401 - registers the jobs and sweeps of payments
+    install_packages(app)
     from api import health, member_api, member_orders, merchant_api, merchant_orders, payments_api
     from api.schemas.common import ErrorSchema
 

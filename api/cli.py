@@ -52,7 +52,8 @@ def cron_command() -> None:
 
 @group.command("seed-demo")
 def seed_demo_command() -> None:
-    """Load the demo merchant, staff and catalog unless they are already there."""
+    """Load the demo merchant, staff and catalog, and each installed package's demo data, unless
+    they are already there."""
     from shop import demo
 
     created = demo.load_demo_data()

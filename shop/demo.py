@@ -1,8 +1,14 @@
 """Demo data for a first look: a merchant, one staff account per role, two levels of categories
 and about twenty products with SKUs, prices, images and stock. Loaded once; running it again
-finds the demo merchant and changes nothing."""
+finds the demo merchant and changes nothing.
+
+Feature packages add their own demo data on top (`register_demo`, from their `install()`): each
+loader is called after the shop's, with the demo merchant's id, on every `seed-demo`.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from sqlalchemy import select
 
@@ -67,8 +73,36 @@ _PRODUCTS: list[tuple[str, str, str, list[tuple[dict[str, str], int, int, int]]]
 ]
 
 
+# A feature package's demo data: called with the demo merchant's id inside a transaction of its
+# own; idempotent (it finds its data and changes nothing); True when it created something.
+DemoLoader = Callable[[int], bool]
+_loaders: list[DemoLoader] = []
+
+
+def register_demo(loader: DemoLoader) -> None:
+    """Have `seed-demo` call `loader` after the shop's own demo data (once per loader: idempotent)."""
+    if loader not in _loaders:
+        _loaders.append(loader)
+
+
+def unregister_demo(loader: DemoLoader) -> None:
+    if loader in _loaders:
+        _loaders.remove(loader)
+
+
 def load_demo_data() -> bool:
-    """Create the demo merchant and its catalog; False when it already exists."""
+    """Create the demo merchant and its catalog, then let each registered loader add its data;
+    False when there was nothing left to create."""
+    created = _load_shop_demo()
+    with transaction():
+        merchant_id = db.session.execute(select(Merchant.id).where(Merchant.code == DEMO_MERCHANT)).scalar_one()
+    for loader in list(_loaders):
+        with transaction():
+            created = bool(loader(merchant_id)) or created
+    return created
+
+
+def _load_shop_demo() -> bool:
     with transaction():
         if db.session.execute(select(Merchant.id).where(Merchant.code == DEMO_MERCHANT)).first():
             return False
