@@ -63,6 +63,10 @@ DUPLICATE: dict[str, Meaning] = {
     "uq_orders_transaction_id": Meaning(Conflict, "conflict", "that payment is already recorded"),
     "uq_payments_transaction_id": Meaning(Conflict, "conflict", "that payment is already recorded"),
     "uq_refunds_out_refund_no": Meaning(Conflict, "refund_in_progress", "a refund of this order is in progress"),
+    # queue_notification inserts with ON CONFLICT DO NOTHING: a duplicate is never an error there.
+    "uq_notification_outbox_merchant_id_dedupe_key": Meaning(
+        Conflict, "notification_exists", "that notification is queued already"
+    ),
 }
 
 # An insert or update points at a row that is not there (deleted meanwhile).

@@ -1,8 +1,10 @@
-"""Tables of identity: merchants, their staff, settings and pickup points, and members."""
+"""Tables of identity: merchants, their staff, settings and pickup points, members, and the
+outbox of notifications to members."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -10,11 +12,13 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shop.core.db import IdMixin, MerchantScoped, TimestampMixin, db
@@ -104,3 +108,34 @@ class PickupPoint(IdMixin, TimestampMixin, MerchantScoped, db.Model):
     contact_phone: Mapped[str] = mapped_column(String(20), nullable=False)
     leader_member_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("members.id", ondelete="SET NULL"))
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=text("true"))
+
+
+NOTIFICATION_STATUSES = ("pending", "sent", "failed")
+
+
+class OutboxNotification(IdMixin, TimestampMixin, MerchantScoped, db.Model):
+    """A message to a member to be sent later (a WeChat subscription message, 订阅消息), queued by
+    a service inside its transaction (shop.identity.notifications.queue_notification). Sending
+    comes in a later issue: until then rows stay "pending".
+
+    `dedupe_key` is the caller's name for the message (e.g. "order-paid:123"): the same message
+    queued twice, also by two transactions at once, is stored once."""
+
+    __tablename__ = "notification_outbox"
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "dedupe_key"),
+        CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        # What the sender will look for: pending messages whose time has come.
+        Index("ix_notification_outbox_due", "send_after", postgresql_where=text("status = 'pending'")),
+    )
+
+    member_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("members.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(64), nullable=False)  # the template, e.g. "order_shipped"
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict, server_default="{}")
+    dedupe_key: Mapped[str] = mapped_column(String(128), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending", server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    send_after: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
