@@ -45,7 +45,9 @@ EVERY PATH that locks rows, and what it takes:
   stronger lock (the one a DELETE takes) does wait for, and block, the foreign-key checks of a
   product or sub-category being filed under it, so a delete sees every child committed before it.
 - event subscribers (other packages) run inside these transactions, after the shop's locks: they
-  lock only their own rows, after everything above, in their own documented order.
+  lock only their own rows, after everything above, in their own documented order. A handler of
+  any event but OrderPlaced runs in a SAVEPOINT of its own (shop.core.events): when it fails with
+  a DomainError, rolling back to the savepoint also releases the locks it took, never the shop's.
 """
 
 from __future__ import annotations
