@@ -77,6 +77,12 @@ def after_commit(callback: Callable[[], None], session: Session | None = None) -
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
+def pending_after_commit(session: Session | None = None) -> list[Callable[[], None]]:
+    """The callbacks waiting for the current transaction's commit, in order (the event bus trims
+    off those a failed handler added, with its savepoint)."""
+    return (session or db.session()).info.setdefault(_AFTER_COMMIT, [])
+
+
 @contextmanager
 def transaction() -> Iterator[Session]:
     """Commit what the block did, or roll it all back; then run the after-commit callbacks."""

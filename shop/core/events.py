@@ -26,7 +26,8 @@ The rule for errors:
   happened (a payment WeChat Pay took, a refund it made) and must be recorded whatever a
   subscriber thinks. Each such handler runs in a SAVEPOINT of its own. A DomainError from it is a
   programming error of its package: it is logged (ERROR, with the handler's name and the event),
-  only that handler's writes are rolled back, and the other handlers and the change go on. Any
+  only that handler's writes (and the jobs it enqueued) are rolled back, and the other handlers
+  and the change go on. Any
   other exception (a bug, a lost database connection) still propagates and aborts the whole
   transaction, as before, so the caller's retry (a notification, a job) tries again.
 """
@@ -38,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from shop.core.db import db
+from shop.core.db import db, pending_after_commit
 from shop.core.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -337,10 +338,13 @@ class EventBus:
                 handler(event)
             return
         for handler in handlers:
+            pending = pending_after_commit()
+            mark = len(pending)
             try:
                 with db.session.begin_nested():
                     handler(event)
             except DomainError as error:
+                del pending[mark:]  # the jobs it enqueued go with its writes
                 log.error(
                     "event handler %s raised %s (%s) for %r: a programming error of its package "
                     "(only OrderPlaced handlers may refuse); its writes were rolled back, the change stands",

@@ -82,3 +82,27 @@ def test_a_handler_that_behaves_keeps_its_writes(ctx, subscribed):
     with transaction():
         bus.publish(_paid(merchant.id))
     assert _name(merchant.id) == "kept"
+
+
+def test_the_jobs_a_contained_handler_enqueued_are_dropped_with_its_writes(ctx, subscribed):
+    from rq import Queue
+
+    from shop.core.cache import redis_client
+    from shop.core.runner import enqueue
+    from tests.harness_jobs import RENAME_MERCHANT
+
+    merchant = make_merchant()
+    queue = Queue(ctx.config["SETTINGS"].queue_name, connection=redis_client())
+
+    def enqueues_then_refuses(event: OrderPaid) -> None:
+        enqueue(RENAME_MERCHANT, event.merchant_id, "never")
+        raise Conflict("a business reason")
+
+    def enqueues(event: OrderPaid) -> None:
+        enqueue(RENAME_MERCHANT, event.merchant_id, "kept")
+
+    subscribed(OrderPaid, enqueues_then_refuses)
+    subscribed(OrderPaid, enqueues)
+    with transaction():
+        bus.publish(_paid(merchant.id))
+    assert [job.args for job in queue.jobs] == [(merchant.id, "kept")]
