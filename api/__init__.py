@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from api.config import Settings
 from api.errors import register_error_handlers
 from api.http_rules import register_http_rules
 from api.schemas.common import MAX_ID
-from shop.core.cache import BACKGROUND_REDIS_EXTENSION, REDIS_EXTENSION
+from shop.core.cache import BACKGROUND_REDIS_EXTENSION, LOCAL_CACHE_EXTENSION, REDIS_EXTENSION, LocalCache
 from shop.core.db import db
 from shop.core.redisguard import guarded_redis, reconnect_retry
 from shop.core.runner import QUEUE_EXTENSION
@@ -65,8 +66,13 @@ class GroupshopApi(Api):
         pass
 
 
+# A pooled connection unused for longer than this is pinged before it is handed out.
+IDLE_PING_SECONDS = 5.0
+
+
 def install_fork_guard(engine: Engine) -> None:
-    """A forked process (an RQ work horse, a gunicorn worker) never uses its parent's connections."""
+    """A forked process (an RQ work horse, a gunicorn worker) never uses its parent's connections;
+    and a connection idle in the pool longer than IDLE_PING_SECONDS is pinged before use."""
 
     @event.listens_for(engine, "connect")
     def _remember_pid(dbapi_connection: Any, record: Any) -> None:
@@ -77,6 +83,21 @@ def install_fork_guard(engine: Engine) -> None:
         if record.info.get("pid") != os.getpid():
             record.dbapi_connection = proxy.dbapi_connection = None
             raise DisconnectionError("connection belongs to another process")
+        # Ping a connection that sat in the pool a while (the server may have restarted or cut it
+        # meanwhile); one returned a moment ago is handed out as it is: pinging every checkout
+        # (pool_pre_ping) costs a round trip per request. A connection that breaks anyway fails
+        # its statement, and SQLAlchemy then drops every pooled connection older than that.
+        if time.monotonic() - record.info.get("used_at", 0.0) > IDLE_PING_SECONDS:
+            try:
+                ok = engine.dialect.do_ping(dbapi_connection)
+            except Exception as exc:
+                raise DisconnectionError(f"the pooled connection does not answer: {exc}") from exc
+            if ok is False:
+                raise DisconnectionError("the pooled connection does not answer")
+
+    @event.listens_for(engine, "checkin")
+    def _remember_use(dbapi_connection: Any, record: Any) -> None:
+        record.info["used_at"] = time.monotonic()
 
 
 def background_redis(settings: Settings) -> Redis:
@@ -123,7 +144,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         TESTING=settings.env == "test",
         SQLALCHEMY_DATABASE_URI=settings.database_url,
         SQLALCHEMY_ENGINE_OPTIONS={
-            "pool_pre_ping": True,
+            "pool_pre_ping": False,  # install_fork_guard pings the connections that were idle
             "pool_size": 10,
             "max_overflow": 20,
             "connect_args": {"connect_timeout": 5},
@@ -171,6 +192,9 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     redis = guarded_redis(settings.redis_url, timeout=settings.redis_timeout, cooloff=settings.redis_cooloff)
     app.extensions[REDIS_EXTENSION] = redis
     app.extensions[BACKGROUND_REDIS_EXTENSION] = background_redis(settings)
+    if settings.cache_local_entries and settings.catalog_cache_ttl > 0:
+        # Its listener thread starts on the first cached read, in the process that serves it.
+        app.extensions[LOCAL_CACHE_EXTENSION] = LocalCache(settings.redis_url, settings.cache_local_entries)
     app.extensions[QUEUE_EXTENSION] = Queue(settings.queue_name, connection=redis)
     from shop.payments.providers import PROVIDER_EXTENSION, FakeWeChatPay, WeChatPayProvider
     from shop.payments.wechatpay import WeChatPayClient

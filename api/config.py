@@ -74,6 +74,9 @@ class Settings:
     wechat_auth: str = "fake"
     wechat_api_base: str = "https://api.weixin.qq.com"
     catalog_cache_ttl: int = 300
+    # Entries of the versioned cache each process keeps and serves without asking Redis while its
+    # bump listener is subscribed (shop/core/cache.py); 0 turns the process-local copy off.
+    cache_local_entries: int = 2000
     queue_name: str = "groupshop"
     payment_provider: str = "fake"
     wechatpay_api_base: str = "https://api.mch.weixin.qq.com"
@@ -107,6 +110,8 @@ class Settings:
         for name, (_, minimum) in LOGIN_LIMITS.items():
             if getattr(self, name) < minimum:
                 raise RuntimeError(f"{name.upper()} must be at least {minimum}, got {getattr(self, name)}")
+        if self.cache_local_entries < 0:
+            raise RuntimeError(f"CACHE_LOCAL_ENTRIES must be 0 (off) or more, got {self.cache_local_entries}")
         if self.worker_ttl < MIN_WORKER_TTL:
             raise RuntimeError(f"WORKER_TTL must be at least {MIN_WORKER_TTL} seconds, got {self.worker_ttl}")
         if self.login_lockout_max_seconds < self.login_lockout_seconds:
@@ -163,6 +168,7 @@ class Settings:
             wechat_auth=wechat,
             wechat_api_base=os.environ.get("WECHAT_API_BASE", "https://api.weixin.qq.com"),
             catalog_cache_ttl=catalog_cache_ttl,
+            cache_local_entries=_int("CACHE_LOCAL_ENTRIES", 2000),
             queue_name=os.environ.get("QUEUE_NAME", "groupshop"),
             payment_provider=payments,
             wechatpay_api_base=os.environ.get("WECHATPAY_API_BASE", "https://api.mch.weixin.qq.com"),

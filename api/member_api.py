@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from api.auth import MEMBER, current_caller, issue_token, member_required
 from api.blueprint import Blueprint
-from api.responses import cached_json
+from api.responses import cached_json, local_hit_first
 from api.schemas.catalog import CategoryTreeSchema, ProductDetailSchema, ProductListArgsSchema, ProductPageSchema
 from api.schemas.common import ErrorSchema
 from api.schemas.identity import MemberSchema, MemberTokenSchema, ProfileUpdateSchema, WxLoginSchema
@@ -27,6 +27,10 @@ _CATEGORY_TREE = CategoryTreeSchema()
 _PRODUCT_LIST_ARGS = ProductListArgsSchema()
 _PRODUCT_PAGE = ProductPageSchema()
 _PRODUCT_DETAIL = ProductDetailSchema()
+
+
+def _catalog_namespace() -> str:
+    return catalog.catalog_namespace(current_caller().merchant_id)
 
 
 @blp.route("/auth/wx-login", methods=["POST"])
@@ -68,13 +72,13 @@ class Me(MethodView):
 
 @blp.route("/categories")
 @member_required
+@local_hit_first(_catalog_namespace)
 @blp.response(200, CategoryTreeSchema)
 def categories() -> Response:
     """The category tree (two levels)."""
     caller = current_caller()
     return cached_json(
         catalog.catalog_namespace(caller.merchant_id),
-        {"v": "categories"},
         _CATEGORY_TREE,
         lambda: {"items": catalog.category_tree(caller.merchant_id)},
     )
@@ -82,6 +86,7 @@ def categories() -> Response:
 
 @blp.route("/products")
 @member_required
+@local_hit_first(_catalog_namespace)
 @blp.arguments(_PRODUCT_LIST_ARGS, location="query")
 @blp.response(200, ProductPageSchema)
 def products(args: dict[str, Any]) -> Response:
@@ -89,7 +94,6 @@ def products(args: dict[str, Any]) -> Response:
     caller = current_caller()
     return cached_json(
         catalog.catalog_namespace(caller.merchant_id),
-        {"v": "products", **args},
         _PRODUCT_PAGE,
         lambda: catalog.member_product_page(caller.merchant_id, **args),
     )
@@ -97,13 +101,13 @@ def products(args: dict[str, Any]) -> Response:
 
 @blp.route("/products/<int:product_id>")
 @member_required
+@local_hit_first(_catalog_namespace)
 @blp.response(200, ProductDetailSchema)
 def product_detail(product_id: int) -> Response:
     """One product with its SKUs, price range and stock status."""
     caller = current_caller()
     return cached_json(
         catalog.catalog_namespace(caller.merchant_id),
-        {"v": "product", "id": product_id},
         _PRODUCT_DETAIL,
         lambda: catalog.member_product_detail(caller.merchant_id, product_id),
     )

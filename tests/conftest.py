@@ -23,7 +23,7 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 
 from api import create_app
 from api.config import Settings, normalize_database_url
-from shop.core.cache import redis_client
+from shop.core.cache import LOCAL_CACHE_EXTENSION, redis_client
 from shop.core.db import db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,6 +108,9 @@ def database(app: Flask, request: pytest.FixtureRequest) -> Iterator[None]:
     """Roll back everything the test did (or truncate, for `committing` tests); flush Redis."""
     with app.app_context():
         redis_client().flushdb()
+    local = app.extensions.get(LOCAL_CACHE_EXTENSION)
+    if local is not None:
+        local.clear()  # Redis was flushed: what this process copied from it is gone too
     if request.node.get_closest_marker("committing"):
         yield
         _truncate_all(app)

@@ -10,6 +10,7 @@ from flask import Flask
 
 from api import create_app
 from api.config import Settings
+from shop.core.cache import LOCAL_CACHE_EXTENSION
 from shop.core.db import db
 from tests.conftest import FreshContextClient
 from tests.redis_server import PrivateRedis
@@ -52,5 +53,8 @@ def make_app(app: Flask, private_redis: PrivateRedis) -> Iterator[Callable[[], F
 
     yield _make
     for made_app in made:
+        local = made_app.extensions.get(LOCAL_CACHE_EXTENSION)
+        if local is not None:
+            local.close()
         with made_app.app_context():
             db.engine.dispose()
