@@ -93,6 +93,8 @@ STOCK = 10_000_000
 PRICE = 1990
 MEMBER_CODE = "test:bench-orders"
 SQL_SAMPLE_REQUESTS = 50
+PROFILE_REQUESTS = 200
+PROFILE_TOP = 12
 RAW_REASON = "bench_raw"
 ADDRESS = {
     "name": "王小二",
@@ -199,6 +201,10 @@ def libpq_url(database_url: str) -> str:
 def statement_kind(sql: str) -> str:
     """`INSERT idempotency_keys ON CONFLICT DO NOTHING RETURNING`, `SELECT skus JOIN products
     WHERE skus.id IN …`: what a statement does, without its column lists."""
+    cte = re.match(r"WITH (\w+) AS \((.*?) RETURNING [^)]*\) (.*)$", sql)
+    if cte:  # a data-modifying CTE: what it does, then what the outer statement does with it
+        inner = statement_kind(cte.group(2))
+        return f"WITH {cte.group(1)} AS ({inner}) " + statement_kind(cte.group(3))
     verb = sql.split(" ", 1)[0].upper()
     if verb == "SELECT":
         outer = sql.split(" WHERE ", 1)[0]
@@ -256,6 +262,14 @@ def count_placement(database_url: str, redis_url: str, seeded: Seeded) -> dict[s
         stats = redis.info("commandstats")
         return Counter({name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()})
 
+    pings = [0]
+    real_ping = engine.dialect.do_ping
+
+    def _ping(dbapi_connection) -> bool:
+        pings[0] += 1
+        return real_ping(dbapi_connection)
+
+    engine.dialect.do_ping = _ping
     sequences: list[tuple[str, ...]] = []
     event.listen(engine, "commit", _commit)
     before = _redis_calls()
@@ -269,13 +283,17 @@ def count_placement(database_url: str, redis_url: str, seeded: Seeded) -> dict[s
     finally:
         elapsed = time.perf_counter() - began
         event.remove(engine, "commit", _commit)
+        engine.dialect.do_ping = real_ping
         redis_calls = _redis_calls() - before
-        engine.dispose()
+    profile = profile_placements(lambda n: place(SQL_SAMPLE_REQUESTS + 1 + n))
+    engine.dispose()
     redis_calls.pop("info", None)
     per = SQL_SAMPLE_REQUESTS
     return {
         "statements": len(counted.statements) / per,
         "checkouts": counted.checkouts / per,
+        "pings": pings[0] / per,
+        "profile": profile,
         "commits": commits[0] / per,
         "sequence": sequences[0],
         "same_every_time": len(set(sequences)) == 1,
@@ -283,7 +301,58 @@ def count_placement(database_url: str, redis_url: str, seeded: Seeded) -> dict[s
         "redis": {name: calls / per for name, calls in sorted(redis_calls.items())},
         "ms": elapsed / per * 1000,
         "sql_ms": counted.seconds / per * 1000,
-        "orders": SQL_SAMPLE_REQUESTS + 1,
+        "orders": SQL_SAMPLE_REQUESTS + 1 + PROFILE_REQUESTS,
+    }
+
+
+# Where a placement's time goes, by the package whose code runs (own time, cProfile).
+PROFILE_GROUPS = (
+    ("psycopg", "psycopg (the driver: sending, waiting for PostgreSQL)"),
+    ("sqlalchemy", "SQLAlchemy (ORM, statement compiling and caching)"),
+    ("marshmallow", "marshmallow (input and output schemas)"),
+    ("webargs", "marshmallow (input and output schemas)"),
+    ("flask_smorest", "Flask, werkzeug, flask-smorest (routing, request, response)"),
+    ("flask/", "Flask, werkzeug, flask-smorest (routing, request, response)"),
+    ("werkzeug", "Flask, werkzeug, flask-smorest (routing, request, response)"),
+    ("redis", "redis-py and RQ (the delayed expiry job)"),
+    ("/rq/", "redis-py and RQ (the delayed expiry job)"),
+    ("jwt", "PyJWT (the member token)"),
+    ("/shop/", "the application (api/, shop/)"),
+    ("/api/", "the application (api/, shop/)"),
+)
+
+
+def profile_placements(place: Any) -> dict[str, Any]:
+    """cProfile over PROFILE_REQUESTS placements, one at a time in process: the functions with the
+    most own time, and own time summed by package."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    began = time.perf_counter()
+    profiler.enable()
+    for number in range(PROFILE_REQUESTS):
+        place(number)
+    profiler.disable()
+    elapsed = time.perf_counter() - began
+    stats = pstats.Stats(profiler).stats  # (file, line, name) -> (cc, nc, tottime, cumtime, callers)
+    total = sum(entry[2] for entry in stats.values()) or 1.0
+    groups: Counter = Counter()
+    for (filename, _, _), entry in stats.items():
+        label = next((label for marker, label in PROFILE_GROUPS if marker in filename), "other (Python, stdlib)")
+        groups[label] += entry[2]
+    top = sorted(stats.items(), key=lambda item: item[1][2], reverse=True)[:PROFILE_TOP]
+
+    def where(key: tuple[str, int, str]) -> str:
+        filename, line, name = key
+        short = re.sub(r"^.*?/(site-packages|lib/python3\.\d+)/", "", filename)
+        short = short.replace(str(common.ROOT) + "/", "")
+        return f"{short}:{line} {name}" if line else name
+
+    return {
+        "ms": elapsed / PROFILE_REQUESTS * 1000,
+        "groups": [(label, seconds / total) for label, seconds in groups.most_common()],
+        "top": [(where(key), entry[1], entry[2] / total) for key, entry in top],
     }
 
 
@@ -534,6 +603,8 @@ def render(
     versions: str,
     pg: dict[str, str],
 ) -> str:
+    from api import IDLE_PING_SECONDS
+
     info = machine()
     many, hot, rawr = results["many"], results["hot"], results["raw"]
     rows = "\n".join(
@@ -568,7 +639,13 @@ def render(
         for n, kind in enumerate(sql["sequence"], 1)
     )
     redis = ", ".join(f"`{name}` {calls:g}" for name, calls in sql["redis"].items()) or "none"
-    round_trips = sql["statements"] + sql["checkouts"] + 2 * sql["commits"]
+    round_trips = sql["statements"] + sql["pings"] + 2 * sql["commits"]
+    profile = sql["profile"]
+    groups = "\n".join(f"  | {label} | {share:.0%} |" for label, share in profile["groups"])
+    top = "\n".join(
+        f"  | {n} | `{where}` | {calls / PROFILE_REQUESTS:g} | {share:.1%} |"
+        for n, (where, calls, share) in enumerate(profile["top"], 1)
+    )
     verdicts = "\n".join(f"  - {'✓' if ok else '✗ FAILED'} {text}" for text, ok in checks)
     script = "\n".join(f"  {line}" for line in ["```sql", *raw.shown.rstrip().splitlines(), "```"])
     shown_body = json.dumps(order_body(PICK), ensure_ascii=False).replace(f'"{PICK}"', "<sku>")
@@ -617,10 +694,23 @@ lock from its `UPDATE skus` to its `COMMIT`, so on the hot SKU the placements in
   |---:|---|---:|
 {kinds}
 
-  Around them: {sql["checkouts"]:g} connection checkout (its `pool_pre_ping` round trip), psycopg's `BEGIN`
-  before the first statement and {sql["commits"]:g} `COMMIT`: {round_trips:g} round trips to PostgreSQL. After the
-  commit, Redis commands (the delayed expiry job): {redis}. One placement at a time in process took
-  {sql["ms"]:.1f} ms, {sql["sql_ms"]:.1f} ms of it inside `cursor.execute`.
+  Around them: {sql["checkouts"]:g} connection checkout with {sql["pings"]:g} pings (a pooled connection is
+  pinged only after {IDLE_PING_SECONDS:g} s idle), psycopg's `BEGIN` before the first statement and
+  {sql["commits"]:g} `COMMIT`: {round_trips:g} round trips to PostgreSQL. After the commit, Redis commands
+  (the delayed expiry job): {redis}. One placement at a time in process took {sql["ms"]:.1f} ms,
+  {sql["sql_ms"]:.1f} ms of it inside `cursor.execute`.
+- Profile (cProfile, {PROFILE_REQUESTS} placements one at a time in process, {profile["ms"]:.1f} ms each
+  with the profiler on): own time by package,
+
+  | package | share of own time |
+  |---|---:|
+{groups}
+
+  and the {PROFILE_TOP} functions with the most own time:
+
+  | # | function | calls per placement | share of own time |
+  |---:|---|---:|---:|
+{top}
 - Checks after the run (server stopped first, so no request was still running):
 {verdicts}
 """

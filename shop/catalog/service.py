@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select, update
-from sqlalchemy.orm import Query
+from sqlalchemy import BigInteger, DateTime, Integer, String, exists, func, insert, literal, or_, select, update
+from sqlalchemy.orm import Query, make_transient_to_detached
 
 from shop.catalog.models import Category, Product, Sku, StockMovement
 from shop.core.cache import bump_after_commit
-from shop.core.db import db
+from shop.core.db import db, utcnow
 from shop.core.errors import Conflict, InvalidInput, NotFound, field_error
 from shop.core.locking import locked
 from shop.core.pagination import Page, keyset_page
@@ -392,22 +392,45 @@ def move_stock(
     ]
     if only_active:
         conditions.append(Sku.active)
-    stock_after = db.session.execute(
-        update(Sku).where(*conditions).values(stock=Sku.stock + delta).returning(Sku.stock)
-    ).scalar_one_or_none()
-    if stock_after is None:
+    # One statement, one round trip: the guarded UPDATE in a CTE, the movement inserted from its
+    # RETURNING row (none when the guard refused, and then nothing is inserted either).
+    moved = update(Sku).where(*conditions).values(stock=Sku.stock + delta).returning(Sku.stock).cte("moved")
+    created_at = utcnow()
+    table = StockMovement.__table__
+    row = db.session.execute(
+        insert(table)
+        .from_select(
+            ["merchant_id", "sku_id", "delta", "stock_after", "reason", "note", "staff_id", "created_at"],
+            select(
+                literal(merchant_id, BigInteger),
+                literal(sku_id, BigInteger),
+                literal(delta, Integer),
+                moved.c.stock,
+                literal(reason, String),
+                literal(note, String),
+                literal(staff_id, BigInteger),
+                literal(created_at, DateTime(timezone=True)),
+            ),
+        )
+        .add_cte(moved)
+        .returning(table.c.id, table.c.stock_after)
+    ).one_or_none()
+    if row is None:
         return None
     movement = StockMovement(
+        id=row.id,
         merchant_id=merchant_id,
         sku_id=sku_id,
         delta=delta,
-        stock_after=stock_after,
+        stock_after=row.stock_after,
         reason=reason,
         note=note,
         staff_id=staff_id,
+        created_at=created_at,
     )
+    make_transient_to_detached(movement)  # it is in the database already: no second INSERT
     db.session.add(movement)
-    if stock_status(stock_after - delta) != stock_status(stock_after):
+    if stock_status(row.stock_after - delta) != stock_status(row.stock_after):
         _invalidate(merchant_id)
     return movement
 
