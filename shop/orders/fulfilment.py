@@ -16,10 +16,10 @@ from shop.core.runner import enqueue
 from shop.identity.models import PickupPoint
 from shop.identity.settings import merchant_settings
 from shop.orders.kinds import order_kind
-from shop.orders.models import Order, Refund
-from shop.orders.refunds import OPEN as OPEN_REFUNDS
-from shop.orders.refunds import open_refund
+from shop.orders.models import Order
+from shop.orders.refunds import any_open_refund, open_refund
 from shop.orders.service import lock_order, transition
+from shop.orders.states import ORDER_MACHINE, OrderAction, OrderStatus
 
 # Jobs this module asks for (by name: shop.core.runner), run by shop.orders.jobs.
 AUTO_CONFIRM_JOB = "orders.auto_confirm"
@@ -27,6 +27,7 @@ FINALIZE_JOB = "orders.finalize"
 
 
 def _no_open_refund(order: Order) -> None:
+    """Goods are not sent or handed over while money for them may be going back."""
     if open_refund(order.id):
         raise Conflict("a refund of this order is in progress", code="refund_in_progress")
 
@@ -37,7 +38,7 @@ def ship(merchant_id: int, order_id: int, *, carrier: str, tracking_no: str, now
     if order.fulfilment != "delivery":
         raise Conflict("a pickup order is not shipped; mark it ready for pickup", code="wrong_fulfilment")
     _no_open_refund(order)
-    transition(order, "shipped", now=now, carrier=carrier, tracking_no=tracking_no)
+    transition(order, OrderAction.SHIP, now=now, carrier=carrier, tracking_no=tracking_no)
     _schedule_auto_confirm(order)
     return order
 
@@ -47,27 +48,21 @@ def mark_ready(merchant_id: int, order_id: int, *, now: datetime | None = None) 
     if order.fulfilment != "pickup":
         raise Conflict("only pickup orders wait at a pickup point", code="wrong_fulfilment")
     _no_open_refund(order)
-    transition(order, "ready_for_pickup", now=now)
+    transition(order, OrderAction.MARK_READY, now=now)
     _schedule_auto_confirm(order)
     return order
 
 
-def _receive(order: Order, now: datetime) -> Order:
+def _receive(order: Order, action: OrderAction, now: datetime) -> Order:
     days = merchant_settings(order.merchant_id).after_sales_days
-    transition(order, "received", now=now, after_sales_until=now + timedelta(days=days))
+    transition(order, action, now=now, after_sales_until=now + timedelta(days=days))
     enqueue(FINALIZE_JOB, order.id, delay=timedelta(days=days, seconds=5), job_id=f"finalize-{order.id}")
     return order
 
 
 def confirm_receipt(merchant_id: int, member_id: int, order_id: int, *, now: datetime | None = None) -> Order:
     order = lock_order(order_id, merchant_id=merchant_id, member_id=member_id)
-    if order.status != "shipped":
-        raise Conflict(
-            f"an order that is {order.status} cannot be confirmed as received",
-            code="illegal_transition",
-            details={"status": order.status, "to": "received"},
-        )
-    return _receive(order, now or utcnow())
+    return _receive(order, OrderAction.CONFIRM_RECEIPT, now or utcnow())
 
 
 def verify_pickup(merchant_id: int, order_id: int, code: str, *, now: datetime | None = None) -> Order:
@@ -89,7 +84,8 @@ def verify_pickup_as_leader(
             Order.merchant_id == merchant_id,
             Order.pickup_point_id.in_(points),
             Order.pickup_code == code,
-            Order.status.in_(("ready_for_pickup", "received")),
+            # waiting, or collected already (answered `already_collected`)
+            Order.status.in_((OrderStatus.READY_FOR_PICKUP, OrderStatus.RECEIVED)),
         )
         .order_by(Order.id.desc())
         .limit(1)
@@ -102,16 +98,10 @@ def verify_pickup_as_leader(
 def _hand_over(order: Order, code: str, now: datetime) -> Order:
     if order.fulfilment != "pickup" or order.pickup_code != code:
         raise InvalidInput("wrong pickup code", code="pickup_code_wrong", details={"fields": {"code": ["wrong code"]}})
-    if order.status == "received":
+    if not ORDER_MACHINE.step(order.status, OrderAction.PICK_UP).moved:
         raise Conflict("this order has already been collected", code="already_collected")
-    if order.status != "ready_for_pickup":
-        raise Conflict(
-            f"an order that is {order.status} is not waiting for pickup",
-            code="illegal_transition",
-            details={"status": order.status, "to": "received"},
-        )
     _no_open_refund(order)  # decide the refund first: goods handed over or money back, not both
-    return _receive(order, now)
+    return _receive(order, OrderAction.PICK_UP, now)
 
 
 def auto_confirm(order_id: int, *, now: datetime | None = None) -> bool:
@@ -119,13 +109,15 @@ def auto_confirm(order_id: int, *, now: datetime | None = None) -> bool:
     False when not due, or not waiting for the member."""
     now = now or utcnow()
     order = lock_order(order_id)
-    since = {"shipped": order.shipped_at, "ready_for_pickup": order.ready_at}.get(order.status)
+    if not ORDER_MACHINE.step(order.status, OrderAction.AUTO_CONFIRM).moved:
+        return False  # confirmed (or final) already
+    since = order.ready_at if order.status == OrderStatus.READY_FOR_PICKUP else order.shipped_at
     days = merchant_settings(order.merchant_id).auto_confirm_days
     if since is None or since + timedelta(days=days) > now:
         return False
-    if order.status == "ready_for_pickup":
+    if order.status == OrderStatus.READY_FOR_PICKUP:
         _no_open_refund(order)  # goods at the point with a refund pending are not handed over
-    _receive(order, now)
+    _receive(order, OrderAction.AUTO_CONFIRM, now)
     return True
 
 
@@ -138,14 +130,11 @@ def finalize(order_id: int, *, now: datetime | None = None) -> bool:
     """Close the after-sales window: the order is final. Waits while a refund is open."""
     now = now or utcnow()
     order = lock_order(order_id)
-    if order.status != "received" or order.after_sales_until > now:
+    if not ORDER_MACHINE.step(order.status, OrderAction.COMPLETE).moved:
+        return False  # final already
+    if order.after_sales_until > now or any_open_refund(order.id):
         return False
-    open_refund = db.session.execute(
-        select(Refund.id).where(Refund.order_id == order.id, Refund.status.in_(OPEN_REFUNDS))
-    ).first()
-    if open_refund:
-        return False
-    transition(order, "completed", now=now)
+    transition(order, OrderAction.COMPLETE, now=now)
     bus.publish(
         OrderCompleted(
             merchant_id=order.merchant_id,

@@ -10,6 +10,7 @@ from shop.identity.models import DEFAULT_AUTO_CONFIRM_DAYS, MerchantSettings
 from shop.orders import fulfilment, refunds
 from shop.orders import service as orders
 from shop.orders.models import Order, Refund
+from shop.orders.states import OrderStatus
 
 
 @job(fulfilment.AUTO_CONFIRM_JOB)
@@ -33,8 +34,8 @@ def sweep_auto_confirm() -> int:
         .outerjoin(MerchantSettings, MerchantSettings.merchant_id == Order.merchant_id)
         .where(
             or_(
-                and_(Order.status == "shipped", Order.shipped_at.is_not(None)),
-                and_(Order.status == "ready_for_pickup", Order.ready_at.is_not(None)),
+                and_(Order.status == OrderStatus.SHIPPED, Order.shipped_at.is_not(None)),
+                and_(Order.status == OrderStatus.READY_FOR_PICKUP, Order.ready_at.is_not(None)),
             ),
             since + func.make_interval(0, 0, 0, days) <= utcnow(),
         )
@@ -47,7 +48,7 @@ def sweep_finalize() -> int:
     open_refund = exists().where(Refund.order_id == Order.id, Refund.status.in_(refunds.OPEN))
     return each_due(
         select(Order.id)
-        .where(Order.status == "received", Order.after_sales_until <= utcnow(), ~open_refund)
+        .where(Order.status == OrderStatus.RECEIVED, Order.after_sales_until <= utcnow(), ~open_refund)
         .order_by(Order.after_sales_until, Order.id),
         finalize_order,
     )

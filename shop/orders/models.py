@@ -22,17 +22,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shop.core.db import IdMixin, MerchantScoped, TimestampMixin, db, utcnow
+from shop.orders.states import OrderStatus, RefundKind, RefundStatus
 
-ORDER_STATUSES = (
-    "pending_payment",
-    "paid",
-    "shipped",
-    "ready_for_pickup",
-    "received",
-    "completed",
-    "cancelled",
-    "refunded",
-)
+# The values as plain strings (the columns hold them; the machines are in shop.orders.states).
+ORDER_STATUSES = tuple(status.value for status in OrderStatus)
 
 
 class Order(IdMixin, TimestampMixin, MerchantScoped, db.Model):
@@ -169,7 +162,8 @@ class Payment(IdMixin, TimestampMixin, MerchantScoped, db.Model):
     success_time: Mapped[str] = mapped_column(String(40), nullable=False, default="")
 
 
-REFUND_STATUSES = ("requested", "rejected", "processing", "abnormal", "succeeded", "failed")
+REFUND_STATUSES = tuple(status.value for status in RefundStatus)
+REFUND_KINDS = tuple(kind.value for kind in RefundKind)
 
 
 class Refund(IdMixin, TimestampMixin, MerchantScoped, db.Model):
@@ -187,7 +181,7 @@ class Refund(IdMixin, TimestampMixin, MerchantScoped, db.Model):
     order_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("orders.id"), nullable=False)
     payment_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("payments.id"))
     out_refund_no: Mapped[str] = mapped_column(String(64), nullable=False)
-    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # member, late_payment
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # a RefundKind: member, staff, system, late_payment
     status: Mapped[str] = mapped_column(String(12), nullable=False)
     amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
     shipping_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)

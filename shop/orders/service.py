@@ -2,7 +2,8 @@
 
 Stock is reserved in SQL with a guard (`stock >= :q`) backed by `CHECK (stock >= 0)`, in SKU id
 order, in the same transaction that creates the order. Every change of an order's status goes
-through `transition`, which refuses illegal or repeated moves in one place. Rows are locked in the
+through `transition`, an action on the order machine (shop.orders.states), which refuses an
+illegal move in one place and tells a harmless repeat from it. Rows are locked in the
 order `shop.core.locking` writes down.
 """
 
@@ -31,43 +32,35 @@ from shop.core.pagination import Page, keyset_page
 from shop.core.runner import enqueue
 from shop.orders.kinds import order_kind
 from shop.orders.models import IdempotencyKey, Order, OrderAdjustment, OrderLine, Payment
+from shop.orders.states import ORDER_MACHINE, OrderAction, OrderStatus
 
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "pending_payment": frozenset({"paid", "cancelled"}),
-    "paid": frozenset({"shipped", "ready_for_pickup", "refunded"}),
-    "shipped": frozenset({"received", "refunded"}),
-    "ready_for_pickup": frozenset({"received", "refunded"}),
-    "received": frozenset({"completed", "refunded"}),
-    "completed": frozenset(),
-    "cancelled": frozenset(),
-    "refunded": frozenset(),
-}
+# The time each status is stamped with when an order enters it.
 _STAMPS = {
-    "paid": "paid_at",
-    "shipped": "shipped_at",
-    "ready_for_pickup": "ready_at",
-    "received": "received_at",
-    "completed": "completed_at",
-    "cancelled": "cancelled_at",
+    OrderStatus.PAID: "paid_at",
+    OrderStatus.SHIPPED: "shipped_at",
+    OrderStatus.READY_FOR_PICKUP: "ready_at",
+    OrderStatus.RECEIVED: "received_at",
+    OrderStatus.COMPLETED: "completed_at",
+    OrderStatus.CANCELLED: "cancelled_at",
 }
 
 
-def transition(order: Order, to: str, *, now: datetime | None = None, **fields: Any) -> Order:
-    """Move a (locked) order to `to`, stamping the time; anything not in TRANSITIONS is refused."""
-    if to not in TRANSITIONS.get(order.status, frozenset()):
-        raise Conflict(
-            f"an order that is {order.status} cannot become {to}",
-            code="illegal_transition",
-            details={"status": order.status, "to": to},
-        )
-    order.status = to
-    stamp = _STAMPS.get(to)
-    if stamp:
-        setattr(order, stamp, now or utcnow())
+def transition(order: Order, action: OrderAction, *, now: datetime | None = None, **fields: Any) -> bool:
+    """Take `action` on a (locked) order as ORDER_MACHINE says: True when it moved (the new
+    status stamped with its time, `fields` set); False for a harmless repeat, which changes
+    nothing; an illegal move raises the machine's one Conflict (409 `illegal_transition`)."""
+    step = ORDER_MACHINE.step(order.status, action)
+    if not step.moved:
+        return False
+    if step.to != order.status:
+        order.status = step.to.value
+        stamp = _STAMPS.get(step.to)
+        if stamp:
+            setattr(order, stamp, now or utcnow())
     for name, value in fields.items():
         setattr(order, name, value)
     db.session.flush()
-    return order
+    return True
 
 
 def get_order(merchant_id: int, order_id: int, *, member_id: int | None = None) -> Order:
@@ -188,7 +181,7 @@ def place_order(
         merchant_id=merchant_id,
         member_id=member_id,
         order_no=new_order_no(merchant_id, now),
-        status="pending_payment",
+        status=OrderStatus.PENDING_PAYMENT.value,
         fulfilment=fulfilment,
         goods_total=quote.goods_total,
         shipping_fee=quote.shipping_fee,
@@ -273,9 +266,11 @@ def cancel_order(
     """
     now = now or utcnow()
     order = lock_order(order_id, merchant_id=merchant_id, member_id=member_id)
-    if reason == "expired" and (order.status != "pending_payment" or order.expires_at > now):
-        return order
-    transition(order, "cancelled", now=now, cancel_reason=reason)
+    expiring = reason == "expired"
+    if expiring and order.expires_at > now:
+        return order  # not yet due
+    if not transition(order, OrderAction.EXPIRE if expiring else OrderAction.CANCEL, now=now, cancel_reason=reason):
+        return order  # an expiry after the order was paid or cancelled: a harmless repeat
     release_stock(order.merchant_id, [(line.sku_id, line.quantity) for line in order.lines], reason="order_released")
     bus.publish(
         OrderCancelled(
@@ -296,7 +291,7 @@ def mark_provider_closed(order_id: int, now: datetime | None = None) -> bool:
     return bool(
         db.session.execute(
             update(Order)
-            .where(Order.id == order_id, Order.status == "cancelled", Order.provider_closed_at.is_(None))
+            .where(Order.id == order_id, Order.status == OrderStatus.CANCELLED, Order.provider_closed_at.is_(None))
             .values(provider_closed_at=now or utcnow())
         ).rowcount
     )
@@ -350,8 +345,10 @@ def lock_order(order_id: int, *, merchant_id: int | None = None, member_id: int 
 
 
 def mark_paid(order: Order, amount: int, transaction_id: str) -> None:
-    """The (locked, unpaid) order is paid: count the sales and tell the subscribers."""
-    transition(order, "paid", paid_total=amount, transaction_id=transaction_id)
+    """The (locked, unpaid) order is paid: count the sales and tell the subscribers. On an order
+    already paid (a harmless repeat) nothing happens."""
+    if not transition(order, OrderAction.PAY, paid_total=amount, transaction_id=transaction_id):
+        return
     sold: dict[int, int] = {}
     for line in order.lines:
         sold[line.product_id] = sold.get(line.product_id, 0) + line.quantity

@@ -15,12 +15,17 @@ from shop.identity.models import Merchant
 from shop.orders.models import Payment, Refund
 from shop.orders.refunds import lock_refund, lock_refund_and_order, settle_refund
 from shop.orders.service import lock_order
+from shop.orders.states import RefundAction, RefundStatus
 from shop.payments.errors import NotificationRejected
 from shop.payments.providers import PaymentProvider
 from shop.payments.wechatpay import RefundResult, WeChatPayAccount, resource_fen, resource_text
 
-# The provider's word for how a refund stands -> our settlement outcome.
-_PROVIDER_STATUS = {"SUCCESS": "succeeded", "CLOSED": "failed", "ABNORMAL": "abnormal"}
+# The provider's word for how a refund stands -> the refund machine's action.
+_PROVIDER_STATUS = {
+    "SUCCESS": RefundAction.SETTLE_SUCCEEDED,
+    "CLOSED": RefundAction.SETTLE_FAILED,
+    "ABNORMAL": RefundAction.SETTLE_ABNORMAL,
+}
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,7 @@ def _record_error(refund: Refund, exc: DomainError) -> str:
 def _prepare_submission(provider: PaymentProvider, refund_id: int) -> _Submission | str:
     """Count the attempt and gather the request; a string when there is nothing to send."""
     locked = lock_refund_and_order(refund_id)
-    if locked is None or locked[0].status != "processing":
+    if locked is None or locked[0].status != RefundStatus.PROCESSING:
         return "nothing_to_do"
     refund, order = locked
     refund.attempts += 1
@@ -98,7 +103,7 @@ def _record_refusal(refund_id: int, exc: DomainError) -> str:
     """The provider refused or could not be reached: kept for staff, unless settled meanwhile
     (the notification came first, and the error no longer concerns anyone)."""
     locked = lock_refund_and_order(refund_id)
-    if locked is None or locked[0].status != "processing":
+    if locked is None or locked[0].status != RefundStatus.PROCESSING:
         return "nothing_to_do"
     return _record_error(locked[0], exc)
 
@@ -110,13 +115,13 @@ def _record_answer(refund_id: int, result: RefundResult) -> str:
         return "nothing_to_do"
     refund, order = locked
     refund.provider_refund_id = result.refund_id
-    if refund.status == "processing":
+    if refund.status == RefundStatus.PROCESSING:
         refund.last_error = ""
     db.session.flush()
-    outcome = _PROVIDER_STATUS.get(result.status)
-    if outcome is None:  # PROCESSING: the notification will tell
+    action = _PROVIDER_STATUS.get(result.status)
+    if action is None:  # PROCESSING: the notification will tell
         return "submitted"
-    return settle_refund(order, refund, outcome)
+    return settle_refund(order, refund, action)
 
 
 def apply_refund_result(merchant_id: int, resource: Mapping[str, Any]) -> str:
@@ -131,8 +136,8 @@ def apply_refund_result(merchant_id: int, resource: Mapping[str, Any]) -> str:
         raise NotificationRejected("unknown_refund", "no such refund")
     if amount != refund.amount:
         raise NotificationRejected("wrong_amount", "the refunded amount is not the amount asked for")
-    outcome = _PROVIDER_STATUS.get(status)
-    if outcome is None:
+    action = _PROVIDER_STATUS.get(status)
+    if action is None:
         raise NotificationRejected("bad_body", f"unknown refund status {status!r}")
     order = lock_order(refund.order_id)
-    return settle_refund(order, lock_refund(refund.id), outcome)
+    return settle_refund(order, lock_refund(refund.id), action)

@@ -119,7 +119,7 @@ def test_only_a_paid_order_can_be_shipped(client, store, make, status):
     response = _ship(client, store["staff"], order["id"])
     assert response.status_code == 409, response.json
     assert response.json["error"]["code"] == "illegal_transition"
-    assert response.json["error"]["details"] == {"status": status, "to": "shipped"}
+    assert response.json["error"]["details"] == {"machine": "order", "status": status, "action": "ship"}
     assert _order(order["id"]).status == status
 
 

@@ -16,8 +16,9 @@ from shop.core.db import db, transaction
 from shop.core.errors import Conflict
 from shop.core.events import OrderRefunded, RefundedLineInfo, bus
 from shop.orders import refunds
-from shop.orders.models import ORDER_STATUSES, Order, Refund
-from shop.orders.service import TRANSITIONS, transition
+from shop.orders.models import Order, Refund
+from shop.orders.service import transition
+from shop.orders.states import ORDER_MACHINE
 from tests.factories import (
     fake_pay,
     make_merchant,
@@ -560,56 +561,40 @@ def test_a_refund_is_possible_until_the_after_sales_window_closes(client, store)
     assert (refund["amount"], refund["restock"]) == (1000, False)
 
 
-# --- the order state machine -------------------------------------------------------------------
+# --- the order state machine (the table itself: tests/unit/test_order_machine.py) ----------------
 
-PAIRS = [(source, target) for source in ORDER_STATUSES for target in ORDER_STATUSES]
+PAIRS = list(ORDER_MACHINE.pairs())
+STAMPS = {
+    "paid": "paid_at",
+    "shipped": "shipped_at",
+    "ready_for_pickup": "ready_at",
+    "received": "received_at",
+    "completed": "completed_at",
+    "cancelled": "cancelled_at",
+}
 
 
-def test_the_transition_table_covers_every_status():
-    assert set(TRANSITIONS) == set(ORDER_STATUSES)
-    assert all(targets <= set(ORDER_STATUSES) for targets in TRANSITIONS.values())
-
-
-@pytest.mark.parametrize(("source", "target"), PAIRS, ids=[f"{s}->{t}" for s, t in PAIRS])
-def test_a_transition_is_allowed_only_when_the_table_says_so(ctx, source, target):
-    order = Order(status=source)
+@pytest.mark.parametrize(("source", "action"), PAIRS, ids=[f"{s}-{a}" for s, a in PAIRS])
+def test_transition_applies_a_legal_action_with_its_stamp_and_nothing_else(ctx, source, action):
+    order = Order(status=source.value)
     moment = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
-    if target in TRANSITIONS[source]:
-        assert transition(order, target, now=moment) is order
-        assert order.status == target
-        stamp = {
-            "paid": "paid_at",
-            "shipped": "shipped_at",
-            "ready_for_pickup": "ready_at",
-            "received": "received_at",
-            "completed": "completed_at",
-            "cancelled": "cancelled_at",
-        }.get(target)
-        if stamp:
-            assert getattr(order, stamp) == moment
+    if ORDER_MACHINE.allows(source, action):
+        target = ORDER_MACHINE.step(source, action).to
+        assert transition(order, action, now=moment, remark="moved") is True
+        assert (order.status, order.remark) == (target, "moved")
+        stamped = {name for name in STAMPS.values() if getattr(order, name) is not None}
+        assert stamped == ({STAMPS[target]} if target != source and target in STAMPS else set())
+        assert all(getattr(order, name) == moment for name in stamped)
+    elif ORDER_MACHINE.is_repeat(source, action):
+        assert transition(order, action, now=moment, remark="moved") is False
+        assert (order.status, order.remark) == (source, None)
+        assert all(getattr(order, name) is None for name in STAMPS.values())
     else:
         with pytest.raises(Conflict) as refused:
-            transition(order, target, now=moment)
+            transition(order, action, now=moment, remark="moved")
         assert refused.value.code == "illegal_transition"
-        assert refused.value.details == {"status": source, "to": target}
-        assert order.status == source
-
-
-def test_the_lifecycle_allows_exactly_the_expected_moves():
-    allowed = {(source, target) for source, targets in TRANSITIONS.items() for target in targets}
-    assert allowed == {
-        ("pending_payment", "paid"),
-        ("pending_payment", "cancelled"),
-        ("paid", "shipped"),
-        ("paid", "ready_for_pickup"),
-        ("paid", "refunded"),
-        ("shipped", "received"),
-        ("shipped", "refunded"),
-        ("ready_for_pickup", "received"),
-        ("ready_for_pickup", "refunded"),
-        ("received", "completed"),
-        ("received", "refunded"),
-    }
+        assert refused.value.details == {"machine": "order", "status": source, "action": action}
+        assert (order.status, order.remark) == (source, None)
 
 
 def test_refunded_units_no_longer_count_as_sold(app, client, store):
