@@ -27,6 +27,7 @@ from api.schemas.orders import (
     StaffOrderListArgsSchema,
     StaffOrderPageSchema,
     StaffOrderSchema,
+    StaffRefundIssueSchema,
     StaffRefundListSchema,
     StaffRefundSchema,
 )
@@ -39,6 +40,7 @@ from shop.identity.models import MerchantSettings, PickupPoint
 from shop.orders import fulfilment, refunds
 from shop.orders import service as orders
 from shop.orders.models import Order, Refund
+from shop.orders.states import RefundKind
 
 blp = Blueprint("merchant_orders", __name__, url_prefix="/api/v1/merchant", description="Orders (staff)")
 
@@ -180,8 +182,31 @@ def pickup(args: dict[str, Any], order_id: int) -> Order:
 @blp.arguments(RefundListArgsSchema, location="query")
 @blp.response(200, StaffRefundListSchema)
 def refund_list(args: dict[str, Any]) -> dict[str, list[Refund]]:
-    """Refund requests, newest first (the latest 200)."""
-    return {"items": refunds.refund_page(current_caller().merchant_id, status=args.get("status"))}
+    """Refunds, newest first (the latest 200): members' requests and the refunds staff or the
+    system issued; filter by status, or by order to see one order's refunds."""
+    return {"items": refunds.refund_page(current_caller().merchant_id, **args)}
+
+
+@blp.route("/orders/<int:order_id>/refunds", methods=["POST"])
+@staff_required("money:approve")
+@blp.arguments(StaffRefundIssueSchema)
+@blp.response(201, StaffRefundSchema)
+def issue_refund(args: dict[str, Any], order_id: int) -> Refund:
+    """Refund an order (all of it, or some units of some lines) without a member's request: an
+    after-sales decision, a completed order included. The money goes straight back through the
+    payment provider. Refused while another refund of the order is open (409
+    `refund_in_progress`: decide a member's request first; a double click finds the first one);
+    409 `order_not_paid`, `nothing_to_refund`; 422 `line_not_found`, `refund_quantity_exceeded`."""
+    caller = current_caller()
+    with transaction():
+        return refunds.issue_refund(
+            caller.merchant_id,
+            order_id,
+            kind=RefundKind.STAFF,
+            lines=args.get("lines"),
+            reason=args["reason"],
+            staff_id=caller.subject_id,
+        )
 
 
 @blp.route("/refunds/<int:refund_id>/approve", methods=["POST"])

@@ -5,7 +5,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from api.schemas.common import MAX_ID, Fen, FullMatch, InputSchema, PageArgsSchema
-from shop.orders.models import ORDER_STATUSES, REFUND_STATUSES, Order
+from shop.orders.models import ORDER_STATUSES, REFUND_KINDS, REFUND_STATUSES, Order
 
 ID = validate.Range(min=1, max=MAX_ID)
 # At most 20 characters in all (the column's size), the "+" included.
@@ -259,6 +259,10 @@ class RefundRequestSchema(InputSchema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
 
 
+class StaffRefundIssueSchema(RefundRequestSchema):
+    """Staff refund an order themselves (no request to decide): the same body as a member's request."""
+
+
 class RefundDecisionSchema(InputSchema):
     reason = fields.String(load_default="", validate=validate.Length(max=200))
 
@@ -273,6 +277,12 @@ class RefundSchema(Schema):
     id = fields.Integer()
     order_id = fields.Integer()
     out_refund_no = fields.String()
+    kind = fields.String(
+        metadata={
+            "description": " | ".join(REFUND_KINDS) + ": asked for by the member, issued by staff or by the system "
+            "(e.g. a failed group buy), or a late payment sent back"
+        }
+    )
     status = fields.String(metadata={"description": " | ".join(REFUND_STATUSES)})
     amount = Fen()
     shipping_amount = Fen()
@@ -290,6 +300,9 @@ class RefundListSchema(Schema):
 
 
 class StaffRefundSchema(RefundSchema):
+    decided_by = fields.Integer(
+        allow_none=True, metadata={"description": "the staff account that approved, rejected or issued it"}
+    )
     attempts = fields.Integer(metadata={"description": "submissions to the payment provider so far"})
     last_error = fields.String(metadata={"description": "why the last submission did not go through"})
 
@@ -300,6 +313,7 @@ class StaffRefundListSchema(Schema):
 
 class RefundListArgsSchema(InputSchema):
     status = fields.String(validate=validate.OneOf(REFUND_STATUSES))
+    order_id = fields.Integer(validate=ID, metadata={"description": "only this order's refunds"})
 
 
 class PickupLineSchema(Schema):

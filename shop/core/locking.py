@@ -28,7 +28,9 @@ EVERY PATH that locks rows, and what it takes:
   order, its payment's transaction id, products (`record_sales` in `mark_paid`); a late payment
   adds a refund row. `start_payment`'s second transaction: order.
 - cancelling or expiring an unpaid order (`orders.cancel_order`): order, SKUs (`release_stock`).
-- refunds: asking (`request_refund`): order, new refund row; deciding (`decide_refund`): order,
+- refunds: asking (`request_refund`) and issuing by staff or the system (`issue_refund`): order,
+  then the check for an open refund of the order and the new refund row (under the order's lock,
+  so two of them racing leave one open refund); deciding (`decide_refund`): order,
   refund; submitting (`submit_refund`, both transactions): order, refund; settling (`_settle`,
   from the notification or the submission's answer): order, refund, order lines, SKUs
   (`release_stock`, when restocking), then products (`record_sales`).

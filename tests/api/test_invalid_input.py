@@ -297,6 +297,7 @@ STAFF_PICKUP = ("/api/v1/merchant/orders/<int:order_id>/pickup", "POST")
 STAFF_REFUNDS = ("/api/v1/merchant/refunds", "GET")
 APPROVE = ("/api/v1/merchant/refunds/<int:refund_id>/approve", "POST")
 REJECT = ("/api/v1/merchant/refunds/<int:refund_id>/reject", "POST")
+STAFF_REFUND_ISSUE = ("/api/v1/merchant/orders/<int:order_id>/refunds", "POST")  # brief A: staff refunds
 POINT_CREATE = ("/api/v1/merchant/pickup-points", "POST")
 POINT_UPDATE = ("/api/v1/merchant/pickup-points/<int:point_id>", "PATCH")
 SETTINGS = ("/api/v1/merchant/settings/orders", "PATCH")
@@ -653,6 +654,17 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         ok=204,
         orders=("refund_processing",),
     ),
+    # --- staff and system refunds (brief A, issue 12 item 8): more in tests/api/test_staff_refunds.py
+    STAFF_REFUND_ISSUE: Endpoint(
+        lambda w: f"{PREFIX}/merchant/orders/{w.orders.paid_order_id}/refunds",
+        "staff",
+        "json",
+        lambda w: {"lines": [{"line_id": w.orders.paid_line_id, "quantity": 1}], "reason": "少发了一个"},
+        ok=201,
+        text_field="reason",
+        orders=("paid",),
+    ),
+    # --- end of staff and system refunds
 }
 
 
@@ -1574,6 +1586,13 @@ CASES: list[Bad] = [
         code="FAIL",
         status=404,
     ),
+    # --- staff and system refunds (brief A, issue 12 item 8): more in tests/api/test_staff_refunds.py
+    Bad(STAFF_REFUND_ISSUE, "no reason", without("reason"), ("reason",), REQUIRED),
+    Bad(STAFF_REFUND_ISSUE, "an empty list of lines", with_(lines=[]), ("lines",)),
+    Bad(STAFF_REFUND_ISSUE, "no units", with_(lines=[{"line_id": 1, "quantity": 0}]), ("lines", "0", "quantity")),
+    Bad(STAFF_REFUND_ISSUE, "the kind is the server's", with_(kind="system"), ("kind",), UNKNOWN),
+    Bad(STAFF_REFUNDS, "an order id of 0", with_(order_id=0), ("order_id",)),
+    # --- end of staff and system refunds
 ]
 
 

@@ -396,6 +396,16 @@ PATH_CASES = [
         ok=204,
     ),
     PathCase("POST", "/api/v1/payments/fake/orders/<order_no>/pay", "nobody", {"order_no": "pending_order_no"}),
+    # --- staff and system refunds (brief A, issue 12 item 8): more in tests/api/test_staff_refunds.py
+    PathCase(
+        "POST",
+        "/api/v1/merchant/orders/<int:order_id>/refunds",
+        "staff",
+        {"order_id": "paid_order_id"},
+        lambda s: {"lines": [{"line_id": s.paid_line_id, "quantity": 1}], "reason": "售后"},
+        ok=201,
+    ),
+    # --- end of staff and system refunds
 ]
 
 _ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
