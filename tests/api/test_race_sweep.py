@@ -261,6 +261,25 @@ def race_refund_requests(app: Flask) -> None:
     assert _count(app, select(func.count()).where(Refund.order_id == order_id)) == 1
 
 
+# --- staff and system refunds (brief A, issue 12 item 8)
+def race_staff_refunds(app: Flask) -> None:
+    """A double (or sixfold) click on "refund": one refund, the others 409 refund_in_progress."""
+    w = _world(app)
+    placed = w.client().post(
+        f"{V1}/orders", json=order_body(w.sku_id, 2), headers={**w.member, "Idempotency-Key": "race-sweep-staff-refund"}
+    )
+    assert fake_pay(w.client(), placed.json["order_no"]).status_code == 200
+    order_id = placed.json["id"]
+    url = f"{M}/orders/{order_id}/refunds"
+    responses = race(6, lambda i: w.client().post(url, json={"reason": "售后"}, headers=w.owner))
+    assert Counter(_no_5xx(responses)) == {201: 1, 409: 5}
+    assert _codes(responses, 409) == {"refund_in_progress"}
+    assert _count(app, select(func.count()).where(Refund.order_id == order_id)) == 1
+
+
+# --- end of staff and system refunds
+
+
 def race_pickup_points(app: Flask) -> None:
     w = _world(app)
     body = {"name": "团长点", "address": "幸福里 1 号", "contact_name": "李姐", "contact_phone": "13900000000"}
@@ -305,6 +324,7 @@ RACES: list[tuple[Callable[[Flask], None], set[tuple[str, str]]]] = [
     (race_pickup_points, {("POST", f"{M}/pickup-points")}),
     (race_stock_adjustments, {("POST", f"{M}/skus/<id>/stock-adjustments")}),
     (race_first_logins, {("POST", f"{V1}/auth/wx-login")}),
+    (race_staff_refunds, {("POST", f"{M}/orders/<id>/refunds")}),  # brief A: staff refunds
 ]
 
 # Routes that write by inserting a row on first use (an upsert answers 200, not 201).
