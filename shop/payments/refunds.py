@@ -140,4 +140,9 @@ def apply_refund_result(merchant_id: int, resource: Mapping[str, Any]) -> str:
     if action is None:
         raise NotificationRejected("bad_body", f"unknown refund status {status!r}")
     order = lock_order(refund.order_id)
-    return settle_refund(order, lock_refund(refund.id), action)
+    refund = lock_refund(refund.id)
+    if refund.status in (RefundStatus.REQUESTED, RefundStatus.REJECTED):
+        # Never sent to WeChat Pay (still being decided, or refused): a verified notification for
+        # it means the books disagree. Refused (WeChat retries) and logged for staff, not a 500.
+        raise NotificationRejected("not_submitted", f"refund {refund.out_refund_no} was never submitted")
+    return settle_refund(order, refund, action)

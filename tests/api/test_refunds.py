@@ -414,6 +414,23 @@ def _snapshot(order_id: int, sku_id: int) -> tuple:
     )
 
 
+@pytest.mark.parametrize("decided", ["undecided", "rejected"])
+def test_a_notification_for_a_refund_never_submitted_is_refused_and_changes_nothing(app, client, store, decided):
+    order = _paid(client, store, ("apple", 3))
+    refund = _requested(client, store, order["id"], [(order["lines"][0]["id"], 1)])
+    if decided == "rejected":
+        rejected = client.post(
+            f"/api/v1/merchant/refunds/{refund['id']}/reject", json={"reason": "no"}, headers=store["staff"]
+        )
+        assert rejected.status_code == 200, rejected.json
+    before = _snapshot(order["id"], store["apple"])
+    response = _refund_notify(app, client, store, order, refund)
+    assert response.status_code == 400
+    assert response.json["code"] == "FAIL"
+    assert _snapshot(order["id"], store["apple"]) == before
+    assert _refund_row(refund["id"]).status == ("requested" if decided == "undecided" else "rejected")
+
+
 def test_a_refund_notification_delivered_again_changes_nothing_and_is_acknowledged(app, client, store):
     order = _paid(client, store, ("apple", 3))
     refund = _refunded(app, client, store, order["id"], [(order["lines"][0]["id"], 1)])

@@ -13,7 +13,7 @@ from api.worker import run_burst
 from shop.catalog.models import Sku
 from shop.core.db import db, transaction, utcnow
 from shop.core.errors import Conflict, InvalidInput, NotFound
-from shop.core.events import ORDER_REFUNDED, bus
+from shop.core.events import OrderRefunded, RefundedLineInfo, bus
 from shop.orders import fulfilment, refunds
 from shop.orders.models import Order, Refund
 from shop.orders.states import RefundKind
@@ -50,14 +50,10 @@ def store(ctx, client):
 
 @pytest.fixture
 def refunded_events():
-    seen: list[dict] = []
-
-    def record(**payload):
-        seen.append(payload)
-
-    bus.subscribe(ORDER_REFUNDED, record)
+    seen: list[OrderRefunded] = []
+    bus.subscribe(OrderRefunded, seen.append)
     yield seen
-    bus.unsubscribe(ORDER_REFUNDED, record)
+    bus.unsubscribe(OrderRefunded, seen.append)
 
 
 def _paid(client, store, apples: int = 3, pears: int = 1) -> dict:
@@ -160,19 +156,21 @@ def test_a_whole_paid_order_comes_back_with_its_shipping_and_its_stock(app, ctx,
     assert (stored.status, stored.refunded_total) == ("refunded", order["paid_total"])
     assert (_stock(store["apple"]), _stock(store["pear"])) == (apples_before + 3, pears_before + 1)
     assert refunded_events == [
-        {
-            "merchant_id": store["merchant"].id,
-            "order_id": order["id"],
-            "member_id": stored.member_id,
-            "refund_id": refund.id,
-            "kind": "staff",
-            "amount": order["paid_total"],
-            "lines": [
-                {"line_id": rl.order_line_id, "quantity": rl.quantity, "amount": rl.amount} for rl in refund.lines
-            ],
-            "fully_refunded": True,
-            "after_completion": False,
-        }
+        OrderRefunded(
+            merchant_id=store["merchant"].id,
+            order_id=order["id"],
+            member_id=stored.member_id,
+            kind="goods",
+            refund_id=refund.id,
+            amount=order["paid_total"],
+            lines=tuple(
+                RefundedLineInfo(line_id=rl.order_line_id, quantity=rl.quantity, amount=rl.amount)
+                for rl in refund.lines
+            ),
+            fully_refunded=True,
+            refund_kind="staff",
+            after_completion=False,
+        )
     ]
 
 
@@ -196,9 +194,7 @@ def test_a_completed_order_may_be_refunded_in_part_and_stays_completed(app, ctx,
     stored = _order(order["id"])
     assert (stored.status, stored.refunded_total) == ("completed", 1000)
     assert _stock(store["apple"]) == before  # the goods were delivered: nothing goes back on the shelf
-    assert [(e["fully_refunded"], e["after_completion"], e["kind"]) for e in refunded_events] == [
-        (False, True, "staff")
-    ]
+    assert [(e.fully_refunded, e.after_completion, e.refund_kind) for e in refunded_events] == [(False, True, "staff")]
 
 
 def test_the_rest_of_a_completed_order_refunded_makes_it_refunded(app, ctx, client, store, refunded_events):
@@ -215,7 +211,7 @@ def test_the_rest_of_a_completed_order_refunded_makes_it_refunded(app, ctx, clie
     stored = _order(order["id"])
     assert (stored.status, stored.refunded_total) == ("refunded", order["paid_total"] - SHIPPING)
     assert stored.completed_at is not None
-    assert [(e["fully_refunded"], e["after_completion"]) for e in refunded_events] == [(False, True), (True, True)]
+    assert [(e.fully_refunded, e.after_completion) for e in refunded_events] == [(False, True), (True, True)]
 
 
 def test_a_system_refund_records_no_staff_and_says_so_in_its_event(app, ctx, client, store, refunded_events):
@@ -223,7 +219,7 @@ def test_a_system_refund_records_no_staff_and_says_so_in_its_event(app, ctx, cli
     refund = _issue(store, order["id"], kind=RefundKind.SYSTEM, reason="拼团失败")
     assert (refund.kind, refund.status, refund.decided_by) == ("system", "processing", None)
     _settled(app, refund.id)
-    assert [(e["kind"], e["fully_refunded"]) for e in refunded_events] == [("system", True)]
+    assert [(e.refund_kind, e.fully_refunded) for e in refunded_events] == [("system", True)]
 
 
 def test_a_staff_refund_after_the_after_sales_window_closed_is_allowed(app, ctx, client, store):
