@@ -11,12 +11,22 @@ from api.auth import MEMBER, current_caller, issue_token, member_required
 from api.blueprint import Blueprint
 from api.responses import cached_json, local_hit_first
 from api.schemas.catalog import CategoryTreeSchema, ProductDetailSchema, ProductListArgsSchema, ProductPageSchema
-from api.schemas.common import ErrorSchema
-from api.schemas.identity import MemberSchema, MemberTokenSchema, ProfileUpdateSchema, WxLoginSchema
+from api.schemas.common import ErrorSchema, PageArgsSchema
+from api.schemas.identity import (
+    InviteePageSchema,
+    InviteOpenSchema,
+    InviteOutcomeSchema,
+    MemberSchema,
+    MemberTokenSchema,
+    ProfileUpdateSchema,
+    WxLoginSchema,
+)
 from api.throttle import RATE_LIMITED_DOC, wx_login_allowed
 from shop.catalog import service as catalog
 from shop.core.db import transaction
-from shop.identity import members
+from shop.core.pagination import Page
+from shop.identity import invites, members
+from shop.identity.invites import InviteOutcome
 from shop.identity.models import Member
 
 blp = Blueprint("members", __name__, url_prefix="/api/v1", description="Members in the mini-program")
@@ -40,13 +50,28 @@ def _catalog_namespace() -> str:
 def wx_login(args: dict[str, Any]) -> dict[str, Any]:
     """Log in with a wx.login() code; creates the member on first login.
 
-    Throttled per client address: 429 `rate_limited` with Retry-After.
+    With `invite` (the code the mini-program was opened with) a new member gets the code's owner
+    as their inviter and the open is recorded; a code naming nobody of this merchant, or the
+    member themself, is ignored (`invite.reason`), never an error. `channel`: where the member came
+    from. Throttled per client address: 429 `rate_limited` with Retry-After.
     """
     wx_login_allowed()
     # The service owns its transactions: WeChat is asked between them, with none open.
-    login = members.login_with_wx_code(args["merchant"], args["code"], current_app.extensions["groupshop.wechat"])
+    login = members.login_with_wx_code(
+        args["merchant"],
+        args["code"],
+        current_app.extensions["groupshop.wechat"],
+        channel=args.get("channel"),
+        invite=args.get("invite"),
+    )
     token, ttl = issue_token(kind=MEMBER, subject_id=login.member.id, merchant_id=login.member.merchant_id, role=MEMBER)
-    return {"token": token, "expires_in": ttl, "new_member": login.created, "member": login.member}
+    return {
+        "token": token,
+        "expires_in": ttl,
+        "new_member": login.created,
+        "member": login.member,
+        "invite": login.invite,
+    }
 
 
 @blp.route("/me")
@@ -62,12 +87,43 @@ class Me(MethodView):
     @blp.arguments(ProfileUpdateSchema)
     @blp.response(200, MemberSchema)
     def patch(self, args: dict[str, Any]) -> Member:
-        """Change the nickname or avatar."""
+        """Change the nickname, avatar or birthday (null clears the birthday)."""
         caller = current_caller()
         with transaction():
             return members.update_profile(
-                caller.merchant_id, caller.subject_id, nickname=args.get("nickname"), avatar_url=args.get("avatar_url")
+                caller.merchant_id,
+                caller.subject_id,
+                nickname=args.get("nickname"),
+                avatar_url=args.get("avatar_url"),
+                birthday=args.get("birthday", members.UNCHANGED),
             )
+
+
+@blp.route("/me/invites")
+@member_required
+@blp.arguments(PageArgsSchema, location="query")
+@blp.response(200, InviteePageSchema)
+def my_invitees(args: dict[str, Any]) -> Page:
+    """The members I invited (I am their first touch), newest first; nicknames masked."""
+    caller = current_caller()
+    return invites.invitees_page(caller.merchant_id, caller.subject_id, cursor=args.get("cursor"), limit=args["limit"])
+
+
+@blp.route("/invites/<code>/open", methods=["POST"])
+@member_required
+@blp.arguments(InviteOpenSchema, required=False)
+@blp.response(200, InviteOutcomeSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="not_found: no member of this merchant has that code")
+def open_invite(args: dict[str, Any], code: str) -> InviteOutcome:
+    """Record that the logged-in member opened the mini-program with an invite code.
+
+    The code's owner becomes the member's inviter only if they have none and joined within the
+    last 24 hours (first touch); every other open is history. Opening one's own code: 200,
+    `recorded: false, reason: "self_invite"`; the same code again within 5 minutes: `reason: "repeat"`.
+    """
+    caller = current_caller()
+    with transaction():
+        return invites.open_code(caller.merchant_id, caller.subject_id, code, args.get("channel"))
 
 
 @blp.route("/categories")

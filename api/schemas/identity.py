@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+from datetime import date
+
 from marshmallow import Schema, ValidationError, fields, validate
 
 from api.auth import STAFF_ROLES
 from api.schemas.common import FullMatch, InputSchema
+from shop.identity.invite_codes import share_payload
+from shop.identity.invites import CHANNEL_PATTERN, CHANNEL_RULE, mask_nickname
+from shop.identity.members import birthday_problem
+from shop.identity.models import Member
 from shop.identity.staff import (
     PASSWORD_MAX_LENGTH,
     PASSWORD_MIN_LENGTH,
@@ -17,18 +23,57 @@ MERCHANT_CODE = fields.String(
 )
 
 
+CHANNEL = fields.String(
+    validate=FullMatch(f"^{CHANNEL_PATTERN}$", error=CHANNEL_RULE),
+    metadata={"description": f"where the member came from: {CHANNEL_RULE}", "pattern": f"^{CHANNEL_PATTERN}$"},
+)
+
+
 class WxLoginSchema(InputSchema):
     merchant = MERCHANT_CODE
     code = fields.String(
         required=True, validate=validate.Length(min=1, max=128), metadata={"description": "the code from wx.login()"}
     )
+    invite = fields.String(
+        validate=validate.Length(min=1, max=64),
+        metadata={
+            "description": "the invite code the mini-program was opened with (share card ?invite=<code>, QR scene "
+            "i=<code>); one that names nobody of this merchant, or the member themself, is ignored"
+        },
+    )
+    channel = CHANNEL
 
 
 class MemberSchema(Schema):
     id = fields.Integer()
     nickname = fields.String()
     avatar_url = fields.String()
+    birthday = fields.Date(allow_none=True)
+    invite_code = fields.String()
+    share = fields.Method(
+        "_share", metadata={"description": "what to put in a share card or a QR code: {path, page, scene}"}
+    )
     created_at = fields.DateTime()
+
+    def _share(self, member: Member) -> dict[str, str]:
+        return share_payload(member.invite_code)
+
+
+class InviterSchema(Schema):
+    nickname = fields.Method("_masked", metadata={"description": "masked: 王**"})
+
+    def _masked(self, member: Member) -> str:
+        return mask_nickname(member.nickname)
+
+
+class InviteOutcomeSchema(Schema):
+    recorded = fields.Boolean(metadata={"description": "the open was recorded (member_invited published)"})
+    bound = fields.Boolean(metadata={"description": "this open made the code's owner the member's inviter"})
+    reason = fields.String(
+        allow_none=True,
+        metadata={"description": "why it was not recorded: invite_not_found, self_invite, repeat (counted already)"},
+    )
+    inviter = fields.Nested(InviterSchema, allow_none=True)
 
 
 class MemberTokenSchema(Schema):
@@ -37,11 +82,41 @@ class MemberTokenSchema(Schema):
     expires_in = fields.Integer(metadata={"description": "seconds"})
     new_member = fields.Boolean()
     member = fields.Nested(MemberSchema)
+    invite = fields.Nested(InviteOutcomeSchema, allow_none=True, metadata={"description": "null: no invite sent"})
+
+
+def _birthday(value: date) -> None:
+    problem = birthday_problem(value)
+    if problem:
+        raise ValidationError(problem)
 
 
 class ProfileUpdateSchema(InputSchema):
     nickname = fields.String(validate=validate.Length(max=64))
     avatar_url = fields.Url(validate=validate.Length(max=512), schemes={"https", "http"})
+    birthday = fields.Date(
+        allow_none=True,
+        validate=_birthday,
+        metadata={"description": "YYYY-MM-DD, from 1900-01-01 to today (China); null clears it"},
+    )
+
+
+class InviteOpenSchema(InputSchema):
+    channel = CHANNEL
+
+
+class InviteeSchema(Schema):
+    nickname = fields.Method("_masked", metadata={"description": "masked: 王**"})
+    avatar_url = fields.String()
+    joined_at = fields.DateTime(attribute="created_at")
+
+    def _masked(self, member: Member) -> str:
+        return mask_nickname(member.nickname)
+
+
+class InviteePageSchema(Schema):
+    items = fields.List(fields.Nested(InviteeSchema))
+    next_cursor = fields.String(allow_none=True)
 
 
 class StaffLoginSchema(InputSchema):

@@ -48,6 +48,9 @@ DUPLICATE: dict[str, Meaning] = {
     "uq_staff_merchant_id_username": Meaning(Conflict, "username_taken", "that username is taken", "username"),
     "uq_merchants_code": Meaning(Conflict, "merchant_code_taken", "that merchant code is taken", "code"),
     "uq_members_merchant_id_openid": Meaning(Conflict, "member_exists", "the member was created meanwhile; retry"),
+    "uq_members_merchant_id_invite_code": Meaning(
+        Conflict, "conflict", "could not give the member an invite code; retry"
+    ),
     "pk_merchant_settings": Meaning(Conflict, "conflict", "the settings were changed meanwhile; retry"),
     "uq_payment_accounts_merchant_id": Meaning(
         Conflict, "conflict", "the payment account was changed meanwhile; retry"

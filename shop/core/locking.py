@@ -39,8 +39,14 @@ EVERY PATH that locks rows, and what it takes:
   (`lock_product`) before changing either; `adjust_stock`: one SKU; `create_product`: new rows.
 - the sweeps take no lock themselves: each due item runs its job (above) in its own transaction.
 - the login (`members.login_with_wx_code`): its member row (unique index on the openid), nothing
-  else; the cart: the member's cart rows, never a SKU; a staff change (`lock_staff`): the
-  merchant's owners and the two accounts concerned, in id order, nothing else; merchant settings
+  else, but for an invite (below);
+- invites (`invites.open_invite`, from the login or `POST /invites/{code}/open`): the member's own
+  row (FOR NO KEY UPDATE; a returning login holds it already), so one member's opens are counted
+  one at a time; then, only to bind a member after their creation, the merchant's invite-binding
+  advisory lock (`pg_advisory_xact_lock`, transaction-scoped), then nothing else (the chain walk
+  that refuses a cycle only reads). The inviter's row is never locked.
+- the cart: the member's cart rows, never a SKU; a staff change (`lock_staff`): the merchant's
+  owners and the two accounts concerned, in id order, nothing else; merchant settings
   (`lock_settings`): their own row, nothing else; a payment account (`lock_payment_account`),
   then the platform keys it changes (changes to one merchant's keys happen one at a time).
 - categories (`lock_category`): editing or deleting one locks it FOR UPDATE, nothing else. That

@@ -3,13 +3,14 @@ outbox of notifications to members."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -22,6 +23,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shop.core.db import IdMixin, MerchantScoped, TimestampMixin, db
+from shop.identity.invite_codes import new_invite_code
 
 STAFF_ROLES = ("owner", "operator", "finance")
 
@@ -59,7 +61,14 @@ class Member(IdMixin, TimestampMixin, MerchantScoped, db.Model):
     """A member is (merchant, WeChat openid)."""
 
     __tablename__ = "members"
-    __table_args__ = (UniqueConstraint("merchant_id", "openid"),)
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "openid"),
+        UniqueConstraint("merchant_id", "invite_code"),
+        CheckConstraint("invited_by_id <> id", name="not_self_invited"),
+        CheckConstraint("birthday >= DATE '1900-01-01'", name="birthday"),
+        # the members one member invited, newest first (GET /api/v1/me/invites)
+        Index("ix_members_invited_by_id", "invited_by_id", "id"),
+    )
 
     openid: Mapped[str] = mapped_column(String(64), nullable=False)
     unionid: Mapped[str | None] = mapped_column(String(64))
@@ -69,6 +78,31 @@ class Member(IdMixin, TimestampMixin, MerchantScoped, db.Model):
     avatar_url: Mapped[str] = mapped_column(String(512), nullable=False, default="", server_default="")
     channel: Mapped[str] = mapped_column(String(32), nullable=False, default="organic", server_default="organic")
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # What the member shares (shop.identity.invite_codes); the login sets it, retrying on a collision.
+    invite_code: Mapped[str] = mapped_column(String(16), nullable=False, default=new_invite_code)
+    # First touch: the member whose invite brought this one, set once (shop.identity.invites), never
+    # overwritten; every open of an invite is in member_invites.
+    invited_by_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("members.id", ondelete="SET NULL"))
+    birthday: Mapped[date | None] = mapped_column(Date)
+
+
+class MemberInvite(IdMixin, TimestampMixin, MerchantScoped, db.Model):
+    """One open of an invite code: who shared it, who opened it, through which channel, whether the
+    open created the member (`new_member`) and whether it set their inviter (`bound`). Later rules
+    (锁粉 binding, 裂变 rewards) choose first or last touch from these rows."""
+
+    __tablename__ = "member_invites"
+    __table_args__ = (
+        Index("ix_member_invites_inviter_id", "inviter_id", "id"),
+        Index("ix_member_invites_invitee_id", "invitee_id", "id"),
+        CheckConstraint("inviter_id <> invitee_id", name="not_self_invited"),
+    )
+
+    inviter_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id", ondelete="CASCADE"), nullable=False)
+    invitee_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id", ondelete="CASCADE"), nullable=False)
+    channel: Mapped[str] = mapped_column(String(32), nullable=False)
+    new_member: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    bound: Mapped[bool] = mapped_column(Boolean, nullable=False)
 
 
 DEFAULT_AUTO_CONFIRM_DAYS = 7

@@ -31,7 +31,7 @@ from shop.catalog.models import Sku
 from shop.catalog.service import MAX_STOCK
 from shop.core.db import db, transaction
 from shop.identity import pickup_points
-from shop.identity.models import Merchant
+from shop.identity.models import Member, Merchant
 from shop.payments.providers import PROVIDER_EXTENSION
 from tests.factories import (
     PASSWORD,
@@ -665,6 +665,22 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         orders=("paid",),
     ),
     # --- end of staff and system refunds
+    # --- invites (brief C): opening an invite code, the member's invitees -------------------------
+    ("/api/v1/invites/<code>/open", "POST"): Endpoint(
+        # the member's own code: a valid request, answered 200 recorded false (self_invite)
+        lambda w: f"{PREFIX}/invites/{db.session.get(Member, w.member_id).invite_code}/open",
+        "member",
+        "json",
+        lambda w: {"channel": "qrcode"},
+    ),
+    ("/api/v1/me/invites", "GET"): Endpoint(
+        lambda w: f"{PREFIX}/me/invites",
+        "member",
+        "query",
+        lambda w: {"limit": 10},
+        text_field="cursor",
+    ),
+    # --- end of invites (brief C) ------------------------------------------------------------------
 }
 
 
@@ -1593,6 +1609,12 @@ CASES: list[Bad] = [
     Bad(STAFF_REFUND_ISSUE, "the kind is the server's", with_(kind="system"), ("kind",), UNKNOWN),
     Bad(STAFF_REFUNDS, "an order id of 0", with_(order_id=0), ("order_id",)),
     # --- end of staff and system refunds
+    # --- invites (brief C); the thorough cases are in tests/api/test_invites.py --------------------
+    Bad(("/api/v1/invites/<code>/open", "POST"), "channel in capitals", with_(channel="QR"), ("channel",)),
+    Bad(("/api/v1/me/invites", "GET"), "a forged cursor", with_(cursor=FORGED), ("cursor",), code="invalid_cursor"),
+    Bad(WX_LOGIN, "a channel with a space", with_(channel="qr code"), ("channel",)),
+    Bad(ME, "a birthday in the future", with_(birthday="2999-01-01"), ("birthday",)),
+    # --- end of invites (brief C) ------------------------------------------------------------------
 ]
 
 

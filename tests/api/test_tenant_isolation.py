@@ -28,7 +28,7 @@ from sqlalchemy import inspect, select
 from shop.catalog import service as catalog
 from shop.core.db import db, transaction
 from shop.identity import pickup_points
-from shop.identity.models import Merchant
+from shop.identity.models import Member, Merchant
 from shop.orders.models import ORDER_STATUSES, REFUND_STATUSES, Order, Payment
 from shop.payments.providers import PROVIDER_EXTENSION
 from tests.factories import (
@@ -406,7 +406,16 @@ PATH_CASES = [
         ok=201,
     ),
     # --- end of staff and system refunds
+    # --- invites (brief C): another merchant's code is 404 like a code nobody has; the shop's own
+    # member's code is a valid request (200, recorded false: a self-invite). Shop.invite_code below.
+    PathCase("POST", "/api/v1/invites/<code>/open", "member", {"code": "invite_code"}, lambda s: {"channel": "qrcode"}),
+    # --- end of invites (brief C)
 ]
+
+# --- invites (brief C): the member's invite code, read where a case needs it (the lead may make it
+# a field of Shop).
+Shop.invite_code = property(lambda shop: db.session.get(Member, shop.member_id).invite_code)
+# --- end of invites (brief C)
 
 _ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
