@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -17,6 +18,8 @@ from shop.identity.staff import (
     USERNAME_RULE,
     password_problem,
 )
+
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 MERCHANT_CODE = fields.String(
     required=True, validate=validate.Length(min=1, max=32), metadata={"description": "the merchant's code, e.g. demo"}
@@ -85,6 +88,15 @@ class MemberTokenSchema(Schema):
     invite = fields.Nested(InviteOutcomeSchema, allow_none=True, metadata={"description": "null: no invite sent"})
 
 
+class IsoDate(fields.Date):
+    """A date written YYYY-MM-DD exactly (Python's parser also takes 19900517, 1990-W20-4, ...)."""
+
+    def _deserialize(self, value: object, attr: str | None, data: object, **kwargs: object) -> date:
+        if not isinstance(value, str) or ISO_DATE.fullmatch(value) is None:
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 def _birthday(value: date) -> None:
     problem = birthday_problem(value)
     if problem:
@@ -94,7 +106,7 @@ def _birthday(value: date) -> None:
 class ProfileUpdateSchema(InputSchema):
     nickname = fields.String(validate=validate.Length(max=64))
     avatar_url = fields.Url(validate=validate.Length(max=512), schemes={"https", "http"})
-    birthday = fields.Date(
+    birthday = IsoDate(
         allow_none=True,
         validate=_birthday,
         metadata={"description": "YYYY-MM-DD, from 1900-01-01 to today (China); null clears it"},
