@@ -419,3 +419,38 @@ def test_the_migration_gives_every_existing_member_a_unique_code(scratch_databas
     assert all(CODE_PATTERN.fullmatch(code) for _, code in codes)
     assert len(set(codes)) == len(codes)  # unique within each merchant
     assert len({code for _, code in codes}) > 59000  # and random, not one code per merchant
+
+
+@pytest.mark.committing
+def test_a_login_and_an_open_of_two_codes_at_once_bind_one_inviter_and_record_both(app):
+    """The login (which holds the member's row) and /open (which locks it) take the member's opens
+    one at a time: whichever comes first binds, the other is history; no deadlock, ten times over."""
+    with app.app_context():
+        merchant = make_merchant()
+        alice, carol = login(merchant, "alice").member, login(merchant, "carol").member
+        db.session.remove()
+
+    for round_ in range(10):
+        with app.app_context():
+            bob = login(merchant, f"bob{round_}").member  # on his first day, no inviter yet
+            db.session.remove()
+
+        def act(i: int, bob: Member = bob, round_: int = round_) -> tuple[int, bool]:
+            with app.app_context():
+                if i == 0:
+                    outcome = login(merchant, f"bob{round_}", invite=alice.invite_code).invite
+                else:
+                    with transaction():
+                        outcome = invites.open_code(merchant.id, bob.id, carol.invite_code, "qrcode")
+                db.session.remove()
+                return outcome.inviter.id, outcome.bound
+
+        results = race(2, act)
+
+        assert sorted(bound for _, bound in results) == [False, True], results
+        (winner,) = [inviter for inviter, bound in results if bound]
+        with app.app_context():
+            assert db.session.get(Member, bob.id).invited_by_id == winner
+            opened = db.session.execute(select(MemberInvite).where(MemberInvite.invitee_id == bob.id)).scalars()
+            assert sorted(row.inviter_id for row in opened) == sorted([alice.id, carol.id])
+            db.session.remove()
