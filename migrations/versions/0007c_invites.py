@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007c_invites"
-down_revision = "0006"
+down_revision = "0007b_notification_outbox"
 branch_labels = None
 depends_on = None
 

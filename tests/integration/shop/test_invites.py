@@ -3,6 +3,7 @@ the birthday rule, a race of first logins on real connections, and the migration
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import date, timedelta
 
@@ -14,7 +15,7 @@ from sqlalchemy import create_engine, func, make_url, select, text
 from api.embedded import create_database
 from shop.core.db import db, transaction, utcnow
 from shop.core.errors import Conflict, InvalidInput, NotFound
-from shop.core.events import MEMBER_INVITED, bus
+from shop.core.events import MemberInvited, bus
 from shop.identity import invite_codes, invites, members
 from shop.identity.invite_codes import CODE_PATTERN
 from shop.identity.models import Member, MemberInvite, Merchant
@@ -30,12 +31,12 @@ def invited() -> Iterator[list[dict]]:
     """Every member_invited event published while the test runs, with its payload."""
     seen: list[dict] = []
 
-    def record(**payload) -> None:
-        seen.append(payload)
+    def record(event: MemberInvited) -> None:
+        seen.append(dataclasses.asdict(event))
 
-    bus.subscribe(MEMBER_INVITED, record)
+    bus.subscribe(MemberInvited, record)
     yield seen
-    bus.unsubscribe(MEMBER_INVITED, record)
+    bus.unsubscribe(MemberInvited, record)
 
 
 def login(merchant: Merchant, name: str, **kwargs) -> members.Login:
@@ -316,19 +317,19 @@ def test_a_birthday_in_the_future_is_refused_by_the_service_too(ctx):
 def test_simultaneous_first_logins_with_an_invite_make_one_member_one_inviter_one_event(app):
     seen: list[dict] = []
 
-    def record(**payload) -> None:
-        seen.append(payload)
+    def record(event: MemberInvited) -> None:
+        seen.append(dataclasses.asdict(event))
 
     with app.app_context():
         merchant = make_merchant()
         alice = login(merchant, "alice").member
         db.session.remove()
     body = {"merchant": merchant.code, "code": "test:bob", "invite": alice.invite_code, "channel": "qrcode"}
-    bus.subscribe(MEMBER_INVITED, record)
+    bus.subscribe(MemberInvited, record)
     try:
         responses = race(12, lambda i: app.test_client().post("/api/v1/auth/wx-login", json=body))
     finally:
-        bus.unsubscribe(MEMBER_INVITED, record)
+        bus.unsubscribe(MemberInvited, record)
 
     assert {r.status_code for r in responses} == {200}, [r.json for r in responses]
     ids = {r.json["member"]["id"] for r in responses}
