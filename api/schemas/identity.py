@@ -7,8 +7,9 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from api.auth import STAFF_ROLES
 from api.schemas.common import FullMatch, InputSchema
+from shop.core.masking import mask_name
 from shop.identity.invite_codes import share_payload
-from shop.identity.invites import CHANNEL_PATTERN, CHANNEL_RULE, mask_nickname
+from shop.identity.invites import CHANNEL_PATTERN, CHANNEL_RULE
 from shop.identity.members import birthday_problem
 from shop.identity.models import Member
 from shop.identity.staff import (
@@ -66,7 +67,7 @@ class InviterSchema(Schema):
     nickname = fields.Method("_masked", metadata={"description": "masked: 王**"})
 
     def _masked(self, member: Member) -> str:
-        return mask_nickname(member.nickname)
+        return mask_name(member.nickname)
 
 
 class InviteOutcomeSchema(Schema):
@@ -123,7 +124,7 @@ class InviteeSchema(Schema):
     joined_at = fields.DateTime(attribute="created_at")
 
     def _masked(self, member: Member) -> str:
-        return mask_nickname(member.nickname)
+        return mask_name(member.nickname)
 
 
 class InviteePageSchema(Schema):

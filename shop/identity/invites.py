@@ -68,16 +68,6 @@ class InviteOutcome:
     inviter: Member | None  # who shared the code (None when the code named nobody to show)
 
 
-def mask_nickname(nickname: str) -> str:
-    """A nickname as shown to another member: the first character, the rest as stars ("王**");
-    a one-character name is all stars. (Helper B's shared `mask_name` may replace this one.)"""
-    if not nickname:
-        return ""
-    if len(nickname) == 1:
-        return "*"
-    return nickname[0] + "*" * min(len(nickname) - 1, 3)
-
-
 def find_inviter(merchant_id: int, code: str | None) -> Member | None:
     """The member of this merchant whose code this is; None for anything else."""
     normalized = normalize(code) if code else None

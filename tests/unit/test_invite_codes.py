@@ -19,7 +19,6 @@ from shop.identity.invite_codes import (
     normalize,
     share_payload,
 )
-from shop.identity.invites import mask_nickname
 
 LOOK_ALIKES = set("0O1Il")
 
@@ -71,20 +70,6 @@ def test_the_share_payload_names_the_code_in_the_documented_convention():
 )
 def test_what_a_member_sends_is_a_code_or_nothing(sent, stored):
     assert normalize(sent) == stored
-
-
-@pytest.mark.parametrize(
-    ("nickname", "shown"),
-    [
-        ("", ""),
-        ("王", "*"),
-        ("王五", "王*"),
-        ("王小二", "王**"),
-        ("Alexander", "A***"),  # never says how long the name is past four characters
-    ],
-)
-def test_a_nickname_shown_to_another_member_is_masked(nickname, shown):
-    assert mask_nickname(nickname) == shown
 
 
 def test_the_migration_draws_from_the_same_alphabet():
