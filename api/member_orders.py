@@ -108,12 +108,20 @@ def pickup_points() -> dict[str, list[PickupPoint]]:
 @blp.arguments(CheckoutSchema)
 @blp.response(200, QuoteSchema)
 def quote(args: dict[str, Any]) -> Quote:
-    """What the member would pay: lines, shipping, discounts, payable total. Reserves nothing."""
+    """What the member would pay: lines (at offer prices where items ask for offers), shipping,
+    discounts, payable total, and what each pricing adjuster offers (`options`). Reserves nothing."""
     caller = current_caller()
     items = orders.cart_items(caller.merchant_id, caller.subject_id) if args["from_cart"] else args["items"]
     if args["fulfilment"] == "pickup":
         pricing.check_pickup_point(caller.merchant_id, args.get("pickup_point_id"))
-    return pricing.quote(caller.merchant_id, caller.subject_id, items, fulfilment=args["fulfilment"])
+    return pricing.quote(
+        caller.merchant_id,
+        caller.subject_id,
+        items,
+        fulfilment=args["fulfilment"],
+        selections=args.get("selections"),
+        purpose="quote",
+    )
 
 
 def _idempotency_key() -> str:
@@ -159,6 +167,7 @@ class Orders(MethodView):
                 address=args.get("address"),
                 pickup_point_id=args.get("pickup_point_id"),
                 remark=args["remark"],
+                selections=args.get("selections"),
                 idempotency_key=key,
                 fingerprint=orders.request_fingerprint(args),
             )

@@ -12,7 +12,10 @@ MAX_ID = 2**63 - 1  # ids are PostgreSQL bigints; a larger number can name no ro
 def Fen(**kwargs) -> fields.Integer:
     """An amount of money in fen (integer, never a float or a string)."""
     kwargs.setdefault("validate", validate.Range(min=0, max=MAX_FEN))
-    return fields.Integer(strict=True, metadata={"description": "amount in fen (1/100 yuan)"}, **kwargs)
+    metadata = dict(kwargs.pop("metadata", {}))
+    described = metadata.get("description")
+    metadata["description"] = "amount in fen (1/100 yuan)" + (f": {described}" if described else "")
+    return fields.Integer(strict=True, metadata=metadata, **kwargs)
 
 
 def _has_nul(text: str) -> bool:

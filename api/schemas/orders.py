@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from api.schemas.common import MAX_ID, Fen, FullMatch, InputSchema, PageArgsSchema
-from shop.orders.models import ORDER_STATUSES, REFUND_KINDS, REFUND_STATUSES, Order
+from shop.orders.models import ORDER_KINDS, ORDER_STATUSES, REFUND_KINDS, REFUND_STATUSES, Order
 
 ID = validate.Range(min=1, max=MAX_ID)
 # At most 20 characters in all (the column's size), the "+" included.
@@ -19,6 +20,65 @@ class ItemSchema(InputSchema):
 
 class CartAddSchema(ItemSchema):
     pass
+
+
+class OfferSelectionSchema(InputSchema):
+    kind = fields.String(
+        required=True,
+        validate=FullMatch(r"^[a-z][a-z0-9_]{0,15}$"),
+        metadata={"description": "the kind of offer, e.g. group_buy, flash_sale"},
+    )
+    id = fields.Integer(required=True, strict=True, validate=ID)
+
+
+class OrderItemSchema(ItemSchema):
+    offer = fields.Nested(
+        OfferSelectionSchema,
+        metadata={
+            "description": "buy this item at an offer's price; an unknown kind is 422 unknown_offer, an offer "
+            "that is not available to the member now is 409 offer_unavailable"
+        },
+    )
+
+
+# Selections: what the member chose per pricing adjuster ({adjuster name: {...}}); the adjuster
+# reads its own. Bounded, since every quote and placement carries them to every adjuster.
+SELECTION_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
+MAX_SELECTIONS = 8
+MAX_SELECTIONS_BYTES = 4096
+MAX_SELECTIONS_DEPTH = 4
+
+
+def _selections_bounded(value: dict[str, Any]) -> None:
+    """At most MAX_SELECTIONS_DEPTH levels of objects and arrays below each selection, and at most
+    MAX_SELECTIONS_BYTES of JSON in all (walked without recursion, so no depth can overflow)."""
+    stack: list[tuple[Any, int]] = [(selection, 1) for selection in value.values()]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_SELECTIONS_DEPTH:
+                raise ValidationError(f"nested at most {MAX_SELECTIONS_DEPTH} levels deep")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    if len(json.dumps(value, ensure_ascii=False).encode()) > MAX_SELECTIONS_BYTES:
+        raise ValidationError(f"at most {MAX_SELECTIONS_BYTES} bytes of JSON")
+
+
+def Selections() -> fields.Dict:
+    return fields.Dict(
+        keys=fields.String(validate=FullMatch(SELECTION_NAME, error="not an adjuster name")),
+        values=fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=64))),
+        validate=[validate.Length(max=MAX_SELECTIONS), _selections_bounded],
+        metadata={
+            "description": (
+                "what the member chose per pricing adjuster: {adjuster name: object}, e.g. "
+                '{"coupons": {"ids": [12]}}; each adjuster reads its own. A name no adjuster has is 422 '
+                f"unknown_selection. At most {MAX_SELECTIONS} names, {MAX_SELECTIONS_BYTES} bytes of JSON, "
+                f"{MAX_SELECTIONS_DEPTH} levels deep. Part of the Idempotency-Key's request."
+            ),
+            "example": {},
+        },
+    )
 
 
 class CartQuantitySchema(InputSchema):
@@ -62,13 +122,14 @@ class AddressSchema(InputSchema):
 
 class CheckoutSchema(InputSchema):
     items = fields.List(
-        fields.Nested(ItemSchema),
+        fields.Nested(OrderItemSchema),
         validate=validate.Length(min=1, max=50),
         metadata={"description": "buy now; or set from_cart"},
     )
     from_cart = fields.Boolean(load_default=False)
     fulfilment = fields.String(required=True, validate=validate.OneOf(("delivery", "pickup")))
     pickup_point_id = fields.Integer(strict=True, validate=ID)
+    selections = Selections()
 
     @validates_schema
     def _items_or_cart(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -117,31 +178,58 @@ class AdjustmentSchema(Schema):
     amount = Fen()
 
 
-class QuoteLineSchema(Schema):
-    sku_id = fields.Integer()
-    product_id = fields.Integer()
+class OfferSchema(Schema):
+    kind = fields.String(metadata={"description": "group_buy, flash_sale, ..."})
+    id = fields.Integer()
+    unit_price = Fen(metadata={"description": "the offer's unit price, which replaced the SKU's"})
+    note = fields.String(metadata={"description": "e.g. a per-member limit"})
+
+
+class LineSchema(Schema):
+    sku_id = fields.Integer(allow_none=True, metadata={"description": "null on a line of a non-goods order"})
+    product_id = fields.Integer(allow_none=True)
     title = fields.String()
     specs = fields.Dict(keys=fields.String(), values=fields.String())
     image = fields.String()
-    unit_price = Fen()
+    unit_price = Fen(metadata={"description": "before discounts: the offer's price when there is an offer"})
     quantity = fields.Integer()
     goods_amount = Fen()
     discount = Fen()
     paid_amount = Fen()
+    offer = fields.Nested(OfferSchema, allow_none=True)
+
+
+class QuoteLineSchema(LineSchema):
+    sku_price = Fen(metadata={"description": "the SKU's own price (the same as unit_price without an offer)"})
+
+
+# An adjuster's options: each an object of the adjuster's own shape (e.g. a wallet coupon with
+# "applicable" and, when not, why), documented by the adjuster's package.
+AdjusterOption = fields.Dict(keys=fields.String(), values=fields.Raw())
 
 
 class QuoteSchema(Schema):
     lines = fields.List(fields.Nested(QuoteLineSchema))
     fulfilment = fields.String()
-    goods_total = Fen()
-    shipping_fee = Fen()
+    goods_total = Fen(metadata={"description": "at unit prices (offer prices where there are offers)"})
+    shipping_fee = Fen(metadata={"description": "free over the merchant's threshold of the paid goods amount"})
     discount_total = Fen()
     payable_total = Fen()
     adjustments = fields.List(fields.Nested(AdjustmentSchema))
+    options = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(AdjusterOption),
+        metadata={
+            "description": "what each pricing adjuster offers the member, by adjuster name, e.g. "
+            "options.coupons: every wallet coupon, applicable or why not; free-form objects per adjuster",
+            "example": {"coupons": [{"id": 12, "applicable": False, "reason": "threshold_not_met"}]},
+        },
+    )
 
 
-class OrderLineSchema(QuoteLineSchema):
+class OrderLineSchema(LineSchema):
     id = fields.Integer()
+    description = fields.String(metadata={"description": "what a line of a non-goods order is for"})
     refunded_quantity = fields.Integer()
     refunded_amount = Fen()
 
@@ -158,8 +246,9 @@ class AddressOutSchema(Schema):
 class OrderSchema(Schema):
     id = fields.Integer()
     order_no = fields.String()
+    kind = fields.String(metadata={"description": " | ".join(ORDER_KINDS) + ": only goods are shipped or picked up"})
     status = fields.String(metadata={"description": " | ".join(ORDER_STATUSES)})
-    fulfilment = fields.String()
+    fulfilment = fields.String(metadata={"description": "delivery | pickup | none (an order that is not goods)"})
     goods_total = Fen()
     shipping_fee = Fen()
     discount_total = Fen()
@@ -193,6 +282,9 @@ class OrderSchema(Schema):
 
 class StaffOrderSchema(OrderSchema):
     member_id = fields.Integer()
+    reference = fields.String(
+        allow_none=True, metadata={"description": "what a non-goods order is about, set by its owner package"}
+    )
     transaction_id = fields.String(allow_none=True)
 
     def _pickup_code(self, order: Order) -> str | None:
@@ -214,6 +306,7 @@ class MemberOrderListArgsSchema(PageArgsSchema):
 
 
 class StaffOrderListArgsSchema(MemberOrderListArgsSchema):
+    kind = fields.String(validate=validate.OneOf(ORDER_KINDS))
     q = fields.String(
         validate=validate.Length(min=1, max=64), metadata={"description": "order number prefix or tracking number"}
     )

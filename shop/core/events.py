@@ -174,6 +174,7 @@ class OrderPaid(Event):
     kind: str
     paid_total: int
     lines: tuple[OrderLineInfo, ...]
+    reference: str | None = None  # the owner package's reference of a non-goods order
 
 
 @dataclass(frozen=True, slots=True)

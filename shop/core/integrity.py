@@ -64,6 +64,9 @@ DUPLICATE: dict[str, Meaning] = {
     ),
     "uq_orders_order_no": Meaning(Conflict, "conflict", "could not number the order; retry"),
     "uq_orders_transaction_id": Meaning(Conflict, "conflict", "that payment is already recorded"),
+    # (id, kind): the target of the order lines' (order_id, order_kind) key; id alone is unique, so
+    # it cannot be taken twice unless the id is, which the primary key refuses first.
+    "uq_orders_id_kind": Meaning(Conflict, "conflict", "could not number the order; retry"),
     "uq_payments_transaction_id": Meaning(Conflict, "conflict", "that payment is already recorded"),
     "uq_refunds_out_refund_no": Meaning(Conflict, "refund_in_progress", "a refund of this order is in progress"),
     # queue_notification inserts with ON CONFLICT DO NOTHING: a duplicate is never an error there.

@@ -23,7 +23,13 @@ jobs and the login do).
 EVERY PATH that locks rows, and what it takes:
 - placing an order (`orders.place_order`): its idempotency key (unique index), SKUs (reserve),
   the member's cart rows (from the cart); a free order is then paid at once: its payment,
-  products (`record_sales`).
+  products (`record_sales`). Offer resolvers and pricing adjusters run before the SKUs are
+  reserved (pricing comes first): at placement they may lock or guard-update their own rows
+  (an offer's quota, a coupon), which must come after the idempotency key and before SKUs in
+  their package's documented order; at a quote they lock nothing.
+- placing a non-goods order (`orders.special.place_special_order`): its idempotency key, new rows,
+  nothing else; completing one (`complete_special_order`): the order. Paying, expiring and refunding
+  one take the paths below, without SKUs or products.
 - a payment, by notification or by asking the provider (`payments.service._apply_payment`):
   order, its payment's transaction id, products (`record_sales` in `mark_paid`); a late payment
   adds a refund row. `start_payment`'s second transaction: order.

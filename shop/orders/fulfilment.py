@@ -15,8 +15,7 @@ from shop.core.events import OrderCompleted, OrderLineInfo, bus
 from shop.core.runner import enqueue
 from shop.identity.models import PickupPoint
 from shop.identity.settings import merchant_settings
-from shop.orders.kinds import order_kind
-from shop.orders.models import Order
+from shop.orders.models import GOODS, Order
 from shop.orders.refunds import any_open_refund, open_refund
 from shop.orders.service import lock_order, transition
 from shop.orders.states import ORDER_MACHINE, OrderAction, OrderStatus
@@ -24,6 +23,17 @@ from shop.orders.states import ORDER_MACHINE, OrderAction, OrderStatus
 # Jobs this module asks for (by name: shop.core.runner), run by shop.orders.jobs.
 AUTO_CONFIRM_JOB = "orders.auto_confirm"
 FINALIZE_JOB = "orders.finalize"
+
+
+def _goods_only(order: Order) -> None:
+    """Only goods are shipped, picked up or received; the other kinds are completed by their owner
+    package (`shop.orders.special.complete_special_order`)."""
+    if order.kind != GOODS:
+        raise Conflict(
+            f"an order of kind {order.kind} has no fulfilment",
+            code="no_fulfilment",
+            details={"kind": order.kind},
+        )
 
 
 def _no_open_refund(order: Order) -> None:
@@ -35,6 +45,7 @@ def _no_open_refund(order: Order) -> None:
 def ship(merchant_id: int, order_id: int, *, carrier: str, tracking_no: str, now: datetime | None = None) -> Order:
     now = now or utcnow()
     order = lock_order(order_id, merchant_id=merchant_id)
+    _goods_only(order)
     if order.fulfilment != "delivery":
         raise Conflict("a pickup order is not shipped; mark it ready for pickup", code="wrong_fulfilment")
     _no_open_refund(order)
@@ -45,6 +56,7 @@ def ship(merchant_id: int, order_id: int, *, carrier: str, tracking_no: str, now
 
 def mark_ready(merchant_id: int, order_id: int, *, now: datetime | None = None) -> Order:
     order = lock_order(order_id, merchant_id=merchant_id)
+    _goods_only(order)
     if order.fulfilment != "pickup":
         raise Conflict("only pickup orders wait at a pickup point", code="wrong_fulfilment")
     _no_open_refund(order)
@@ -62,6 +74,7 @@ def _receive(order: Order, action: OrderAction, now: datetime) -> Order:
 
 def confirm_receipt(merchant_id: int, member_id: int, order_id: int, *, now: datetime | None = None) -> Order:
     order = lock_order(order_id, merchant_id=merchant_id, member_id=member_id)
+    _goods_only(order)
     return _receive(order, OrderAction.CONFIRM_RECEIPT, now or utcnow())
 
 
@@ -96,6 +109,7 @@ def verify_pickup_as_leader(
 
 
 def _hand_over(order: Order, code: str, now: datetime) -> Order:
+    _goods_only(order)
     if order.fulfilment != "pickup" or order.pickup_code != code:
         raise InvalidInput("wrong pickup code", code="pickup_code_wrong", details={"fields": {"code": ["wrong code"]}})
     if not ORDER_MACHINE.step(order.status, OrderAction.PICK_UP).moved:
@@ -109,6 +123,8 @@ def auto_confirm(order_id: int, *, now: datetime | None = None) -> bool:
     False when not due, or not waiting for the member."""
     now = now or utcnow()
     order = lock_order(order_id)
+    if order.kind != GOODS:  # nothing to confirm (a job: refuses nothing, does nothing)
+        return False
     if not ORDER_MACHINE.step(order.status, OrderAction.AUTO_CONFIRM).moved:
         return False  # confirmed (or final) already
     since = order.ready_at if order.status == OrderStatus.READY_FOR_PICKUP else order.shipped_at
@@ -130,8 +146,8 @@ def finalize(order_id: int, *, now: datetime | None = None) -> bool:
     """Close the after-sales window: the order is final. Waits while a refund is open."""
     now = now or utcnow()
     order = lock_order(order_id)
-    if not ORDER_MACHINE.step(order.status, OrderAction.COMPLETE).moved:
-        return False  # final already
+    if order.kind != GOODS or not ORDER_MACHINE.step(order.status, OrderAction.COMPLETE).moved:
+        return False  # final already, or completed by its owner package
     if order.after_sales_until > now or any_open_refund(order.id):
         return False
     transition(order, OrderAction.COMPLETE, now=now)
@@ -140,7 +156,7 @@ def finalize(order_id: int, *, now: datetime | None = None) -> bool:
             merchant_id=order.merchant_id,
             order_id=order.id,
             member_id=order.member_id,
-            kind=order_kind(order),
+            kind=order.kind,
             lines=tuple(
                 OrderLineInfo(
                     line_id=line.id,

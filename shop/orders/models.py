@@ -11,6 +11,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -26,6 +27,12 @@ from shop.orders.states import OrderStatus, RefundKind, RefundStatus
 
 # The values as plain strings (the columns hold them; the machines are in shop.orders.states).
 ORDER_STATUSES = tuple(status.value for status in OrderStatus)
+# What an order is for. `goods`: products delivered or picked up (placed by `place_order`).
+# The others name no SKU, have no fulfilment, stock or shipping, and are placed and completed
+# by the package that owns them (`shop.orders.special`): a campaign's prize upgrade, a stored-value
+# top-up.
+GOODS = "goods"
+ORDER_KINDS = (GOODS, "prize_upgrade", "top_up")
 
 
 class Order(IdMixin, TimestampMixin, MerchantScoped, db.Model):
@@ -38,7 +45,12 @@ class Order(IdMixin, TimestampMixin, MerchantScoped, db.Model):
             "'cancelled', 'refunded')",
             name="status",
         ),
-        CheckConstraint("fulfilment IN ('delivery', 'pickup')", name="fulfilment"),
+        CheckConstraint("kind IN ('goods', 'prize_upgrade', 'top_up')", name="kind"),
+        CheckConstraint(
+            "fulfilment IN ('delivery', 'pickup', 'none') AND (fulfilment = 'none') = (kind <> 'goods')",
+            name="fulfilment",
+        ),
+        UniqueConstraint("id", "kind", name="uq_orders_id_kind"),  # the lines' (order_id, order_kind) key
         CheckConstraint(
             "goods_total >= 0 AND shipping_fee >= 0 AND discount_total >= 0 AND payable_total >= 0", name="amounts"
         ),
@@ -46,6 +58,7 @@ class Order(IdMixin, TimestampMixin, MerchantScoped, db.Model):
         Index("ix_orders_member", "merchant_id", "member_id", "id"),
         Index("ix_orders_status", "merchant_id", "status", "id"),
         Index("ix_orders_due", "status", "expires_at"),
+        Index("ix_orders_kind", "merchant_id", "kind", "id", postgresql_where=text("kind <> 'goods'")),
         Index(
             "ix_orders_unclosed",
             "cancelled_at",
@@ -55,6 +68,9 @@ class Order(IdMixin, TimestampMixin, MerchantScoped, db.Model):
 
     member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id", ondelete="RESTRICT"), nullable=False)
     order_no: Mapped[str] = mapped_column(String(32), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False, default=GOODS, server_default=GOODS)
+    # What the owning package's order is about (e.g. its prize or top-up package), for non-goods orders.
+    reference: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), nullable=False)
     fulfilment: Mapped[str] = mapped_column(String(10), nullable=False)
     goods_total: Mapped[int] = mapped_column(BigInteger, nullable=False)
@@ -87,13 +103,23 @@ class Order(IdMixin, TimestampMixin, MerchantScoped, db.Model):
         DateTime(timezone=True), nullable=False, server_default=func.now(), default=utcnow, onupdate=utcnow
     )
 
-    lines: Mapped[list[OrderLine]] = relationship(order_by="OrderLine.id", lazy="selectin")
+    lines: Mapped[list[OrderLine]] = relationship(
+        order_by="OrderLine.id",
+        lazy="selectin",
+        primaryjoin="Order.id == OrderLine.order_id",
+        foreign_keys="OrderLine.order_id",
+    )
     adjustments: Mapped[list[OrderAdjustment]] = relationship(order_by="OrderAdjustment.id", lazy="selectin")
 
 
 class OrderLine(IdMixin, MerchantScoped, db.Model):
     """A line snapshots what was bought at what price; `discount` is its share of the order's discounts,
-    so `paid_amount` is what this line really cost (refunds and commissions start from it)."""
+    so `paid_amount` is what this line really cost (refunds and commissions start from it).
+
+    A line of a goods order names its SKU and product (and the offer whose price it got, if any); a
+    line of another kind of order names neither, only a title, a description and its amount.
+    `order_kind` is the order's kind, held equal to it by a foreign key, so a CHECK can tie the two.
+    """
 
     __tablename__ = "order_lines"
     __table_args__ = (
@@ -101,13 +127,28 @@ class OrderLine(IdMixin, MerchantScoped, db.Model):
         CheckConstraint("paid_amount = goods_amount - discount AND paid_amount >= 0", name="paid_amount"),
         CheckConstraint("refunded_quantity BETWEEN 0 AND quantity", name="refunded_quantity"),
         CheckConstraint("refunded_amount BETWEEN 0 AND paid_amount", name="refunded_amount"),
+        CheckConstraint("(sku_id IS NOT NULL AND product_id IS NOT NULL) = (order_kind = 'goods')", name="sku"),
+        CheckConstraint(
+            "(offer_kind IS NULL) = (offer_id IS NULL) AND (offer_kind IS NULL OR sku_id IS NOT NULL)", name="offer"
+        ),
+        ForeignKeyConstraint(
+            ["order_id", "order_kind"],
+            ["orders.id", "orders.kind"],
+            name="fk_order_lines_order_kind",
+            ondelete="CASCADE",
+        ),
         Index("ix_order_lines_order", "order_id"),
     )
 
     order_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False)
-    sku_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("skus.id"), nullable=False)
-    product_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("products.id"), nullable=False)
+    order_kind: Mapped[str] = mapped_column(String(16), nullable=False, default=GOODS, server_default=GOODS)
+    sku_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("skus.id"))
+    product_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("products.id"))
     title: Mapped[str] = mapped_column(String(120), nullable=False)
+    description: Mapped[str] = mapped_column(String(200), nullable=False, default="", server_default="")
+    # The offer (a group buy, a flash sale) whose price replaced the SKU's, if any.
+    offer_kind: Mapped[str | None] = mapped_column(String(16))
+    offer_id: Mapped[int | None] = mapped_column(BigInteger)
     specs: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
     image: Mapped[str] = mapped_column(String(512), nullable=False, default="")
     unit_price: Mapped[int] = mapped_column(BigInteger, nullable=False)
@@ -117,6 +158,13 @@ class OrderLine(IdMixin, MerchantScoped, db.Model):
     paid_amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
     refunded_quantity: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     refunded_amount: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
+
+    @property
+    def offer(self) -> dict[str, Any] | None:
+        """The offer this line was bought at, as the quote showed it (kind, id, unit price)."""
+        if self.offer_kind is None:
+            return None
+        return {"kind": self.offer_kind, "id": self.offer_id, "unit_price": self.unit_price}
 
 
 class OrderAdjustment(IdMixin, MerchantScoped, db.Model):

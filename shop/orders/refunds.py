@@ -27,19 +27,18 @@ from shop.core.events import OrderRefunded, RefundedLineInfo, bus
 from shop.core.locking import locked
 from shop.core.money import cumulative_share
 from shop.core.runner import enqueue
-from shop.orders.kinds import order_kind
-from shop.orders.models import Order, OrderLine, Refund, RefundLine
+from shop.orders.models import GOODS, Order, OrderLine, Refund, RefundLine
 from shop.orders.service import lock_order, release_stock, transition
 from shop.orders.states import (
     INITIAL_REFUND_STATUS,
     OPEN_REFUND_STATUSES,
-    ORDER_MACHINE,
     REFUND_MACHINE,
     OrderAction,
     OrderStatus,
     RefundAction,
     RefundKind,
     RefundStatus,
+    machine_for,
 )
 
 # The job that pays a processing refund back (by name: shop.core.runner), run by payments.
@@ -108,7 +107,7 @@ def request_refund(
     """Ask for the whole order back (`lines` None) or some units of some lines."""
     now = now or utcnow()
     order = lock_order(order_id, merchant_id=merchant_id, member_id=member_id)
-    if not ORDER_MACHINE.allows(order.status, OrderAction.REQUEST_REFUND):
+    if not machine_for(order.kind).allows(order.status, OrderAction.REQUEST_REFUND):
         raise Conflict(
             f"an order that is {order.status} cannot be refunded",
             code="not_refundable",
@@ -146,7 +145,7 @@ def issue_refund(
         raise ValueError("a staff refund names its staff member, a system refund none")
     now = now or utcnow()
     order = lock_order(order_id, merchant_id=merchant_id)
-    if not ORDER_MACHINE.allows(order.status, OrderAction.ISSUE_REFUND):
+    if not machine_for(order.kind).allows(order.status, OrderAction.ISSUE_REFUND):
         if order.paid_at is None:
             raise Conflict("the order was never paid", code="order_not_paid", details={"status": order.status})
         raise Conflict("nothing is left to refund", code="nothing_to_refund", details={"status": order.status})
@@ -233,7 +232,7 @@ def _create_refund(order: Order, lines: Sequence[Mapping[str, int]] | None, *, k
         amount=amount,
         shipping_amount=shipping,
         reason=reason,
-        restock=not_sent,
+        restock=not_sent and order.kind == GOODS,  # the other kinds took no stock
     )
     refund.lines = refund_lines
     db.session.add(refund)
@@ -316,11 +315,12 @@ def settle_refund(order: Order, refund: Refund, action: RefundAction) -> str:
             [(lines[rl.order_line_id].sku_id, rl.quantity) for rl in refund.lines],
             reason="refund_restock",
         )
-    returned: dict[int, int] = {}
-    for refund_line in refund.lines:
-        product_id = lines[refund_line.order_line_id].product_id
-        returned[product_id] = returned.get(product_id, 0) - refund_line.quantity
-    record_sales(returned)
+    if order.kind == GOODS:  # the other kinds sold no product
+        returned: dict[int, int] = {}
+        for refund_line in refund.lines:
+            product_id = lines[refund_line.order_line_id].product_id
+            returned[product_id] = returned.get(product_id, 0) - refund_line.quantity
+        record_sales(returned)
     db.session.flush()
     fully_refunded = all(line.refunded_quantity == line.quantity for line in order.lines)
     if fully_refunded:
@@ -330,7 +330,7 @@ def settle_refund(order: Order, refund: Refund, action: RefundAction) -> str:
             merchant_id=order.merchant_id,
             order_id=order.id,
             member_id=order.member_id,
-            kind=order_kind(order),
+            kind=order.kind,
             refund_id=refund.id,
             amount=refund.amount,
             lines=tuple(

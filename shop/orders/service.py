@@ -30,9 +30,8 @@ from shop.core.events import AdjustmentInfo, OrderCancelled, OrderLineInfo, Orde
 from shop.core.locking import locked
 from shop.core.pagination import Page, keyset_page
 from shop.core.runner import enqueue
-from shop.orders.kinds import order_kind
-from shop.orders.models import IdempotencyKey, Order, OrderAdjustment, OrderLine, Payment
-from shop.orders.states import ORDER_MACHINE, OrderAction, OrderStatus
+from shop.orders.models import GOODS, IdempotencyKey, Order, OrderAdjustment, OrderLine, Payment
+from shop.orders.states import OrderAction, OrderStatus, machine_for
 
 # The time each status is stamped with when an order enters it.
 _STAMPS = {
@@ -46,10 +45,10 @@ _STAMPS = {
 
 
 def transition(order: Order, action: OrderAction, *, now: datetime | None = None, **fields: Any) -> bool:
-    """Take `action` on a (locked) order as ORDER_MACHINE says: True when it moved (the new
+    """Take `action` on a (locked) order as its kind's machine says: True when it moved (the new
     status stamped with its time, `fields` set); False for a harmless repeat, which changes
     nothing; an illegal move raises the machine's one Conflict (409 `illegal_transition`)."""
-    step = ORDER_MACHINE.step(order.status, action)
+    step = machine_for(order.kind).step(order.status, action)
     if not step.moved:
         return False
     if step.to != order.status:
@@ -95,7 +94,7 @@ def new_order_no(merchant_id: int, now: datetime) -> str:
     return f"{now:%y%m%d%H%M%S}{merchant_id % 10000:04d}{secrets.randbelow(10**10):010d}"
 
 
-def _claim_idempotency_key(merchant_id: int, member_id: int, key: str, fingerprint: str) -> Order | None:
+def claim_idempotency_key(merchant_id: int, member_id: int, key: str, fingerprint: str) -> Order | None:
     """None when the key is new (and now ours); the earlier order when it is a replay.
 
     A concurrent request with the same key blocks on the unique index until ours commits, then
@@ -121,6 +120,17 @@ def _claim_idempotency_key(merchant_id: int, member_id: int, key: str, fingerpri
             details={"header": "Idempotency-Key"},
         )
     return db.session.get(Order, existing.order_id)
+
+
+def attach_idempotency_key(merchant_id: int, member_id: int, key: str, order_id: int) -> None:
+    """The claimed key now answers this order."""
+    db.session.execute(
+        update(IdempotencyKey)
+        .where(
+            IdempotencyKey.merchant_id == merchant_id, IdempotencyKey.member_id == member_id, IdempotencyKey.key == key
+        )
+        .values(order_id=order_id)
+    )
 
 
 def reserve_stock(merchant_id: int, lines: Sequence[pricing.PricedLine], *, reason: str) -> None:
@@ -158,7 +168,7 @@ def place_order(
     now: datetime | None = None,
 ) -> Placed:
     now = now or utcnow()
-    earlier = _claim_idempotency_key(merchant_id, member_id, idempotency_key, fingerprint)
+    earlier = claim_idempotency_key(merchant_id, member_id, idempotency_key, fingerprint)
     if earlier is not None:
         return Placed(order=earlier, replayed=True)
     if fulfilment == "delivery" and not address:
@@ -174,13 +184,21 @@ def place_order(
     # defaults from every call, and each call would be another SELECT.
     settings = pricing.merchant_settings(merchant_id)
     quote = pricing.quote(
-        merchant_id, member_id, wanted, fulfilment=fulfilment, selections=selections, settings=settings
+        merchant_id,
+        member_id,
+        wanted,
+        fulfilment=fulfilment,
+        selections=selections,
+        settings=settings,
+        purpose="placement",
+        now=now,
     )
     reserve_stock(merchant_id, quote.lines, reason="order_reserved")
     order = Order(
         merchant_id=merchant_id,
         member_id=member_id,
         order_no=new_order_no(merchant_id, now),
+        kind=GOODS,
         status=OrderStatus.PENDING_PAYMENT.value,
         fulfilment=fulfilment,
         goods_total=quote.goods_total,
@@ -197,6 +215,7 @@ def place_order(
     order.lines = [
         OrderLine(
             merchant_id=merchant_id,
+            order_kind=GOODS,
             sku_id=line.sku_id,
             product_id=line.product_id,
             title=line.title,
@@ -207,6 +226,8 @@ def place_order(
             goods_amount=line.goods_amount,
             discount=line.discount,
             paid_amount=line.paid_amount,
+            offer_kind=line.offer.kind if line.offer else None,
+            offer_id=line.offer.id if line.offer else None,
         )
         for line in quote.lines
     ]
@@ -223,15 +244,7 @@ def place_order(
     ]
     db.session.add(order)
     db.session.flush()
-    db.session.execute(
-        update(IdempotencyKey)
-        .where(
-            IdempotencyKey.merchant_id == merchant_id,
-            IdempotencyKey.member_id == member_id,
-            IdempotencyKey.key == idempotency_key,
-        )
-        .values(order_id=order.id)
-    )
+    attach_idempotency_key(merchant_id, member_id, idempotency_key, order.id)
     if from_cart:
         db.session.execute(
             delete(CartItem).where(
@@ -271,13 +284,16 @@ def cancel_order(
         return order  # not yet due
     if not transition(order, OrderAction.EXPIRE if expiring else OrderAction.CANCEL, now=now, cancel_reason=reason):
         return order  # an expiry after the order was paid or cancelled: a harmless repeat
-    release_stock(order.merchant_id, [(line.sku_id, line.quantity) for line in order.lines], reason="order_released")
+    if order.kind == GOODS:  # the other kinds took no stock
+        release_stock(
+            order.merchant_id, [(line.sku_id, line.quantity) for line in order.lines], reason="order_released"
+        )
     bus.publish(
         OrderCancelled(
             merchant_id=order.merchant_id,
             order_id=order.id,
             member_id=order.member_id,
-            kind=order_kind(order),
+            kind=order.kind,
             reason=reason,
         )
     )
@@ -312,6 +328,7 @@ def order_page(
     *,
     member_id: int | None = None,
     status: str | None = None,
+    kind: str | None = None,
     q: str | None = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
@@ -323,6 +340,8 @@ def order_page(
         query = query.where(Order.member_id == member_id)
     if status:
         query = query.where(Order.status == status)
+    if kind:
+        query = query.where(Order.kind == kind)
     if q:
         query = query.where(Order.order_no.startswith(q, autoescape=True) | (Order.tracking_no == q))
     if created_from:
@@ -349,18 +368,20 @@ def mark_paid(order: Order, amount: int, transaction_id: str) -> None:
     already paid (a harmless repeat) nothing happens."""
     if not transition(order, OrderAction.PAY, paid_total=amount, transaction_id=transaction_id):
         return
-    sold: dict[int, int] = {}
-    for line in order.lines:
-        sold[line.product_id] = sold.get(line.product_id, 0) + line.quantity
-    record_sales(sold)
+    if order.kind == GOODS:  # the other kinds sell no product
+        sold: dict[int, int] = {}
+        for line in order.lines:
+            sold[line.product_id] = sold.get(line.product_id, 0) + line.quantity
+        record_sales(sold)
     bus.publish(
         OrderPaid(
             merchant_id=order.merchant_id,
             order_id=order.id,
             member_id=order.member_id,
-            kind=order_kind(order),
+            kind=order.kind,
             paid_total=amount,
             lines=_line_infos(order),
+            reference=order.reference,
         )
     )
 
@@ -383,7 +404,7 @@ def _placed_event(order: Order) -> OrderPlaced:
         merchant_id=order.merchant_id,
         order_id=order.id,
         member_id=order.member_id,
-        kind=order_kind(order),
+        kind=order.kind,
         order_no=order.order_no,
         goods_total=order.goods_total,
         discount_total=order.discount_total,

@@ -84,6 +84,36 @@ ORDER_MACHINE: Machine[OrderStatus, OrderAction] = Machine(
 )
 
 
+# A non-goods order (a prize upgrade, a top-up: shop.orders.special) is never shipped or picked
+# up: once paid, its owner package completes it, or it is refunded.
+SPECIAL_ORDER_MACHINE: Machine[OrderStatus, OrderAction] = Machine(
+    name="special_order",
+    statuses=OrderStatus,
+    actions=OrderAction,
+    moves={
+        (S.PENDING_PAYMENT, A.PAY): S.PAID,
+        (S.PENDING_PAYMENT, A.CANCEL): S.CANCELLED,
+        (S.PENDING_PAYMENT, A.EXPIRE): S.CANCELLED,
+        (S.PAID, A.COMPLETE): S.COMPLETED,
+        (S.PAID, A.REQUEST_REFUND): S.PAID,
+        **{(status, A.ISSUE_REFUND): status for status in (S.PAID, S.COMPLETED)},
+        **{(status, A.REFUND_ALL): S.REFUNDED for status in (S.PAID, S.COMPLETED)},
+    },
+    repeats=frozenset(
+        {
+            (S.PAID, A.PAY),
+            *((status, A.EXPIRE) for status in S if status is not S.PENDING_PAYMENT),
+            *((status, A.COMPLETE) for status in (S.COMPLETED, S.REFUNDED)),
+        }
+    ),
+)
+
+
+def machine_for(kind: str | None) -> Machine[OrderStatus, OrderAction]:
+    """The order machine for an order of `kind` (None: an order not flushed yet, a goods one)."""
+    return ORDER_MACHINE if kind in (None, "goods") else SPECIAL_ORDER_MACHINE
+
+
 class RefundStatus(StrEnum):
     REQUESTED = "requested"  # a member's request, waiting for staff
     REJECTED = "rejected"

@@ -22,7 +22,7 @@ from shop.identity.models import Member, Merchant
 from shop.orders.models import Order, Payment
 from shop.orders.refunds import refund_late_payment
 from shop.orders.service import get_order, lock_order, mark_paid
-from shop.orders.states import ORDER_MACHINE, OrderAction
+from shop.orders.states import OrderAction, machine_for
 from shop.payments.errors import NotificationRejected
 from shop.payments.providers import PaymentProvider
 from shop.payments.refunds import apply_refund_result
@@ -35,7 +35,7 @@ MIN_TIME_TO_PAY = timedelta(seconds=90)
 
 
 def _check_payable(order: Order) -> None:
-    if not ORDER_MACHINE.allows(order.status, OrderAction.PAY):
+    if not machine_for(order.kind).allows(order.status, OrderAction.PAY):
         raise Conflict(f"the order is {order.status}", code="not_payable", details={"status": order.status})
     if order.expires_at - utcnow() < MIN_TIME_TO_PAY:
         raise Conflict("the order is about to expire; place it again", code="order_expiring")
@@ -162,7 +162,7 @@ def _apply_payment(provider: PaymentProvider, merchant_id: int, resource: dict[s
     ).scalar_one_or_none()
     if payment_id is None:
         return Handled("duplicate")
-    if ORDER_MACHINE.allows(order.status, OrderAction.PAY):
+    if machine_for(order.kind).allows(order.status, OrderAction.PAY):
         mark_paid(order, amount, transaction_id)
         _set_outcome(payment_id, "applied")
         return Handled("applied")
