@@ -163,10 +163,12 @@ class OrderPlaced(Event):
 @dataclass(frozen=True, slots=True)
 class OrderPaid(Event):
     """An order was paid (by the provider's notification, reconciliation, or at once when it
-    costs nothing). Sales are counted already.
+    costs nothing). A goods order's sales are counted already.
 
     merchant_id, order_id, member_id, kind; paid_total: fen paid (0 for a free order); lines:
-    OrderLineInfo per line (paid_amount after discounts, without shipping: commissions use it)."""
+    OrderLineInfo per line (paid_amount after discounts, without shipping: commissions use it);
+    reference: what the owner package of a non-goods order gave `place_special_order` (its own
+    record, e.g. a top-up package), None for goods."""
 
     merchant_id: int
     order_id: int
@@ -174,7 +176,7 @@ class OrderPaid(Event):
     kind: str
     paid_total: int
     lines: tuple[OrderLineInfo, ...]
-    reference: str | None = None  # the owner package's reference of a non-goods order
+    reference: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

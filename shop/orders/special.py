@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from shop.core.db import db, utcnow
 from shop.core.errors import Conflict, InvalidInput
-from shop.core.events import ORDER_COMPLETED, bus
+from shop.core.events import OrderCompleted, OrderLineInfo, bus
 from shop.core.runner import enqueue
 from shop.identity.settings import merchant_settings
 from shop.orders.models import GOODS, ORDER_KINDS, Order, OrderLine
@@ -32,6 +32,7 @@ from shop.orders.service import (
     request_fingerprint,
     transition,
 )
+from shop.orders.states import OrderAction, OrderStatus
 
 SPECIAL_KINDS = tuple(kind for kind in ORDER_KINDS if kind != GOODS)
 MAX_SPECIAL_LINES = 20
@@ -112,7 +113,7 @@ def place_special_order(
         order_no=new_order_no(merchant_id, now),
         kind=kind,
         reference=reference,
-        status="pending_payment",
+        status=OrderStatus.PENDING_PAYMENT.value,
         fulfilment="none",
         goods_total=total,
         shipping_fee=0,
@@ -167,24 +168,27 @@ def complete_special_order(
             code="wrong_kind",
             details={"kind": order.kind, "expected": kind or "a non-goods kind"},
         )
-    if order.status == "completed":
+    if order.status == OrderStatus.COMPLETED:
         return order
     if open_refund(order.id):
         raise Conflict("a refund of this order is in progress", code="refund_in_progress")
-    transition(order, "completed", now=now or utcnow())
-    bus.dispatch(
-        ORDER_COMPLETED,
-        merchant_id=order.merchant_id,
-        order_id=order.id,
-        member_id=order.member_id,
-        kind=order.kind,
-        lines=[
-            {
-                "line_id": line.id,
-                "paid_amount": line.paid_amount - line.refunded_amount,
-                "quantity": line.quantity - line.refunded_quantity,
-            }
-            for line in order.lines
-        ],
+    transition(order, OrderAction.COMPLETE, now=now or utcnow())
+    bus.publish(
+        OrderCompleted(
+            merchant_id=order.merchant_id,
+            order_id=order.id,
+            member_id=order.member_id,
+            kind=order.kind,
+            lines=tuple(
+                OrderLineInfo(
+                    line_id=line.id,
+                    sku_id=line.sku_id,
+                    product_id=line.product_id,
+                    quantity=line.quantity - line.refunded_quantity,
+                    paid_amount=line.paid_amount - line.refunded_amount,
+                )
+                for line in order.lines
+            ),
+        )
     )
     return order

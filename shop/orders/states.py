@@ -96,8 +96,9 @@ SPECIAL_ORDER_MACHINE: Machine[OrderStatus, OrderAction] = Machine(
         (S.PENDING_PAYMENT, A.EXPIRE): S.CANCELLED,
         (S.PAID, A.COMPLETE): S.COMPLETED,
         (S.PAID, A.REQUEST_REFUND): S.PAID,
-        **{(status, A.ISSUE_REFUND): status for status in (S.PAID, S.COMPLETED)},
-        **{(status, A.REFUND_ALL): S.REFUNDED for status in (S.PAID, S.COMPLETED)},
+        # Completed means delivered by its owner (a balance credited, a prize upgraded): final.
+        (S.PAID, A.ISSUE_REFUND): S.PAID,
+        (S.PAID, A.REFUND_ALL): S.REFUNDED,
     },
     repeats=frozenset(
         {

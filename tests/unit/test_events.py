@@ -102,7 +102,7 @@ def test_every_event_is_a_frozen_slotted_dataclass_of_plain_values_with_its_payl
     assert event_type.__dataclass_params__.frozen
     assert "__slots__" in event_type.__dict__
     assert event_type.__doc__ and len(event_type.__doc__) > 40
-    plain = {"int", "str", "bool", "int | None"}
+    plain = {"int", "str", "bool", "int | None", "str | None"}
     for field in dataclasses.fields(event_type):
         assert field.type in plain or field.type.startswith("tuple["), (event_type, field.name, field.type)
         assert field.name in event_type.__doc__ or field.name == "kind", (event_type, field.name)

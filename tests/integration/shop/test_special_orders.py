@@ -127,9 +127,9 @@ def test_a_top_up_is_placed_paid_learned_from_order_paid_and_completed_by_its_ow
     assert _order(order.id).status == "paid"
     (event,) = owner.seen(OrderPaid)
     assert (event["kind"], event["order_id"], event["reference"]) == ("top_up", order.id, "topup-package:100")
-    assert event["lines"] == [
-        {"line_id": line.id, "sku_id": None, "product_id": None, "quantity": 1, "paid_amount": 10000}
-    ]
+    assert event["lines"] == (
+        {"line_id": line.id, "sku_id": None, "product_id": None, "quantity": 1, "paid_amount": 10000},
+    )
     assert owner.credited == {world["member_id"]: 10000}
 
     with transaction():
