@@ -192,7 +192,12 @@ class IdempotencyKey(IdMixin, TimestampMixin, MerchantScoped, db.Model):
     member_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("members.id", ondelete="CASCADE"), nullable=False)
     key: Mapped[str] = mapped_column(String(64), nullable=False)
     request_hash: Mapped[str] = mapped_column(String(64), nullable=False)
-    order_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("orders.id", ondelete="CASCADE"))
+    # Reserved from the orders' sequence when the key is claimed, before the order exists: the
+    # key is the first row a placement writes (it serialises retries), the order comes later in
+    # the same transaction, so the foreign key is checked at commit.
+    order_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("orders.id", ondelete="CASCADE", deferrable=True, initially="DEFERRED")
+    )
 
 
 class Payment(IdMixin, TimestampMixin, MerchantScoped, db.Model):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from shop.catalog.service import move_stock, record_sales
@@ -94,20 +94,38 @@ def new_order_no(merchant_id: int, now: datetime) -> str:
     return f"{now:%y%m%d%H%M%S}{merchant_id % 10000:04d}{secrets.randbelow(10**10):010d}"
 
 
-def claim_idempotency_key(merchant_id: int, member_id: int, key: str, fingerprint: str) -> Order | None:
-    """None when the key is new (and now ours); the earlier order when it is a replay.
+@dataclass(frozen=True)
+class KeyClaim:
+    """What claiming an Idempotency-Key found: a new key, now ours, with the id its order must
+    take (`order_id`); or a replay, with the order the key placed before (`earlier`)."""
+
+    order_id: int
+    earlier: Order | None = None
+
+
+def claim_idempotency_key(merchant_id: int, member_id: int, key: str, fingerprint: str) -> KeyClaim:
+    """Claim the key for a new order, reserving that order's id in the same statement (so the
+    key never needs updating once the order is in); or find the order it placed before.
 
     A concurrent request with the same key blocks on the unique index until ours commits, then
-    sees our row; if ours rolled back, it claims the key itself.
+    sees our row; if ours rolled back, it claims the key itself. The key's foreign key to the
+    order is checked at commit (it is deferred): the order is inserted later in this transaction.
     """
     claimed = db.session.execute(
         insert(IdempotencyKey)
-        .values(merchant_id=merchant_id, member_id=member_id, key=key, request_hash=fingerprint, created_at=utcnow())
+        .values(
+            merchant_id=merchant_id,
+            member_id=member_id,
+            key=key,
+            request_hash=fingerprint,
+            created_at=utcnow(),
+            order_id=func.nextval(func.pg_get_serial_sequence("orders", "id")),
+        )
         .on_conflict_do_nothing(index_elements=["merchant_id", "member_id", "key"])
-        .returning(IdempotencyKey.id)
+        .returning(IdempotencyKey.order_id)
     ).scalar_one_or_none()
     if claimed is not None:
-        return None
+        return KeyClaim(order_id=claimed)
     existing = db.session.execute(
         select(IdempotencyKey).where(
             IdempotencyKey.merchant_id == merchant_id, IdempotencyKey.member_id == member_id, IdempotencyKey.key == key
@@ -119,18 +137,10 @@ def claim_idempotency_key(merchant_id: int, member_id: int, key: str, fingerprin
             code="idempotency_key_reused",
             details={"header": "Idempotency-Key"},
         )
-    return db.session.get(Order, existing.order_id)
-
-
-def attach_idempotency_key(merchant_id: int, member_id: int, key: str, order_id: int) -> None:
-    """The claimed key now answers this order."""
-    db.session.execute(
-        update(IdempotencyKey)
-        .where(
-            IdempotencyKey.merchant_id == merchant_id, IdempotencyKey.member_id == member_id, IdempotencyKey.key == key
-        )
-        .values(order_id=order_id)
-    )
+    earlier = db.session.get(Order, existing.order_id)
+    if earlier is None:  # cannot be: a committed key names a committed order (its foreign key)
+        raise NotFound("the order of this Idempotency-Key is gone")
+    return KeyClaim(order_id=earlier.id, earlier=earlier)
 
 
 def reserve_stock(merchant_id: int, lines: Sequence[pricing.PricedLine], *, reason: str) -> None:
@@ -168,9 +178,9 @@ def place_order(
     now: datetime | None = None,
 ) -> Placed:
     now = now or utcnow()
-    earlier = claim_idempotency_key(merchant_id, member_id, idempotency_key, fingerprint)
-    if earlier is not None:
-        return Placed(order=earlier, replayed=True)
+    claim = claim_idempotency_key(merchant_id, member_id, idempotency_key, fingerprint)
+    if claim.earlier is not None:
+        return Placed(order=claim.earlier, replayed=True)
     if fulfilment == "delivery" and not address:
         raise InvalidInput(
             "a delivery needs an address",
@@ -195,6 +205,7 @@ def place_order(
     )
     reserve_stock(merchant_id, quote.lines, reason="order_reserved")
     order = Order(
+        id=claim.order_id,
         merchant_id=merchant_id,
         member_id=member_id,
         order_no=new_order_no(merchant_id, now),
@@ -244,7 +255,6 @@ def place_order(
     ]
     db.session.add(order)
     db.session.flush()
-    attach_idempotency_key(merchant_id, member_id, idempotency_key, order.id)
     if from_cart:
         db.session.execute(
             delete(CartItem).where(

@@ -25,7 +25,6 @@ from shop.orders.refunds import open_refund
 from shop.orders.service import (
     EXPIRE_ORDER_JOB,
     Placed,
-    attach_idempotency_key,
     claim_idempotency_key,
     lock_order,
     new_order_no,
@@ -101,13 +100,14 @@ def place_special_order(
             "lines": [{"title": ln.title, "amount": ln.amount, "description": ln.description} for ln in lines],
         }
     )
-    earlier = claim_idempotency_key(merchant_id, member_id, idempotency_key, fingerprint)
-    if earlier is not None:
-        return Placed(order=earlier, replayed=True)
+    claim = claim_idempotency_key(merchant_id, member_id, idempotency_key, fingerprint)
+    if claim.earlier is not None:
+        return Placed(order=claim.earlier, replayed=True)
     if ttl is None:
         ttl = timedelta(minutes=merchant_settings(merchant_id).order_ttl_minutes)
     total = sum(line.amount for line in lines)
     order = Order(
+        id=claim.order_id,
         merchant_id=merchant_id,
         member_id=member_id,
         order_no=new_order_no(merchant_id, now),
@@ -142,7 +142,6 @@ def place_special_order(
     ]
     db.session.add(order)
     db.session.flush()
-    attach_idempotency_key(merchant_id, member_id, idempotency_key, order.id)
     enqueue(
         EXPIRE_ORDER_JOB,
         order.id,
