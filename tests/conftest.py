@@ -155,3 +155,12 @@ def keys():
     from tests.wechatpay_stub import make_keys
 
     return make_keys()
+
+
+@pytest.fixture
+def events():
+    """Every shop event published during the test (tests/event_recorder.py): `events.of(ORDER_PAID)`,
+    `events.names()`."""
+    from tests.event_recorder import recording
+
+    yield from recording()

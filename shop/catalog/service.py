@@ -461,13 +461,14 @@ def adjust_stock(
 
 def record_sales(units_by_product: Mapping[int, int]) -> None:
     """Add (or, for refunds, take back) units sold, in product id order so that concurrent
-    payments lock the product rows alike. Members see the count within CATALOG_CACHE_TTL."""
+    payments lock the product rows alike. Members see the count within CATALOG_CACHE_TTL.
+
+    Taking back more than was recorded is a counting bug, not a business condition: the products
+    CHECK (sales >= 0) fails it loudly rather than clamping the count at zero."""
     for product_id in sorted(units_by_product):
         units = units_by_product[product_id]
         if units:
-            db.session.execute(
-                update(Product).where(Product.id == product_id).values(sales=func.greatest(Product.sales + units, 0))
-            )
+            db.session.execute(update(Product).where(Product.id == product_id).values(sales=Product.sales + units))
 
 
 def stock_movements(merchant_id: int, sku_id: int, *, cursor: str | None = None, limit: int = 50) -> Page:

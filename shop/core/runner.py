@@ -20,6 +20,8 @@ it does (orders asks payments to close a payment) without an import going the wr
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -100,6 +102,23 @@ def enqueue(
         after_commit(_send)
     else:
         _send()
+
+
+# Crash points: a job calls `checkpoint(name)` where a crash would leave work half done (after a
+# transaction commits, before or after a provider call). It does nothing, unless the process was
+# started with KILL_AT_ENV naming that point: then the process kills itself with SIGKILL, as a
+# power cut or the OOM killer would, and a test proves the sweep or the retry finishes the work
+# exactly once (tests/resilience/test_crash_points.py).
+KILL_AT_ENV = "GROUPSHOP_KILL_AT"
+
+
+def checkpoint(name: str) -> None:
+    """A named point of a job where a crash test may kill this process (see KILL_AT_ENV)."""
+    armed = os.environ.get(KILL_AT_ENV)
+    if armed and name in armed.split(","):
+        log.warning("killed at the crash point %s (%s is set)", name, KILL_AT_ENV)
+        logging.shutdown()
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 # Periodic sweeps: each finds due work a lost job missed. The `groupshop cron` process enqueues

@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from shop.core.db import db, transaction, utcnow
 from shop.core.errors import DomainError, UpstreamError
+from shop.core.runner import checkpoint
 from shop.orders import service as orders
 from shop.orders.models import Order
 from shop.payments.errors import NotificationRejected
@@ -50,6 +51,7 @@ def expire_order(provider: PaymentProvider, order_id: int) -> str:
             if in_grace:
                 log.warning("provider unreachable; order %s stays open until it can be asked", order_id)
                 return "pending_payment"
+    checkpoint("payments.expire_order.answered")  # the order read and the provider asked, nothing recorded
     try:
         with transaction():
             if asked is not None and answer is not None and apply_queried_payment(provider, asked, answer) == "applied":

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from shop.core.db import db, transaction
 from shop.core.errors import DomainError
+from shop.core.runner import checkpoint
 from shop.identity.models import Merchant
 from shop.orders.models import Payment, Refund
 from shop.orders.refunds import lock_refund, lock_refund_and_order, settle_refund
@@ -67,6 +68,7 @@ def submit_refund(provider: PaymentProvider, refund_id: int) -> str:
     except DomainError as exc:
         with transaction():
             return _record_refusal(refund_id, exc)
+    checkpoint("payments.refund_answered")  # the provider took the refund; its answer is not recorded yet
     with transaction():
         return _record_answer(refund_id, result)
 

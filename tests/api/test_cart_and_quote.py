@@ -18,6 +18,7 @@ from tests.factories import (
     make_merchant,
     make_product,
     make_staff,
+    make_store,
     member_headers,
     order_body,
     place,
@@ -27,19 +28,12 @@ from tests.factories import (
 
 @pytest.fixture
 def store(ctx, client):
-    merchant = make_merchant()
-    tea = make_product(merchant, "Tea", skus=[{"specs": {"规格": "罐"}, "price": 1000, "stock": 100}])
-    cups = make_product(merchant, "Cups", skus=[{"specs": {"颜色": "白"}, "price": 333, "stock": 100}])
-    pot = make_product(merchant, "Pot", skus=[{"specs": {"规格": "大"}, "price": 500, "stock": 100}])
-    return {
-        "merchant": merchant,
-        "tea": tea.skus[0].id,
-        "cups": cups.skus[0].id,
-        "pot": pot.skus[0].id,
-        "tea_product": tea.id,
-        "staff": staff_headers(client, merchant.code),
-        "member": member_headers(client, merchant.code, "buyer"),
-    }
+    return make_store(
+        client,
+        tea={"title": "Tea", "specs": {"规格": "罐"}, "price": 1000, "stock": 100},
+        cups={"title": "Cups", "specs": {"颜色": "白"}, "price": 333, "stock": 100},
+        pot={"title": "Pot", "specs": {"规格": "大"}, "price": 500, "stock": 100},
+    )
 
 
 def _add(client, store, name: str, quantity: int, headers=None):

@@ -40,7 +40,24 @@ def test_placing_an_order_reserves_stock_and_snapshots_each_line(ctx, client):
     assert order["status"] == "pending_payment"
     assert re.fullmatch(r"[0-9A-Za-z]{6,32}", order["order_no"])  # a valid WeChat out_trade_no
     assert (order["goods_total"], order["shipping_fee"], order["payable_total"]) == (7500, 800, 8300)
-    assert order["lines"][0] | {} == order["lines"][0]
+    line = order["lines"][0]
+    assert isinstance(line["id"], int)
+    assert {k: v for k, v in line.items() if k != "id"} == {
+        "sku_id": sku_id,
+        "product_id": product.id,
+        "title": "赣南脐橙",
+        "description": "",
+        "specs": {"规格": "5斤"},
+        "image": "https://img.example.com/x.jpg",
+        "offer": None,
+        "unit_price": 2500,
+        "quantity": 3,
+        "goods_amount": 7500,
+        "discount": 0,
+        "paid_amount": 7500,
+        "refunded_quantity": 0,
+        "refunded_amount": 0,
+    }
     line = order["lines"][0]
     assert (line["title"], line["specs"], line["unit_price"], line["quantity"]) == (
         "赣南脐橙",

@@ -15,14 +15,21 @@ from shop.orders import jobs as order_jobs
 from shop.orders.models import Order, Refund
 from shop.payments import jobs as payment_jobs
 from shop.payments import reconcile
-from tests.factories import fake_pay, make_merchant, make_product, member_headers, order_body, place, staff_headers
+from tests.factories import (
+    fake_pay,
+    make_merchant,
+    make_product,
+    member_headers,
+    order_body,
+    paid_order,
+    place,
+    staff_headers,
+)
 
 
 def _paid_order(client, merchant, sku_id, quantity=1):
     headers = member_headers(client, merchant.code)
-    order = place(client, headers, order_body(sku_id, quantity)).json
-    assert fake_pay(client, order["order_no"]).json["status"] == "paid"
-    return order, headers
+    return paid_order(client, headers, order_body(sku_id, quantity)), headers
 
 
 def _backdate(order_id: int, **fields) -> None:
