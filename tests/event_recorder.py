@@ -2,20 +2,16 @@
 
     def test_paying_publishes_order_paid(events, ...):
         ...
-        (paid,) = events.of(ORDER_PAID)
+        (paid,) = events.of(OrderPaid)
         assert paid.order_id == order_id
-        assert events.names() == [ORDER_PAID]
+        assert events.names() == ["OrderPaid"]
 
 An event is recorded when the bus dispatches it, that is inside the transaction that raised it:
 a transaction that rolls back afterwards does not take its events back (test what commits by
 looking at the database). Events raised on other threads (tests that race) are recorded too.
 
-Only `_listen` knows how the bus delivers events. Today's bus (shop/core/events.py) calls
-handlers by event name with the payload as keywords; a recorded event is that payload with
-attribute access (`paid.order_id`), so tests read it the way they read a typed event. On a bus
-that delivers event objects (frozen dataclasses, KNOWN_EVENTS a set of classes), `_listen`
-subscribes to the classes and records the objects themselves: `events.of(OrderPaid)` then,
-and `names()` gives the class names.
+Only `_listen` knows how the bus delivers events: it subscribes to every class in KNOWN_EVENTS
+(shop/core/events.py) and records the event objects themselves, named by their class.
 """
 
 from __future__ import annotations
@@ -23,7 +19,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 from shop.core.events import KNOWN_EVENTS, bus
@@ -33,21 +28,12 @@ Record = Callable[[str, Any], None]
 
 def _listen(record: Record) -> Callable[[], None]:
     """Subscribe `record(name, event)` to every event of the bus; return what unsubscribes it.
-    (The one bus-specific function of the recorder.) It knows both buses: today's, which names
-    events by string and passes the payload as keywords (recorded with attribute access), and a
-    typed one, whose KNOWN_EVENTS are classes and whose handlers take the event (recorded as is,
-    named by its class)."""
-    subscribed: list[tuple[Any, Callable[..., None]]] = []
+    (The one bus-specific function of the recorder.)"""
+    subscribed: list[tuple[type, Callable[[Any], None]]] = []
     for kind in sorted(KNOWN_EVENTS, key=_name_of):
-        if isinstance(kind, str):
 
-            def handler(_event_name: str = kind, **payload: Any) -> None:
-                record(_event_name, SimpleNamespace(**payload))
-
-        else:
-
-            def handler(event: Any) -> None:
-                record(type(event).__name__, event)
+        def handler(event: Any) -> None:
+            record(type(event).__name__, event)
 
         bus.subscribe(kind, handler)
         subscribed.append((kind, handler))
@@ -59,8 +45,8 @@ def _listen(record: Record) -> Callable[[], None]:
     return stop
 
 
-def _name_of(kind: str | type) -> str:
-    return kind if isinstance(kind, str) else kind.__name__
+def _name_of(kind: type) -> str:
+    return kind.__name__
 
 
 @dataclass(frozen=True)
@@ -92,7 +78,7 @@ class EventRecorder:
             self._recorded.append(Recorded(name, event))
 
     def of(self, kind: str | type) -> list[Any]:
-        """The events of one kind (an event name today; an event class once events are typed), in order."""
+        """The events of one kind (an event class, or its name), in order."""
         with self._lock:
             if isinstance(kind, str):
                 if kind not in {_name_of(known) for known in KNOWN_EVENTS}:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from shop.catalog.models import Product, Sku, StockMovement
 from shop.core.db import db, transaction
 from shop.core.errors import Conflict, InvalidInput, NotFound
-from shop.core.events import ORDER_CANCELLED, ORDER_PAID
+from shop.core.events import OrderCancelled
 from shop.orders import service as orders
 from shop.orders.models import IdempotencyKey, Order
 from tests.factories import make_member, make_merchant, make_product, paid_by_service, placed_by_service
@@ -126,7 +126,7 @@ def test_the_member_cancels_an_unpaid_order_and_the_stock_comes_back_once(shop, 
         orders.cancel_order(order.id, reason="member", merchant_id=merchant.id, member_id=member.id)
     assert _stock(sku_id) == 10
     assert _movements(sku_id, "order_released") == [4]
-    assert [(e.order_id, e.reason) for e in events.of(ORDER_CANCELLED)] == [(order.id, "member")]
+    assert [(e.order_id, e.reason) for e in events.of(OrderCancelled)] == [(order.id, "member")]
 
 
 def test_only_the_orders_member_may_cancel_it(shop):
@@ -151,7 +151,7 @@ def test_expiry_before_the_due_time_does_nothing_and_after_it_releases_once(shop
             assert orders.cancel_order(order.id, reason="expired", now=later).status == "cancelled"
     assert _stock(sku_id) == 10
     assert _movements(sku_id, "order_released") == [3]
-    assert [e.reason for e in events.of(ORDER_CANCELLED)] == ["expired"]
+    assert [e.reason for e in events.of(OrderCancelled)] == ["expired"]
 
 
 def test_an_order_paid_before_its_expiry_runs_is_not_expired_and_keeps_its_stock(shop, events):
@@ -163,7 +163,7 @@ def test_an_order_paid_before_its_expiry_runs_is_not_expired_and_keeps_its_stock
             "paid"
         )
     assert _stock(sku_id) == 8
-    assert events.names() == [ORDER_PAID]
+    assert events.names() == ["OrderPaid"]
     db.session.expire_all()
     assert db.session.get(Product, db.session.get(Sku, sku_id).product_id).sales == 2
 
