@@ -163,7 +163,7 @@ def test_an_order_paid_before_its_expiry_runs_is_not_expired_and_keeps_its_stock
             "paid"
         )
     assert _stock(sku_id) == 8
-    assert events.names() == ["OrderPaid"]
+    assert events.names() == ["OrderPlaced", "OrderPaid"]
     db.session.expire_all()
     assert db.session.get(Product, db.session.get(Sku, sku_id).product_id).sales == 2
 

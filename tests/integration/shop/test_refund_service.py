@@ -16,6 +16,7 @@ from shop.identity.models import Staff
 from shop.orders import fulfilment, refunds
 from shop.orders.models import Order, Refund
 from shop.orders.refunds import settle_refund
+from shop.orders.states import RefundAction
 from tests.factories import make_member, make_merchant, make_product, paid_by_service, placed_by_service
 
 SHIPPING = 800  # the default flat fee under the free-shipping threshold
@@ -52,7 +53,7 @@ def _settled(shop, refund: Refund) -> None:
         locked = refunds.lock_refund_and_order(refund.id)
         assert locked is not None
         refund_row, order = locked
-        settle_refund(order, refund_row, "succeeded")
+        settle_refund(order, refund_row, RefundAction.SETTLE_SUCCEEDED)
 
 
 def test_the_whole_paid_order_comes_back_with_its_shipping_and_restocked(shop):
