@@ -11,13 +11,12 @@ from sqlalchemy import select
 
 from shop.core.db import db, utcnow
 from shop.core.errors import Conflict, InvalidInput, NotFound
-from shop.core.events import OrderCompleted, OrderLineInfo, bus
 from shop.core.runner import enqueue
 from shop.identity.models import PickupPoint
 from shop.identity.settings import merchant_settings
 from shop.orders.models import GOODS, Order
 from shop.orders.refunds import any_open_refund, open_refund
-from shop.orders.service import lock_order, transition
+from shop.orders.service import complete_order, lock_order, transition
 from shop.orders.states import ORDER_MACHINE, OrderAction, OrderStatus
 
 # Jobs this module asks for (by name: shop.core.runner), run by shop.orders.jobs.
@@ -150,25 +149,7 @@ def finalize(order_id: int, *, now: datetime | None = None) -> bool:
         return False  # final already, or completed by its owner package
     if order.after_sales_until > now or any_open_refund(order.id):
         return False
-    transition(order, OrderAction.COMPLETE, now=now)
-    bus.publish(
-        OrderCompleted(
-            merchant_id=order.merchant_id,
-            order_id=order.id,
-            member_id=order.member_id,
-            kind=order.kind,
-            lines=tuple(
-                OrderLineInfo(
-                    line_id=line.id,
-                    sku_id=line.sku_id,
-                    product_id=line.product_id,
-                    quantity=line.quantity - line.refunded_quantity,
-                    paid_amount=line.paid_amount - line.refunded_amount,
-                )
-                for line in order.lines
-            ),
-        )
-    )
+    complete_order(order, now)
     return True
 
 

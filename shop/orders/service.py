@@ -26,7 +26,7 @@ from shop.checkout.cart import cart_items
 from shop.checkout.models import CartItem
 from shop.core.db import db, utcnow
 from shop.core.errors import Conflict, InvalidInput, NotFound
-from shop.core.events import AdjustmentInfo, OrderCancelled, OrderLineInfo, OrderPaid, OrderPlaced, bus
+from shop.core.events import AdjustmentInfo, OrderCancelled, OrderCompleted, OrderLineInfo, OrderPaid, OrderPlaced, bus
 from shop.core.locking import locked
 from shop.core.pagination import Page, keyset_page
 from shop.core.runner import enqueue
@@ -261,17 +261,52 @@ def place_order(
                 CartItem.member_id == member_id, CartItem.sku_id.in_([line.sku_id for line in quote.lines])
             )
         )
-    bus.publish(_placed_event(order))  # its handlers may veto: their error rolls all this back
+    announce_placed(order)
     if order.payable_total == 0:
         settle_free_order(order)
         return Placed(order=order, replayed=False)
+    schedule_expiry(order, now)
+    return Placed(order=order, replayed=False)
+
+
+def announce_placed(order: Order) -> None:
+    """Publish OrderPlaced for a new order (flushed, not yet paid): its handlers may veto, and
+    their error rolls the placement back."""
+    bus.publish(_placed_event(order))
+
+
+def schedule_expiry(order: Order, now: datetime) -> None:
+    """Ask for the unpaid order's expiry (the payments room runs it; the sweep finds it if lost)."""
     enqueue(
         EXPIRE_ORDER_JOB,
         order.id,
         delay=order.expires_at - now + timedelta(seconds=5),
         job_id=f"expire-order-{order.id}",
     )
-    return Placed(order=order, replayed=False)
+
+
+def complete_order(order: Order, now: datetime) -> None:
+    """The (locked) order is final: completed, and OrderCompleted published with what stays paid
+    (net of refunds). Goods orders by fulfilment's finalize; the other kinds by their owner."""
+    transition(order, OrderAction.COMPLETE, now=now)
+    bus.publish(
+        OrderCompleted(
+            merchant_id=order.merchant_id,
+            order_id=order.id,
+            member_id=order.member_id,
+            kind=order.kind,
+            lines=tuple(
+                OrderLineInfo(
+                    line_id=line.id,
+                    sku_id=line.sku_id,
+                    product_id=line.product_id,
+                    quantity=line.quantity - line.refunded_quantity,
+                    paid_amount=line.paid_amount - line.refunded_amount,
+                )
+                for line in order.lines
+            ),
+        )
+    )
 
 
 def cancel_order(

@@ -17,21 +17,20 @@ from datetime import datetime, timedelta
 
 from shop.core.db import db, utcnow
 from shop.core.errors import Conflict, InvalidInput
-from shop.core.events import OrderCompleted, OrderLineInfo, bus
-from shop.core.runner import enqueue
 from shop.identity.settings import merchant_settings
 from shop.orders.models import GOODS, ORDER_KINDS, Order, OrderLine
 from shop.orders.refunds import open_refund
 from shop.orders.service import (
-    EXPIRE_ORDER_JOB,
     Placed,
+    announce_placed,
     claim_idempotency_key,
+    complete_order,
     lock_order,
     new_order_no,
     request_fingerprint,
-    transition,
+    schedule_expiry,
 )
-from shop.orders.states import OrderAction, OrderStatus
+from shop.orders.states import OrderStatus
 
 SPECIAL_KINDS = tuple(kind for kind in ORDER_KINDS if kind != GOODS)
 MAX_SPECIAL_LINES = 20
@@ -142,12 +141,8 @@ def place_special_order(
     ]
     db.session.add(order)
     db.session.flush()
-    enqueue(
-        EXPIRE_ORDER_JOB,
-        order.id,
-        delay=order.expires_at - now + timedelta(seconds=5),
-        job_id=f"expire-order-{order.id}",
-    )
+    announce_placed(order)  # its handlers may veto: their error rolls the placement back
+    schedule_expiry(order, now)
     return Placed(order=order, replayed=False)
 
 
@@ -171,23 +166,5 @@ def complete_special_order(
         return order
     if open_refund(order.id):
         raise Conflict("a refund of this order is in progress", code="refund_in_progress")
-    transition(order, OrderAction.COMPLETE, now=now or utcnow())
-    bus.publish(
-        OrderCompleted(
-            merchant_id=order.merchant_id,
-            order_id=order.id,
-            member_id=order.member_id,
-            kind=order.kind,
-            lines=tuple(
-                OrderLineInfo(
-                    line_id=line.id,
-                    sku_id=line.sku_id,
-                    product_id=line.product_id,
-                    quantity=line.quantity - line.refunded_quantity,
-                    paid_amount=line.paid_amount - line.refunded_amount,
-                )
-                for line in order.lines
-            ),
-        )
-    )
+    complete_order(order, now or utcnow())
     return order

@@ -15,7 +15,7 @@ from api.worker import run_burst
 from shop.catalog.models import Product, StockMovement
 from shop.core.db import db, transaction
 from shop.core.errors import Conflict, InvalidInput
-from shop.core.events import OrderCancelled, OrderCompleted, OrderPaid, OrderRefunded, bus
+from shop.core.events import OrderCancelled, OrderCompleted, OrderPaid, OrderPlaced, OrderRefunded, bus
 from shop.orders import fulfilment, refunds
 from shop.orders import service as orders
 from shop.orders.models import Order
@@ -309,3 +309,22 @@ def test_the_database_ties_a_line_without_a_sku_to_a_non_goods_order(world, line
     with pytest.raises(IntegrityError, match=constraint), db.session.begin_nested():
         db.session.add(line)
         db.session.flush()
+
+
+def test_a_special_order_is_announced_like_any_order_and_a_veto_rolls_it_back(world, owner, events):
+    order = owner.buy(world["merchant"].id, world["member_id"], "50", 5000, "topup-key-0100")
+    (placed,) = events.of(OrderPlaced)
+    assert (placed.order_id, placed.kind, placed.payable_total) == (order.id, "top_up", 5000)
+
+    def refuse(event: OrderPlaced) -> None:
+        raise Conflict("top-ups are closed today", code="top_ups_closed")
+
+    bus.subscribe(OrderPlaced, refuse)
+    try:
+        with pytest.raises(Conflict) as refused:
+            owner.buy(world["merchant"].id, world["member_id"], "50", 5000, "topup-key-0101")
+    finally:
+        bus.unsubscribe(OrderPlaced, refuse)
+    assert refused.value.code == "top_ups_closed"
+    count = db.session.execute(select(func.count()).select_from(Order).where(Order.kind == "top_up")).scalar_one()
+    assert count == 1  # the vetoed one is not there
