@@ -10,7 +10,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, exists, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Insert,
+    Integer,
+    String,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Query, make_transient_to_detached
 
 from shop.catalog.models import Category, Product, Sku, StockMovement
@@ -369,6 +382,45 @@ def _record_movement(sku: Sku, delta: int, stock_after: int, reason: str, note: 
     )
 
 
+def _move_stock_statement(only_active: bool) -> Insert:
+    """The guarded UPDATE of a SKU's stock in a CTE, and its movement inserted from the UPDATE's
+    RETURNING row (none when the guard refused, and then nothing is inserted either): one
+    statement, one round trip. Built once, executed with parameters: building a statement costs
+    more than sending it."""
+    skus, movements = Sku.__table__, StockMovement.__table__
+    delta = bindparam("p_delta", type_=Integer)
+    guard = [
+        skus.c.id == bindparam("p_sku", type_=BigInteger),
+        skus.c.merchant_id == bindparam("p_merchant", type_=BigInteger),
+        skus.c.stock + delta >= 0,
+        skus.c.stock + delta <= MAX_STOCK,
+    ]
+    if only_active:
+        guard.append(skus.c.active)
+    moved = update(skus).where(*guard).values(stock=skus.c.stock + delta).returning(skus.c.stock).cte("moved")
+    return (
+        insert(movements)
+        .from_select(
+            ["merchant_id", "sku_id", "delta", "stock_after", "reason", "note", "staff_id", "created_at"],
+            select(
+                bindparam("p_merchant", type_=BigInteger),
+                bindparam("p_sku", type_=BigInteger),
+                delta,
+                moved.c.stock,
+                bindparam("p_reason", type_=String),
+                bindparam("p_note", type_=String),
+                bindparam("p_staff", type_=BigInteger),
+                bindparam("p_at", type_=DateTime(timezone=True)),
+            ),
+        )
+        .add_cte(moved)
+        .returning(movements.c.id, movements.c.stock_after)
+    )
+
+
+_MOVE_STOCK = {only_active: _move_stock_statement(only_active) for only_active in (False, True)}
+
+
 def move_stock(
     merchant_id: int,
     sku_id: int,
@@ -384,36 +436,18 @@ def move_stock(
 
     None when the guard refused (not enough stock, over the maximum, or not this merchant's SKU).
     """
-    conditions = [
-        Sku.id == sku_id,
-        Sku.merchant_id == merchant_id,
-        Sku.stock + delta >= 0,
-        Sku.stock + delta <= MAX_STOCK,
-    ]
-    if only_active:
-        conditions.append(Sku.active)
-    # One statement, one round trip: the guarded UPDATE in a CTE, the movement inserted from its
-    # RETURNING row (none when the guard refused, and then nothing is inserted either).
-    moved = update(Sku).where(*conditions).values(stock=Sku.stock + delta).returning(Sku.stock).cte("moved")
     created_at = utcnow()
-    table = StockMovement.__table__
     row = db.session.execute(
-        insert(table)
-        .from_select(
-            ["merchant_id", "sku_id", "delta", "stock_after", "reason", "note", "staff_id", "created_at"],
-            select(
-                literal(merchant_id, BigInteger),
-                literal(sku_id, BigInteger),
-                literal(delta, Integer),
-                moved.c.stock,
-                literal(reason, String),
-                literal(note, String),
-                literal(staff_id, BigInteger),
-                literal(created_at, DateTime(timezone=True)),
-            ),
-        )
-        .add_cte(moved)
-        .returning(table.c.id, table.c.stock_after)
+        _MOVE_STOCK[only_active],
+        {
+            "p_merchant": merchant_id,
+            "p_sku": sku_id,
+            "p_delta": delta,
+            "p_reason": reason,
+            "p_note": note,
+            "p_staff": staff_id,
+            "p_at": created_at,
+        },
     ).one_or_none()
     if row is None:
         return None

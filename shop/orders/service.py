@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from shop.catalog.service import move_stock, record_sales
@@ -103,6 +103,23 @@ class KeyClaim:
     earlier: Order | None = None
 
 
+_keys = IdempotencyKey.__table__
+# Built once, executed with parameters (building a statement costs more than sending it).
+_CLAIM_KEY = (
+    insert(_keys)
+    .values(
+        merchant_id=bindparam("p_merchant"),
+        member_id=bindparam("p_member"),
+        key=bindparam("p_key"),
+        request_hash=bindparam("p_hash"),
+        created_at=bindparam("p_at"),
+        order_id=func.nextval(func.pg_get_serial_sequence("orders", "id")),
+    )
+    .on_conflict_do_nothing(index_elements=["merchant_id", "member_id", "key"])
+    .returning(_keys.c.order_id)
+)
+
+
 def claim_idempotency_key(merchant_id: int, member_id: int, key: str, fingerprint: str) -> KeyClaim:
     """Claim the key for a new order, reserving that order's id in the same statement (so the
     key never needs updating once the order is in); or find the order it placed before.
@@ -112,17 +129,8 @@ def claim_idempotency_key(merchant_id: int, member_id: int, key: str, fingerprin
     order is checked at commit (it is deferred): the order is inserted later in this transaction.
     """
     claimed = db.session.execute(
-        insert(IdempotencyKey)
-        .values(
-            merchant_id=merchant_id,
-            member_id=member_id,
-            key=key,
-            request_hash=fingerprint,
-            created_at=utcnow(),
-            order_id=func.nextval(func.pg_get_serial_sequence("orders", "id")),
-        )
-        .on_conflict_do_nothing(index_elements=["merchant_id", "member_id", "key"])
-        .returning(IdempotencyKey.order_id)
+        _CLAIM_KEY,
+        {"p_merchant": merchant_id, "p_member": member_id, "p_key": key, "p_hash": fingerprint, "p_at": utcnow()},
     ).scalar_one_or_none()
     if claimed is not None:
         return KeyClaim(order_id=claimed)
