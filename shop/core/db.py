@@ -15,9 +15,10 @@ the test suite fails wherever that rule is broken.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import current_app, has_app_context
 from flask_sqlalchemy import SQLAlchemy
@@ -28,8 +29,11 @@ from sqlalchemy import (
     MetaData,
     func,
 )
+from sqlalchemy import insert as sa_insert
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, make_transient_to_detached, mapped_column
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from shop.core.integrity import translate
@@ -145,3 +149,40 @@ class MerchantScoped:
     merchant_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("merchants.id", ondelete="RESTRICT"), nullable=False, index=True
     )
+
+
+_INSERTS: dict[Any, Any] = {}
+
+
+def insert_as_loaded(objects: Sequence[Any]) -> None:
+    """INSERT new ORM objects of one class with one statement (RETURNING every column, so server
+    and Python defaults come back) and attach them to the session as if loaded: no flush, no unit
+    of work, which on the hot path (an order and its lines) costs more than the SQL.
+
+    For plain rows only: relationships are not cascaded (insert parents first, then children with
+    their foreign keys set, then `set_committed_value` the collections). Every object must carry
+    the same attributes (one statement for all)."""
+    if not objects:
+        return
+    mapper = sa_inspect(type(objects[0]))
+    table = mapper.local_table
+    attrs = [attr for attr in mapper.column_attrs if attr.columns[0].table is table]
+    given = [attr for attr in attrs if attr.key in objects[0].__dict__]
+    missing = [attr for attr in attrs if attr.key not in objects[0].__dict__]
+    params = [{attr.columns[0].key: obj.__dict__[attr.key] for attr in given} for obj in objects]
+    # What the database fills in (ids, defaults) comes back; what was given is set as given.
+    shape = (table, tuple(attr.key for attr in given))
+    statement = _INSERTS.get(shape)
+    if statement is None:
+        returned = [attr.columns[0] for attr in missing] or [table.c.id]
+        statement = _INSERTS[shape] = sa_insert(table).returning(*returned, sort_by_parameter_order=True)
+    # One object: a plain execute (executemany's batching machinery costs more than it saves).
+    rows = db.session.execute(statement, params[0] if len(params) == 1 else params).all()
+    for obj, row in zip(objects, rows, strict=True):
+        values = row._mapping
+        for attr in missing:
+            set_committed_value(obj, attr.key, values[attr.columns[0]])
+        for attr in given:
+            set_committed_value(obj, attr.key, obj.__dict__[attr.key])
+        make_transient_to_detached(obj)
+        db.session.add(obj)

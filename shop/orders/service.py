@@ -19,12 +19,13 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm.attributes import set_committed_value
 
 from shop.catalog.service import move_stock, record_sales
 from shop.checkout import pricing
 from shop.checkout.cart import cart_items
 from shop.checkout.models import CartItem
-from shop.core.db import db, utcnow
+from shop.core.db import db, insert_as_loaded, utcnow
 from shop.core.errors import Conflict, InvalidInput, NotFound
 from shop.core.events import AdjustmentInfo, OrderCancelled, OrderCompleted, OrderLineInfo, OrderPaid, OrderPlaced, bus
 from shop.core.locking import locked
@@ -231,8 +232,9 @@ def place_order(
         expires_at=now + timedelta(minutes=settings.order_ttl_minutes),
         created_at=now,
     )
-    order.lines = [
+    lines = [
         OrderLine(
+            order_id=order.id,
             merchant_id=merchant_id,
             order_kind=GOODS,
             sku_id=line.sku_id,
@@ -250,8 +252,9 @@ def place_order(
         )
         for line in quote.lines
     ]
-    order.adjustments = [
+    adjustments = [
         OrderAdjustment(
+            order_id=order.id,
             merchant_id=merchant_id,
             source=a.source,
             reference=a.reference,
@@ -261,8 +264,12 @@ def place_order(
         )
         for a in quote.adjustments
     ]
-    db.session.add(order)
-    db.session.flush()
+    # The order, then its lines and adjustments: three statements at most, no unit of work.
+    insert_as_loaded([order])
+    insert_as_loaded(lines)
+    insert_as_loaded(adjustments)
+    set_committed_value(order, "lines", lines)
+    set_committed_value(order, "adjustments", adjustments)
     if from_cart:
         db.session.execute(
             delete(CartItem).where(

@@ -1,0 +1,40 @@
+"""insert_as_loaded: new rows inserted with one statement and attached as if loaded: what the
+database filled in (ids, defaults) is on the objects, nothing is left for a flush, and reading
+them sends no SQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import event, select
+
+from shop.catalog.models import Category
+from shop.core.db import db, insert_as_loaded, transaction
+from tests.factories import make_merchant
+
+
+def test_rows_are_inserted_once_and_read_back_without_sql(ctx):
+    merchant = make_merchant()
+    statements: list[str] = []
+    listen = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listen)
+    try:
+        with transaction():
+            fruit = [Category(merchant_id=merchant.id, name=name) for name in ("苹果", "梨")]
+            insert_as_loaded(fruit)
+            inserted = len(statements)
+            ids = [category.id for category in fruit]  # filled in by the database, read without SQL
+            created = [category.created_at for category in fruit]
+            sort_orders = [category.sort_order for category in fruit]  # a column default
+            db.session.flush()  # nothing pending: no second INSERT
+            # one statement, or one per row where the driver cannot return rows in parameter order
+            assert inserted in (1, 2) and len(statements) == inserted
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listen)
+    assert all(isinstance(i, int) for i in ids) and len(set(ids)) == 2
+    assert all(c is not None for c in created) and sort_orders == [0, 0]
+    stored = db.session.execute(select(Category.name).where(Category.id.in_(ids)).order_by(Category.id)).scalars()
+    assert list(stored) == ["苹果", "梨"]
+
+
+def test_nothing_to_insert_sends_nothing(ctx):
+    with transaction():
+        insert_as_loaded([])
