@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from shop.catalog.models import Category, Sku, StockMovement
 from shop.checkout.models import CartItem
 from shop.core.db import db
-from shop.identity.models import Member, MerchantSettings, Staff
+from shop.identity.models import Member, MemberInvite, MerchantSettings, Staff
 from shop.orders.models import IdempotencyKey, Order, Refund
 from tests.factories import (
     fake_pay,
@@ -305,6 +305,22 @@ def race_first_logins(app: Flask) -> None:
     assert _count(app, select(func.count()).where(Member.merchant_id == w.merchant_id)) == 2  # the world's + this
 
 
+def race_invite_opens(app: Flask) -> None:
+    """One member opens another's invite code from several launches at once (a double scan, a
+    retry): every answer is 200, the open is recorded once and binds one inviter."""
+    w = _world(app)
+    inviter = w.client().get(f"{V1}/me", headers=w.member).json
+    invitee = member_headers(w.client(), w.code, f"invitee{next(_seq)}")
+    url = f"{V1}/invites/{inviter['invite_code']}/open"
+    responses = race(8, lambda i: w.client().post(url, json={"channel": "qrcode"}, headers=invitee))
+    assert set(_no_5xx(responses)) == {200}
+    assert sum(1 for r in responses if r.json["recorded"]) == 1
+    assert sum(1 for r in responses if r.json["bound"]) == 1
+    assert _count(app, select(func.count()).where(MemberInvite.inviter_id == inviter["id"])) == 1
+    bound = select(func.count()).where(Member.merchant_id == w.merchant_id, Member.invited_by_id == inviter["id"])
+    assert _count(app, bound) == 1
+
+
 # (name, the race, the routes (method, rule) it covers)
 RACES: list[tuple[Callable[[Flask], None], set[tuple[str, str]]]] = [
     (race_staff_same_username, {("POST", f"{M}/staff")}),
@@ -324,11 +340,17 @@ RACES: list[tuple[Callable[[Flask], None], set[tuple[str, str]]]] = [
     (race_pickup_points, {("POST", f"{M}/pickup-points")}),
     (race_stock_adjustments, {("POST", f"{M}/skus/<id>/stock-adjustments")}),
     (race_first_logins, {("POST", f"{V1}/auth/wx-login")}),
-    (race_staff_refunds, {("POST", f"{M}/orders/<id>/refunds")}),  # brief A: staff refunds
+    (race_staff_refunds, {("POST", f"{M}/orders/<id>/refunds")}),
+    (race_invite_opens, {("POST", f"{V1}/invites/<id>/open")}),
 ]
 
 # Routes that write by inserting a row on first use (an upsert answers 200, not 201).
-UPSERTS = {("PATCH", f"{M}/settings/orders"), ("PUT", f"{V1}/cart/items/<id>"), ("POST", f"{V1}/auth/wx-login")}
+UPSERTS = {
+    ("PATCH", f"{M}/settings/orders"),
+    ("PUT", f"{V1}/cart/items/<id>"),
+    ("POST", f"{V1}/auth/wx-login"),
+    ("POST", f"{V1}/invites/<id>/open"),  # records an open (200), once per launch
+}
 
 
 @pytest.mark.parametrize("run", [r for r, _ in RACES], ids=[r.__name__ for r, _ in RACES])
