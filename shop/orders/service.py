@@ -310,16 +310,7 @@ def complete_order(order: Order, now: datetime) -> None:
             order_id=order.id,
             member_id=order.member_id,
             kind=order.kind,
-            lines=tuple(
-                OrderLineInfo(
-                    line_id=line.id,
-                    sku_id=line.sku_id,
-                    product_id=line.product_id,
-                    quantity=line.quantity - line.refunded_quantity,
-                    paid_amount=line.paid_amount - line.refunded_amount,
-                )
-                for line in order.lines
-            ),
+            lines=_line_infos(order, net_of_refunds=True),
         )
     )
 
@@ -446,14 +437,15 @@ def mark_paid(order: Order, amount: int, transaction_id: str) -> None:
     )
 
 
-def _line_infos(order: Order) -> tuple[OrderLineInfo, ...]:
+def _line_infos(order: Order, *, net_of_refunds: bool = False) -> tuple[OrderLineInfo, ...]:
+    """The order's lines as events carry them; `net_of_refunds`: what stays bought and paid."""
     return tuple(
         OrderLineInfo(
             line_id=line.id,
             sku_id=line.sku_id,
             product_id=line.product_id,
-            quantity=line.quantity,
-            paid_amount=line.paid_amount,
+            quantity=line.quantity - (line.refunded_quantity if net_of_refunds else 0),
+            paid_amount=line.paid_amount - (line.refunded_amount if net_of_refunds else 0),
         )
         for line in order.lines
     )

@@ -47,14 +47,28 @@ _MEMBER_REFUNDABLE = (S.PAID, S.SHIPPED, S.READY_FOR_PICKUP, S.RECEIVED)
 # Staff and the system may also refund a completed order (an after-sales exception, 售后例外).
 _ISSUABLE = (*_MEMBER_REFUNDABLE, S.COMPLETED)
 
+# What every order shares, goods or not: paying, cancelling and expiring an unpaid order; and the
+# system's repeats of these (a payment notification again, the expiry timer after the order moved
+# on, the finalize timer once the order is final).
+_UNPAID_MOVES = {
+    (S.PENDING_PAYMENT, A.PAY): S.PAID,
+    (S.PENDING_PAYMENT, A.CANCEL): S.CANCELLED,
+    (S.PENDING_PAYMENT, A.EXPIRE): S.CANCELLED,
+}
+_SYSTEM_REPEATS = frozenset(
+    {
+        (S.PAID, A.PAY),
+        *((status, A.EXPIRE) for status in S if status is not S.PENDING_PAYMENT),
+        *((status, A.COMPLETE) for status in (S.COMPLETED, S.REFUNDED)),
+    }
+)
+
 ORDER_MACHINE: Machine[OrderStatus, OrderAction] = Machine(
     name="order",
     statuses=OrderStatus,
     actions=OrderAction,
     moves={
-        (S.PENDING_PAYMENT, A.PAY): S.PAID,
-        (S.PENDING_PAYMENT, A.CANCEL): S.CANCELLED,
-        (S.PENDING_PAYMENT, A.EXPIRE): S.CANCELLED,
+        **_UNPAID_MOVES,
         (S.PAID, A.SHIP): S.SHIPPED,
         (S.PAID, A.MARK_READY): S.READY_FOR_PICKUP,
         (S.SHIPPED, A.CONFIRM_RECEIPT): S.RECEIVED,
@@ -66,21 +80,14 @@ ORDER_MACHINE: Machine[OrderStatus, OrderAction] = Machine(
         **{(status, A.ISSUE_REFUND): status for status in _ISSUABLE},
         **{(status, A.REFUND_ALL): S.REFUNDED for status in _ISSUABLE},
     },
-    repeats=frozenset(
-        {
-            # A payment notification (or the provider's answer to a query) for a paid order.
-            (S.PAID, A.PAY),
-            # The expiry timer fires whatever happened since: once the order is no longer unpaid
-            # there is nothing to expire.
-            *((status, A.EXPIRE) for status in S if status is not S.PENDING_PAYMENT),
-            # The pickup code used again: the goods were handed over (the caller says
-            # `already_collected`).
-            (S.RECEIVED, A.PICK_UP),
-            # The auto-confirm and finalize timers, once receipt is confirmed or the order final.
-            *((status, A.AUTO_CONFIRM) for status in (S.RECEIVED, S.COMPLETED, S.REFUNDED)),
-            *((status, A.COMPLETE) for status in (S.COMPLETED, S.REFUNDED)),
-        }
-    ),
+    repeats=_SYSTEM_REPEATS
+    | {
+        # The pickup code used again: the goods were handed over (the caller says
+        # `already_collected`).
+        (S.RECEIVED, A.PICK_UP),
+        # The auto-confirm timer, once receipt is confirmed or the order final.
+        *((status, A.AUTO_CONFIRM) for status in (S.RECEIVED, S.COMPLETED, S.REFUNDED)),
+    },
 )
 
 
@@ -91,22 +98,14 @@ SPECIAL_ORDER_MACHINE: Machine[OrderStatus, OrderAction] = Machine(
     statuses=OrderStatus,
     actions=OrderAction,
     moves={
-        (S.PENDING_PAYMENT, A.PAY): S.PAID,
-        (S.PENDING_PAYMENT, A.CANCEL): S.CANCELLED,
-        (S.PENDING_PAYMENT, A.EXPIRE): S.CANCELLED,
+        **_UNPAID_MOVES,
         (S.PAID, A.COMPLETE): S.COMPLETED,
         (S.PAID, A.REQUEST_REFUND): S.PAID,
         # Completed means delivered by its owner (a balance credited, a prize upgraded): final.
         (S.PAID, A.ISSUE_REFUND): S.PAID,
         (S.PAID, A.REFUND_ALL): S.REFUNDED,
     },
-    repeats=frozenset(
-        {
-            (S.PAID, A.PAY),
-            *((status, A.EXPIRE) for status in S if status is not S.PENDING_PAYMENT),
-            *((status, A.COMPLETE) for status in (S.COMPLETED, S.REFUNDED)),
-        }
-    ),
+    repeats=_SYSTEM_REPEATS,
 )
 
 

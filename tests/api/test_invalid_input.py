@@ -47,15 +47,6 @@ from tests.coverage.invalid_input import (
     with_,
 )
 
-# --- legacy block ---------------------------------------------------------------------------------
-# Entries a branch added to this file before the registry: they are registered like a package's.
-# Put new entries in your package's own `*_cases.py` instead; the lead moves what lands here.
-ENDPOINTS: dict[tuple[str, str], Endpoint] = {}
-CASES: list[Bad] = []
-registry.add_endpoints(ENDPOINTS)
-registry.add_cases(CASES)
-# --- end of the legacy block ----------------------------------------------------------------------
-
 ALL_ENDPOINTS = registry.endpoints()
 SPECIFIC_CASES = registry.cases()
 

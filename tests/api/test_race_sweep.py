@@ -261,7 +261,7 @@ def race_refund_requests(app: Flask) -> None:
     assert _count(app, select(func.count()).where(Refund.order_id == order_id)) == 1
 
 
-# --- staff and system refunds (brief A, issue 12 item 8)
+# --- staff and system refunds
 def race_staff_refunds(app: Flask) -> None:
     """A double (or sixfold) click on "refund": one refund, the others 409 refund_in_progress."""
     w = _world(app)

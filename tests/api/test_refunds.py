@@ -21,9 +21,8 @@ from shop.orders.service import transition
 from shop.orders.states import ORDER_MACHINE
 from tests.factories import (
     fake_pay,
-    make_merchant,
-    make_product,
     make_staff,
+    make_store,
     member_headers,
     order_body,
     place,
@@ -35,16 +34,11 @@ SHIPPING = 800  # the default flat fee under the free-shipping threshold
 
 @pytest.fixture
 def store(ctx, client):
-    merchant = make_merchant()
-    apples = make_product(merchant, "Apples", skus=[{"specs": {"规格": "1斤"}, "price": 1000, "stock": 50}])
-    pears = make_product(merchant, "Pears", skus=[{"specs": {"规格": "2斤"}, "price": 2500, "stock": 20}])
-    return {
-        "merchant": merchant,
-        "apple": apples.skus[0].id,
-        "pear": pears.skus[0].id,
-        "staff": staff_headers(client, merchant.code),
-        "member": member_headers(client, merchant.code, "buyer"),
-    }
+    return make_store(
+        client,
+        apple={"title": "Apples", "specs": {"规格": "1斤"}, "price": 1000, "stock": 50},
+        pear={"title": "Pears", "specs": {"规格": "2斤"}, "price": 2500, "stock": 20},
+    )
 
 
 class GoodsDiscount:

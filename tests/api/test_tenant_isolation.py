@@ -27,17 +27,8 @@ from shop.identity.models import Merchant
 from shop.orders.models import ORDER_STATUSES, REFUND_STATUSES, Order, Payment
 from tests.api.payments_cases import shop_payment_notice
 from tests.coverage import registry
-from tests.coverage.isolation import KEY, MISSING_ID, PREFIX, BodyCase, PathCase, Shop, open_shop, state_of
+from tests.coverage.isolation import KEY, MISSING_ID, PREFIX, PathCase, Shop, open_shop, state_of
 from tests.factories import member_headers, order_body, place, staff_headers
-
-# --- legacy block ---------------------------------------------------------------------------------
-# Cases a branch added to this file before the registry: they are registered like a package's.
-# Put new cases in your package's own `*_cases.py` instead; the lead moves what lands here.
-PATH_CASES: list[PathCase] = []
-BODY_CASES: list[BodyCase] = []
-registry.add_path_cases(PATH_CASES)
-registry.add_body_cases(BODY_CASES)
-# --- end of the legacy block ----------------------------------------------------------------------
 
 ALL_PATH_CASES = registry.path_cases()
 ALL_BODY_CASES = registry.body_cases()

@@ -22,6 +22,7 @@ from tests.factories import (
     make_merchant,
     make_product,
     make_staff,
+    make_store,
     member_headers,
     order_body,
     place,
@@ -34,18 +35,13 @@ SHIPPING = 800  # the default flat fee under the free-shipping threshold
 
 @pytest.fixture
 def store(ctx, client):
-    merchant = make_merchant()
-    apples = make_product(merchant, "Apples", skus=[{"specs": {"规格": "1斤"}, "price": 1000, "stock": 50}])
-    pears = make_product(merchant, "Pears", skus=[{"specs": {"规格": "2斤"}, "price": 2500, "stock": 20}])
-    finance = make_staff(merchant, "finance")
-    return {
-        "merchant": merchant,
-        "apple": apples.skus[0].id,
-        "pear": pears.skus[0].id,
-        "finance_id": finance.id,
-        "staff": staff_headers(client, merchant.code),
-        "member": member_headers(client, merchant.code, "buyer"),
-    }
+    store = make_store(
+        client,
+        apple={"title": "Apples", "specs": {"规格": "1斤"}, "price": 1000, "stock": 50},
+        pear={"title": "Pears", "specs": {"规格": "2斤"}, "price": 2500, "stock": 20},
+    )
+    store["finance_id"] = make_staff(store["merchant"], "finance").id
+    return store
 
 
 @pytest.fixture
