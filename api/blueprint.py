@@ -47,3 +47,9 @@ class JsonParser(FlaskParser):
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = JsonParser()
+
+    def arguments(self, schema: type[Schema] | Schema, *args: Any, **kwargs: Any) -> Any:
+        # One schema instance per route, made here: given a class, webargs makes a new instance
+        # (and deep-copies every declared field, nested schemas included) on every request.
+        # Loading does not change a schema instance, so the routes' threads can share it.
+        return super().arguments(schema() if isinstance(schema, type) else schema, *args, **kwargs)

@@ -12,7 +12,7 @@ outbox and enqueued when Redis answers again (shop/core/redisguard.py); a delaye
 time. A process that exits before that loses it: the job's sweep finds the work.
 
 Jobs are asked for by name. A room's `jobs` module registers its functions (`register_job`), and
-a service enqueues `"payments.expire_order"` without importing the module that runs it: so the
+a service enqueues `"payments.close_payment"` without importing the module that runs it: so the
 service never imports its jobs (which import services), and a room may ask for work a room above
 it does (orders asks payments to close a payment) without an import going the wrong way.
 """

@@ -70,13 +70,11 @@ def get_order(merchant_id: int, order_id: int, *, member_id: int | None = None) 
     return order
 
 
-# --- cart ---------------------------------------------------------------------------------------
-
-
 # --- placing an order ---------------------------------------------------------------------------
 
-# Jobs this module asks for (by name: shop.core.runner); payments runs them.
-EXPIRE_ORDER_JOB = "payments.expire_order"
+# Jobs this module asks for (by name: shop.core.runner); payments runs them. An unpaid order asks
+# for no job to expire it: its `expires_at` is the timer, read by payments' expiry sweep every
+# few seconds (shop/payments/jobs.py), so placing an order sends nothing to Redis.
 CLOSE_PAYMENT_JOB = "payments.close_payment"
 
 
@@ -279,8 +277,6 @@ def place_order(
     announce_placed(order)
     if order.payable_total == 0:
         settle_free_order(order)
-        return Placed(order=order, replayed=False)
-    schedule_expiry(order, now)
     return Placed(order=order, replayed=False)
 
 
@@ -288,16 +284,6 @@ def announce_placed(order: Order) -> None:
     """Publish OrderPlaced for a new order (flushed, not yet paid): its handlers may veto, and
     their error rolls the placement back."""
     bus.publish(_placed_event(order))
-
-
-def schedule_expiry(order: Order, now: datetime) -> None:
-    """Ask for the unpaid order's expiry (the payments room runs it; the sweep finds it if lost)."""
-    enqueue(
-        EXPIRE_ORDER_JOB,
-        order.id,
-        delay=order.expires_at - now + timedelta(seconds=5),
-        job_id=f"expire-order-{order.id}",
-    )
 
 
 def complete_order(order: Order, now: datetime) -> None:

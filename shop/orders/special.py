@@ -28,7 +28,6 @@ from shop.orders.service import (
     lock_order,
     new_order_no,
     request_fingerprint,
-    schedule_expiry,
 )
 from shop.orders.states import OrderStatus
 
@@ -142,7 +141,6 @@ def place_special_order(
     db.session.add(order)
     db.session.flush()
     announce_placed(order)  # its handlers may veto: their error rolls the placement back
-    schedule_expiry(order, now)
     return Placed(order=order, replayed=False)
 
 

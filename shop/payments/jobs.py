@@ -21,11 +21,16 @@ from shop.core.runner import each_due, job, register_sweep
 from shop.identity.models import Merchant
 from shop.orders.models import Order, Refund
 from shop.orders.refunds import SUBMIT_REFUND_JOB
-from shop.orders.service import CLOSE_PAYMENT_JOB, EXPIRE_ORDER_JOB
+from shop.orders.service import CLOSE_PAYMENT_JOB
 from shop.payments import accounts, fake_notify, reconcile, refunds
 from shop.payments.providers import FAKE_REFUND_NOTIFICATION_JOB, WeChatPayProvider, payment_provider
 
 CERTIFICATE_REFRESH_EVERY = 12 * 3600  # seconds
+EXPIRE_ORDER_JOB = "payments.expire_order"
+# Unpaid orders are expired by this sweep alone (no delayed job per order): an order is cancelled
+# and its stock released within about this many seconds of its `expires_at` (plus the queue's
+# wait), read through the index on (status, expires_at).
+EXPIRY_SWEEP_EVERY = 10
 log = logging.getLogger(__name__)
 
 
@@ -84,6 +89,8 @@ def fake_refund_notification(out_refund_no: str) -> str:
 
 
 def sweep_expired_orders() -> int:
+    """Expire the unpaid orders past their `expires_at`, oldest first (each reconciled with the
+    provider first: one paid at the last moment is marked paid, not cancelled)."""
     return each_due(
         select(Order.id)
         .where(Order.status == "pending_payment", Order.expires_at < utcnow())
@@ -122,7 +129,7 @@ def sweep_refunds() -> int:
     )
 
 
-register_sweep(sweep_expired_orders, 60)
+register_sweep(sweep_expired_orders, EXPIRY_SWEEP_EVERY)
 register_sweep(sweep_unclosed_payments, 600)
 register_sweep(sweep_refunds, 600)
 register_sweep(sweep_platform_certificates, CERTIFICATE_REFRESH_EVERY)

@@ -165,11 +165,19 @@ def test_a_failed_order_frees_its_key_for_a_retry(ctx, client):
     assert place(client, headers, order_body(sku_id, 2), key="retry-key-1").status_code == 201
 
 
-def test_placing_an_order_schedules_its_expiry(app, ctx, client):
+def test_placing_an_order_sends_nothing_to_redis_and_its_expires_at_is_its_timer(app, ctx, client):
+    from shop.core.runner import sweeps
+    from shop.payments import jobs as payment_jobs
+
     merchant, _, sku_id = _shop()
+    queue = Queue(app.config["SETTINGS"].queue_name, connection=redis_client())
     order = place(client, member_headers(client, merchant.code), order_body(sku_id)).json
-    registry = ScheduledJobRegistry(queue=Queue(app.config["SETTINGS"].queue_name, connection=redis_client()))
-    assert f"expire-order-{order['id']}" in registry.get_job_ids()
+    assert (queue.count, ScheduledJobRegistry(queue=queue).get_job_ids()) == (0, [])
+    stored = db.session.get(Order, order["id"])
+    assert stored.expires_at - stored.created_at == timedelta(minutes=30)  # the default order TTL
+    assert payment_jobs.sweep_expired_orders() == 0  # not due yet
+    every = next(every for func, every in sweeps().values() if func is payment_jobs.sweep_expired_orders)
+    assert every == payment_jobs.EXPIRY_SWEEP_EVERY <= 10  # so an order is expired within seconds of its time
 
 
 def test_expiry_releases_the_stock_exactly_once_and_closes_the_payment(app, ctx, client):
@@ -185,7 +193,7 @@ def test_expiry_releases_the_stock_exactly_once_and_closes_the_payment(app, ctx,
             early = orders.cancel_order(order["id"], reason="expired")
         assert early.status == "pending_payment"  # not due yet: nothing happens
         later = db.session.get(Order, order["id"]).expires_at + timedelta(seconds=1)
-        for _ in range(3):  # the delayed job, the sweep and a retry
+        for _ in range(3):  # the sweep, a second sweep process and a retry
             with transaction():
                 orders.cancel_order(order["id"], reason="expired", now=later)
     finally:
@@ -197,7 +205,7 @@ def test_expiry_releases_the_stock_exactly_once_and_closes_the_payment(app, ctx,
     assert app.extensions["groupshop.payments"].is_closed(order["order_no"])
 
 
-def test_the_sweep_expires_what_the_delayed_job_missed(app, ctx, client):
+def test_the_sweep_expires_an_order_once_it_is_due_and_once_only(app, ctx, client):
     from shop.payments import jobs as payment_jobs
 
     merchant, _, sku_id = _shop()

@@ -1,6 +1,7 @@
 """Redis stopped or hung does not hold the API up: catalog reads and placements answer at
 PostgreSQL speed, /healthz says 503 at once, nothing answers 5xx, and what Redis could not take
-(the orders' expiry jobs, cache version bumps) reaches it soon after it answers again.
+(a shipped order's delayed auto-confirm job, cache version bumps) reaches it soon after it
+answers again. Placing an order needs no Redis at all (its expiry is the expiry sweep's).
 
 Each test runs its own app(s) against a private redis-server it stops and hangs (SIGSTOP), with a
 0.2 s Redis timeout and a 1 s cool-off."""
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,7 +20,8 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
 from shop.core.redisguard import guard_of
-from tests.factories import fake_pay, member_headers, order_body, place, staff_headers
+from shop.identity.settings import merchant_settings
+from tests.factories import fake_pay, member_headers, order_body, paid_order, place, ship, staff_headers
 from tests.redis_server import PrivateRedis
 from tests.resilience.helpers import OUTAGE_COOLOFF, OUTAGE_QUEUE, shop_with_stock, wait_for
 
@@ -40,8 +42,8 @@ def _registry(private_redis: PrivateRedis) -> ScheduledJobRegistry:
     return ScheduledJobRegistry(queue=Queue(QUEUE, connection=Redis.from_url(private_redis.url)))
 
 
-def _scheduled_expiries(private_redis: PrivateRedis) -> set[str]:
-    return {job_id for job_id in _registry(private_redis).get_job_ids() if job_id.startswith("expire-")}
+def _scheduled(private_redis: PrivateRedis) -> set[str]:
+    return set(_registry(private_redis).get_job_ids())
 
 
 def _count_redis_attempts(outage_app: Flask, monkeypatch: pytest.MonkeyPatch) -> list[float]:
@@ -60,7 +62,7 @@ def _count_redis_attempts(outage_app: Flask, monkeypatch: pytest.MonkeyPatch) ->
 
 
 @pytest.mark.parametrize("outage", ["stopped", "hung"])
-def test_with_redis_out_catalog_reads_and_placements_answer_at_postgresql_speed_and_no_expiry_is_lost(
+def test_with_redis_out_catalog_reads_and_placements_answer_at_postgresql_speed(
     make_app, private_redis, outage, monkeypatch
 ):
     outage_app = make_app()
@@ -102,14 +104,14 @@ def test_with_redis_out_catalog_reads_and_placements_answer_at_postgresql_speed_
     assert health_took < 2.5
     assert (paying.status_code, paying.json["error"]["code"]) == (503, "unavailable")
 
+    # The placements left nothing for Redis: their expiry is the sweep's (their expires_at).
+    assert len(placed) == 10
+    assert guard_of(outage_app.extensions["groupshop.redis"]).pending() == 0
     private_redis.start() if outage == "stopped" else private_redis.resume()
-    expected = {f"expire-order-{order_id}" for order_id in placed}
-    # Sent from the outbox as soon as Redis answers (the retry thread tries every cool-off).
-    wait_for(lambda: expected <= _scheduled_expiries(private_redis), COOLOFF + 2)
-    # The outbox lets go of an item once Redis took it: a moment after the job shows in Redis.
-    wait_for(lambda: guard_of(outage_app.extensions["groupshop.redis"]).pending() == 0, 2)
+    assert _scheduled(private_redis) == set()
+    # The app tries Redis again after a cool-off.
+    wait_for(lambda: client.get("/healthz").status_code == 200, COOLOFF + 2)
     assert client.get("/api/v1/products", headers=member).status_code == 200
-    assert client.get("/healthz").status_code == 200
 
 
 def test_a_catalog_change_committed_while_redis_hangs_reaches_the_readers_of_other_processes_within_a_cooloff(
@@ -142,19 +144,23 @@ def test_a_catalog_change_committed_while_redis_hangs_reaches_the_readers_of_oth
     assert all(title() == "新标题" for _ in range(5))
 
 
-def test_an_order_placed_while_redis_is_down_gets_its_expiry_job_when_redis_returns_due_at_the_same_time(
+def test_an_order_shipped_while_redis_is_down_gets_its_auto_confirm_job_when_redis_returns_due_at_the_same_time(
     make_app, private_redis
 ):
     outage_app = make_app()
     client = outage_app.test_client()
     merchant, _, sku_id = shop_with_stock(outage_app)
-    member = member_headers(client, merchant.code)
+    member, staff = member_headers(client, merchant.code), staff_headers(client, merchant.code)
+    order = paid_order(client, member, order_body(sku_id))
     private_redis.stop()
-    order = place(client, member, order_body(sku_id))
-    assert order.status_code == 201
+    shipped = ship(client, staff, order["id"])
+    assert shipped.status_code == 200, shipped.json
     private_redis.start()
-    job_id = f"expire-order-{order.json['id']}"
-    wait_for(lambda: job_id in _scheduled_expiries(private_redis), COOLOFF + 2)
+    job_id = f"auto-confirm-{order['id']}"
+    wait_for(lambda: job_id in _scheduled(private_redis), COOLOFF + 2)
     due = _registry(private_redis).get_scheduled_time(job_id)
-    expires_at = datetime.fromisoformat(order.json["expires_at"])
-    assert abs((due - expires_at).total_seconds() - 5) < 2  # 5 s after the order expires, as when sent at once
+    shipped_at = datetime.fromisoformat(shipped.json["shipped_at"])
+    with outage_app.app_context():
+        days = merchant_settings(merchant.id).auto_confirm_days
+    # As when sent at once: the merchant's auto-confirm days and 5 s after the shipment.
+    assert abs((due - shipped_at - timedelta(days=days)).total_seconds() - 5) < 2

@@ -20,8 +20,7 @@ from shop.catalog.models import Sku, StockMovement
 from shop.core.db import db, transaction, utcnow
 from shop.core.runner import enqueue
 from shop.orders.models import Order, Refund
-from shop.orders.service import EXPIRE_ORDER_JOB
-from shop.payments.jobs import sweep_expired_orders, sweep_refunds
+from shop.payments.jobs import EXPIRE_ORDER_JOB, sweep_expired_orders, sweep_refunds
 from shop.payments.providers import PROVIDER_EXTENSION
 from tests.factories import member_headers, order_body, paid_order, placed_order, staff_headers
 from tests.resilience.helpers import OUTAGE_QUEUE, run_job_worker, shop_with_stock
@@ -47,7 +46,8 @@ def test_an_expiry_killed_after_asking_the_provider_is_finished_once_by_the_swee
             db.session.execute(
                 update(Order).where(Order.id == order["id"]).values(expires_at=utcnow() - timedelta(minutes=1))
             )
-        enqueue(EXPIRE_ORDER_JOB, order["id"])  # what the delayed job does once the order is due
+    queue = Queue(OUTAGE_QUEUE, connection=Redis.from_url(private_redis.url))
+    queue.enqueue(sweep_expired_orders)  # what `groupshop cron` enqueues every 10 s
 
     killed = run_job_worker(app, private_redis, tmp_path / "killed.log", kill_at="payments.expire_order.answered")
 
@@ -57,8 +57,7 @@ def test_an_expiry_killed_after_asking_the_provider_is_finished_once_by_the_swee
         assert db.session.get(Order, order["id"]).status == "pending_payment"  # nothing recorded
         assert _stock_and_movements(sku_id, "order_released") == (7, 0)
 
-    queue = Queue(OUTAGE_QUEUE, connection=Redis.from_url(private_redis.url))
-    queue.enqueue(sweep_expired_orders)  # what `groupshop cron` enqueues every minute
+    queue.enqueue(sweep_expired_orders)  # the next run of the sweep
     with app.app_context():
         enqueue(EXPIRE_ORDER_JOB, order["id"])  # and a retry of the job, for good measure
     recovered = run_job_worker(app, private_redis, tmp_path / "recovered.log")
