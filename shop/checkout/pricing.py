@@ -30,7 +30,7 @@ transaction, so an adjuster may reserve there: its rows roll back with a refused
 when (`now`).
 
 Nothing here costs a statement when nothing is registered or asked for: a goods order without
-offers or adjusters reads its SKUs (one statement) and, for delivery, the merchant's settings.
+offers or adjusters reads its SKUs and the merchant's settings (one statement).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from shop.core.db import db, utcnow
 from shop.core.errors import Conflict, InvalidInput, NotFound
 from shop.core.money import allocate
 from shop.identity.models import MerchantSettings, PickupPoint
-from shop.identity.settings import merchant_settings
+from shop.identity.settings import SETTINGS_COLUMNS, merchant_settings, settings_from_row
 
 # The most units of one SKU in one order (or one cart line): a member cannot reserve a whole stock.
 MAX_LINE_QUANTITY = 999
@@ -289,6 +289,7 @@ class Quote:
     shipping_fee: int
     adjustments: list[Adjustment] = field(default_factory=list)
     options: dict[str, list[Mapping[str, Any]]] = field(default_factory=dict)
+    settings: MerchantSettings | None = None  # the merchant's, as pricing read them
 
     @property
     def goods_total(self) -> int:
@@ -327,22 +328,26 @@ def _offer_key(item: Mapping[str, Any]) -> tuple[str, int] | None:
     return None if not offer else (offer["kind"], offer["id"])
 
 
-# What pricing reads of the SKUs asked for and their products: plain columns, no ORM objects to
+# What pricing reads of the SKUs asked for and their products, and the merchant's settings beside
+# them (shipping, the order's expiry: one round trip, not two): plain columns, no ORM objects to
 # build (on the placement path that costs more than the query). Built once, run with parameters.
-_SKUS_TO_PRICE = (
+_skus, _products, _settings = Sku.__table__, Product.__table__, MerchantSettings.__table__
+_SKUS_TO_PRICE = (  # on the tables, not the mapped classes: a Core statement skips the ORM's compile step
     select(
-        Sku.id.label("sku_id"),
-        Sku.active,
-        Sku.specs,
-        Sku.price,
-        Product.id.label("product_id"),
-        Product.status,
-        Product.category_id,
-        Product.title,
-        Product.images,
+        _skus.c.id.label("sku_id"),
+        _skus.c.active,
+        _skus.c.specs,
+        _skus.c.price,
+        _products.c.id.label("product_id"),
+        _products.c.status,
+        _products.c.category_id,
+        _products.c.title,
+        _products.c.images,
+        *SETTINGS_COLUMNS,
     )
-    .join(Product, Product.id == Sku.product_id)
-    .where(Sku.id.in_(bindparam("p_skus", expanding=True)), Sku.merchant_id == bindparam("p_merchant"))
+    .join(_products, _products.c.id == _skus.c.product_id)
+    .outerjoin(_settings, _settings.c.merchant_id == _skus.c.merchant_id)
+    .where(_skus.c.id.in_(bindparam("p_skus", expanding=True)), _skus.c.merchant_id == bindparam("p_merchant"))
 )
 
 
@@ -356,6 +361,18 @@ def price_lines(
 ) -> list[PricedLine]:
     """Current prices for (sku_id, quantity[, offer]) items; every SKU must be active and on the
     shelf. Items of one SKU and one offer (or none) add up to one line."""
+    return _price_lines(merchant_id, items, member_id=member_id, purpose=purpose, now=now)[0]
+
+
+def _price_lines(
+    merchant_id: int,
+    items: Sequence[Mapping[str, Any]],
+    *,
+    member_id: int | None,
+    purpose: Purpose,
+    now: datetime | None,
+) -> tuple[list[PricedLine], MerchantSettings]:
+    """price_lines, and the merchant's settings read with the SKUs."""
     merged: dict[tuple[int, tuple[str, int] | None], int] = {}
     first_index: dict[tuple[int, tuple[str, int] | None], int] = {}
     per_sku: dict[int, int] = {}
@@ -419,7 +436,8 @@ def price_lines(
         context = OfferContext(merchant_id=merchant_id, member_id=member_id or 0, purpose=purpose, now=now or utcnow())
         for kind in sorted(wanted_offers):
             _apply_offers(kind, context, wanted_offers[kind])
-    return sorted(lines, key=_line_order)
+    # Every item found a row (else NotFound above), so there is one to read the settings from.
+    return sorted(lines, key=_line_order), settings_from_row(merchant_id, rows[0]._mapping)
 
 
 def _line_order(line: PricedLine) -> tuple[int, bool, str, int]:
@@ -474,13 +492,14 @@ def quote(
     now: datetime | None = None,
 ) -> Quote:
     """Price `items` (see the module docstring for the steps). `settings`: the merchant's, when the
-    caller has already read them (else read here if needed). `purpose`: "placement" when the order
-    is being placed in this transaction."""
+    caller has already read them (else read with the SKUs; the quote keeps them, for the order's
+    expiry). `purpose`: "placement" when the order is being placed in this transaction."""
     selections = selections or {}
     if selections:
         check_selections(selections)
     now = now or utcnow()
-    lines = price_lines(merchant_id, items, member_id=member_id, purpose=purpose, now=now)
+    lines, read = _price_lines(merchant_id, items, member_id=member_id, purpose=purpose, now=now)
+    settings = settings or read
     context = PricingContext(
         merchant_id=merchant_id,
         member_id=member_id,
@@ -498,7 +517,7 @@ def apply_adjusters(context: PricingContext) -> Quote:
     """Steps 2 and 3 on priced lines (no statement of its own unless an adjuster makes one or the
     fee needs the merchant's settings): the registered adjusters in order, goods adjustments
     spread at once, then the fee on the paid goods amount, then the shipping adjustments."""
-    result = Quote(lines=context.lines, fulfilment=context.fulfilment, shipping_fee=0)
+    result = Quote(lines=context.lines, fulfilment=context.fulfilment, shipping_fee=0, settings=context.settings)
     shipping: list[Adjustment] = []
     for adjuster in list(_ordered):
         answer = adjuster.adjust(context)

@@ -3,6 +3,7 @@ auto-confirm and after-sales days): one row, created on first change; defaults o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -22,15 +23,32 @@ def lock_settings(merchant_id: int) -> MerchantSettings:
 _table = MerchantSettings.__table__
 _READ = select(*_table.c).where(_table.c.merchant_id == bindparam("p_merchant"))
 
+# The settings' columns under their own labels, for a query that reads them beside other rows
+# (pricing reads them with the SKUs it prices: one round trip fewer per placement); the row's
+# values go back through `settings_from_row`.
+SETTINGS_PREFIX = "settings_"
+SETTINGS_COLUMNS = tuple(column.label(SETTINGS_PREFIX + column.name) for column in _table.c)
+
 
 def merchant_settings(merchant_id: int) -> MerchantSettings:
     """The merchant's settings to read (a detached copy, not for changing: see update_settings);
-    the defaults when the merchant never changed them. One prebuilt query, no ORM loading: orders
-    read these on every placement."""
+    the defaults when the merchant never changed them. One prebuilt query, no ORM loading."""
     row = db.session.execute(_READ, {"p_merchant": merchant_id}).first()
-    if row is None:  # the defaults are the table's own column defaults
+    return _settings(merchant_id, None if row is None else row._asdict())
+
+
+def settings_from_row(merchant_id: int, row: Mapping[str, Any]) -> MerchantSettings:
+    """The settings read through SETTINGS_COLUMNS (outer-joined: all None when the merchant has
+    no row, which means the defaults)."""
+    if row[SETTINGS_PREFIX + "merchant_id"] is None:
+        return _settings(merchant_id, None)
+    return _settings(merchant_id, {column.name: row[SETTINGS_PREFIX + column.name] for column in _table.c})
+
+
+def _settings(merchant_id: int, values: dict[str, Any] | None) -> MerchantSettings:
+    if values is None:  # the defaults are the table's own column defaults
         return MerchantSettings(merchant_id=merchant_id, **_SETTINGS_DEFAULTS)
-    return MerchantSettings(**row._asdict())
+    return MerchantSettings(**values)
 
 
 _SETTINGS_DEFAULTS = {

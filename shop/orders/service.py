@@ -197,19 +197,17 @@ def place_order(
     if fulfilment == "pickup":
         pricing.check_pickup_point(merchant_id, pickup_point_id)
     wanted = cart_items(merchant_id, member_id) if from_cart else list(items or [])
-    # Read once for the shipping fee and the expiry: a merchant without a settings row gets fresh
-    # defaults from every call, and each call would be another SELECT.
-    settings = pricing.merchant_settings(merchant_id)
+    # The merchant's settings (shipping fee, expiry) are read with the SKUs, in pricing's query.
     quote = pricing.quote(
         merchant_id,
         member_id,
         wanted,
         fulfilment=fulfilment,
         selections=selections,
-        settings=settings,
         purpose="placement",
         now=now,
     )
+    settings = quote.settings or pricing.merchant_settings(merchant_id)
     reserve_stock(merchant_id, quote.lines, reason="order_reserved")
     order = Order(
         id=claim.order_id,

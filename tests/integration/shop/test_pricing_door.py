@@ -309,11 +309,12 @@ class _statements:
         event.remove(self.engine, "before_cursor_execute", self._record)
 
 
-def test_pricing_with_nothing_registered_or_asked_costs_the_same_statements_as_before(shop_, door):
+def test_pricing_with_nothing_registered_or_asked_costs_one_statement(shop_, door):
     items = [{"sku_id": shop_["tea"], "quantity": 1}, {"sku_id": shop_["cup"], "quantity": 1}]
     with _statements() as seen:
         pricing.quote(shop_["merchant_id"], shop_["member_id"], items, fulfilment="pickup")
-    assert len(seen) == 1  # the SKUs and their products; pickup needs no settings
+    assert len(seen) == 1  # the SKUs, their products and the merchant's settings
     with _statements() as seen:
-        pricing.quote(shop_["merchant_id"], shop_["member_id"], items, fulfilment="delivery")
-    assert len(seen) == 2  # and the merchant's settings for the fee
+        quote = pricing.quote(shop_["merchant_id"], shop_["member_id"], items, fulfilment="delivery")
+    assert len(seen) == 1  # the same query serves the fee
+    assert (quote.settings.free_shipping_over, quote.shipping_fee) == (9900, 0)  # 130 yuan ships free
