@@ -22,8 +22,8 @@ raw PostgreSQL rate of the stock guard on one row.
 4. stops the server (it finishes the requests it holds) and checks the books: orders created,
    order lines, `order_reserved` movements and the stock taken off the SKUs must all agree, every
    SKU's stock must equal the sum of its movements, and the raw row must have lost exactly one
-   unit per raw transaction; then removes the delayed expiry jobs the placements scheduled (the
-   servers enqueue them to a queue of the benchmark's own, which no worker reads);
+   unit per raw transaction; then empties the servers' queue (one of the benchmark's own, which
+   no worker reads; a placement enqueues nothing, so it should be empty);
 5. prints the figures and writes the "Order placement" section of BENCHMARKS.md (the other
    sections are kept), unless a request failed or a check did not hold (then it exits with 1).
 
@@ -42,7 +42,11 @@ shop/orders/service.py; the count went to 8. Issue 12 (goal: at most 8 round tri
 0.30x the raw rate) cut three more round trips: the stock guard and its movement are one statement
 (a data-modifying CTE); the Idempotency-Key claim reserves the order's id, so the key is not
 updated after the order is in (its foreign key is checked at commit); and a pooled connection is
-pinged only after 5 s idle, not at every checkout. The profile (step 2) shows where the rest goes.
+pinged only after 5 s idle, not at every checkout; then one more: pricing reads the merchant's
+settings in its SKU query. And CPU: an unpaid order no longer schedules an RQ job for its expiry
+(the expiry sweep reads `expires_at` every 10 s), so a placement sends nothing to Redis; and each
+route loads its body with one schema instance instead of building one per request. The profile
+(step 2) shows where the rest goes.
 """
 
 from __future__ import annotations
@@ -322,8 +326,8 @@ PROFILE_GROUPS = (
     ("flask_smorest", "Flask, werkzeug, flask-smorest (routing, request, response)"),
     ("flask/", "Flask, werkzeug, flask-smorest (routing, request, response)"),
     ("werkzeug", "Flask, werkzeug, flask-smorest (routing, request, response)"),
-    ("redis", "redis-py and RQ (the delayed expiry job)"),
-    ("/rq/", "redis-py and RQ (the delayed expiry job)"),
+    ("redis", "redis-py and RQ"),
+    ("/rq/", "redis-py and RQ"),
     ("jwt", "PyJWT (the member token)"),
     ("/shop/", "the application (api/, shop/)"),
     ("/api/", "the application (api/, shop/)"),
@@ -577,7 +581,7 @@ def orders_in_db(database_url: str, merchant_id: int) -> int:
 
 
 def clear_queue(redis_url: str) -> int:
-    """Remove the delayed expiry jobs the placements scheduled on the benchmark's queue."""
+    """Empty the benchmark's queue (jobs and scheduled jobs); return how many jobs were on it."""
     from redis import Redis
     from rq import Queue
     from rq.job import Job
@@ -586,6 +590,7 @@ def clear_queue(redis_url: str) -> int:
     queue = Queue(QUEUE, connection=connection)
     registry = queue.scheduled_job_registry
     ids = registry.get_job_ids()
+    queued = queue.count
     for start in range(0, len(ids), 1000):
         with connection.pipeline(transaction=False) as pipe:
             for job_id in ids[start : start + 1000]:
@@ -594,7 +599,7 @@ def clear_queue(redis_url: str) -> int:
     connection.delete(registry.key)
     queue.delete(delete_jobs=True)
     connection.close()
-    return len(ids)
+    return queued + len(ids)
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -676,7 +681,7 @@ Command: `make bench-orders` (`.venv/bin/python bench/orders.py`, no options), r
   all on the shelf at {PRICE} fen with {STOCK:,} in stock; one more SKU, a row of the same table, for
   the raw measurement; one member (`wx-login` with `{MEMBER_CODE}`) whose token every request carries.
 - Server: `gunicorn wsgi:app` {gunicorn_description()}, `QUEUE_NAME={QUEUE}` (no worker reads it;
-  the delayed expiry jobs are removed at the end): {why}. With {WORKERS} sync workers at most {WORKERS}
+  emptied at the end): {why}. With {WORKERS} sync workers at most {WORKERS}
   placements are in the database at once, whatever the client's concurrency.
 - Load: {load}; {CONCURRENCY} concurrent connections; the body is "buy now", one unit, delivery:
   `{shown_body}`. {rounds_description()}; the raw
@@ -711,9 +716,9 @@ lock from its `UPDATE skus` to its `COMMIT`, so on the hot SKU the placements in
 
   Around them: {sql["checkouts"]:g} connection checkout with {sql["pings"]:g} pings (a pooled connection is
   pinged only after {IDLE_PING_SECONDS:g} s idle), psycopg's `BEGIN` before the first statement and
-  {sql["commits"]:g} `COMMIT`: {round_trips:g} round trips to PostgreSQL. After the commit, Redis commands
-  (the delayed expiry job): {redis}. One placement at a time in process took {sql["ms"]:.1f} ms,
-  {sql["sql_ms"]:.1f} ms of it inside `cursor.execute`.
+  {sql["commits"]:g} `COMMIT`: {round_trips:g} round trips to PostgreSQL. Redis commands per placement:
+  {redis} (the order's expiry is the expiry sweep's: no job is scheduled). One placement at a
+  time in process took {sql["ms"]:.1f} ms, {sql["sql_ms"]:.1f} ms of it inside `cursor.execute`.
 - Profile (cProfile, {PROFILE_REQUESTS} placements one at a time in process, {profile["ms"]:.1f} ms each
   with the profiler on): own time by package,
 
@@ -785,7 +790,7 @@ def main() -> int:
             f"{CONCURRENCY} per run, {len(runs)} runs)"
         )
         checks.append((accounting, accounting_ok))
-        print(f"removed {clear_queue(redis_url):,} delayed jobs from the queue {QUEUE}", flush=True)
+        print(f"removed {clear_queue(redis_url):,} jobs from the queue {QUEUE}", flush=True)
 
         text = render(results, sql, checks, seeded, loadgen, raw, stores, versions, pg)
         print()

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Query, make_transient_to_detached
 
 from shop.catalog.models import Category, Product, Sku, StockMovement
 from shop.core.cache import bump_after_commit
-from shop.core.db import db, utcnow
+from shop.core.db import Direct, db, utcnow
 from shop.core.errors import Conflict, InvalidInput, NotFound, field_error
 from shop.core.locking import locked
 from shop.core.pagination import Page, keyset_page
@@ -418,7 +418,7 @@ def _move_stock_statement(only_active: bool) -> Insert:
     )
 
 
-_MOVE_STOCK = {only_active: _move_stock_statement(only_active) for only_active in (False, True)}
+_MOVE_STOCK = {only_active: Direct(_move_stock_statement(only_active)) for only_active in (False, True)}
 
 
 def move_stock(
@@ -437,8 +437,7 @@ def move_stock(
     None when the guard refused (not enough stock, over the maximum, or not this merchant's SKU).
     """
     created_at = utcnow()
-    row = db.session.execute(
-        _MOVE_STOCK[only_active],
+    rows = _MOVE_STOCK[only_active].execute(
         {
             "p_merchant": merchant_id,
             "p_sku": sku_id,
@@ -447,16 +446,17 @@ def move_stock(
             "p_note": note,
             "p_staff": staff_id,
             "p_at": created_at,
-        },
-    ).one_or_none()
-    if row is None:
+        }
+    )
+    if not rows:
         return None
+    movement_id, stock_after = rows[0]
     movement = StockMovement(
-        id=row.id,
+        id=movement_id,
         merchant_id=merchant_id,
         sku_id=sku_id,
         delta=delta,
-        stock_after=row.stock_after,
+        stock_after=stock_after,
         reason=reason,
         note=note,
         staff_id=staff_id,
@@ -464,7 +464,7 @@ def move_stock(
     )
     make_transient_to_detached(movement)  # it is in the database already: no second INSERT
     db.session.add(movement)
-    if stock_status(row.stock_after - delta) != stock_status(row.stock_after):
+    if stock_status(stock_after - delta) != stock_status(stock_after):
         _invalidate(merchant_id)
     return movement
 

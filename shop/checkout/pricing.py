@@ -40,10 +40,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import BigInteger, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from shop.catalog.models import Product, Sku
-from shop.core.db import db, utcnow
+from shop.core.db import Direct, db, utcnow
 from shop.core.errors import Conflict, InvalidInput, NotFound
 from shop.core.money import allocate
 from shop.identity.models import MerchantSettings, PickupPoint
@@ -332,7 +333,7 @@ def _offer_key(item: Mapping[str, Any]) -> tuple[str, int] | None:
 # them (shipping, the order's expiry: one round trip, not two): plain columns, no ORM objects to
 # build (on the placement path that costs more than the query). Built once, run with parameters.
 _skus, _products, _settings = Sku.__table__, Product.__table__, MerchantSettings.__table__
-_SKUS_TO_PRICE = (  # on the tables, not the mapped classes: a Core statement skips the ORM's compile step
+_SKUS_TO_PRICE = Direct(
     select(
         _skus.c.id.label("sku_id"),
         _skus.c.active,
@@ -347,8 +348,17 @@ _SKUS_TO_PRICE = (  # on the tables, not the mapped classes: a Core statement sk
     )
     .join(_products, _products.c.id == _skus.c.product_id)
     .outerjoin(_settings, _settings.c.merchant_id == _skus.c.merchant_id)
-    .where(_skus.c.id.in_(bindparam("p_skus", expanding=True)), _skus.c.merchant_id == bindparam("p_merchant"))
+    .where(
+        _skus.c.id == func.any(bindparam("p_skus", type_=ARRAY(BigInteger))),
+        _skus.c.merchant_id == bindparam("p_merchant"),
+    )
 )
+
+
+class _Row(dict):
+    """A row of _SKUS_TO_PRICE: its columns by name, as keys and as attributes."""
+
+    __getattr__ = dict.__getitem__
 
 
 def price_lines(
@@ -399,7 +409,11 @@ def _price_lines(
                 "fields": {"items": {str(i): {"offer": {"kind": ["no such kind of offer"]}} for i in sorted(unknown)}}
             },
         )
-    rows = db.session.execute(_SKUS_TO_PRICE, {"p_skus": list(per_sku), "p_merchant": merchant_id}).all()
+    names = _SKUS_TO_PRICE.names
+    rows = [
+        _Row(zip(names, values, strict=True))
+        for values in _SKUS_TO_PRICE.execute({"p_skus": list(per_sku), "p_merchant": merchant_id})
+    ]
     found = {row.sku_id: row for row in rows}
     lines = []
     wanted_offers: dict[str, list[tuple[OfferRequest, PricedLine]]] = {}
@@ -437,7 +451,7 @@ def _price_lines(
         for kind in sorted(wanted_offers):
             _apply_offers(kind, context, wanted_offers[kind])
     # Every item found a row (else NotFound above), so there is one to read the settings from.
-    return sorted(lines, key=_line_order), settings_from_row(merchant_id, rows[0]._mapping)
+    return sorted(lines, key=_line_order), settings_from_row(merchant_id, rows[0])
 
 
 def _line_order(line: PricedLine) -> tuple[int, bool, str, int]:

@@ -25,7 +25,7 @@ from shop.catalog.service import move_stock, record_sales
 from shop.checkout import pricing
 from shop.checkout.cart import cart_items
 from shop.checkout.models import CartItem
-from shop.core.db import db, insert_as_loaded, utcnow
+from shop.core.db import Direct, db, insert_as_loaded, utcnow
 from shop.core.errors import Conflict, InvalidInput, NotFound
 from shop.core.events import AdjustmentInfo, OrderCancelled, OrderCompleted, OrderLineInfo, OrderPaid, OrderPlaced, bus
 from shop.core.locking import locked
@@ -103,8 +103,8 @@ class KeyClaim:
 
 
 _keys = IdempotencyKey.__table__
-# Built once, executed with parameters (building a statement costs more than sending it).
-_CLAIM_KEY = (
+# Built once, run directly with parameters (building a statement costs more than sending it).
+_CLAIM_KEY = Direct(
     insert(_keys)
     .values(
         merchant_id=bindparam("p_merchant"),
@@ -127,12 +127,11 @@ def claim_idempotency_key(merchant_id: int, member_id: int, key: str, fingerprin
     sees our row; if ours rolled back, it claims the key itself. The key's foreign key to the
     order is checked at commit (it is deferred): the order is inserted later in this transaction.
     """
-    claimed = db.session.execute(
-        _CLAIM_KEY,
-        {"p_merchant": merchant_id, "p_member": member_id, "p_key": key, "p_hash": fingerprint, "p_at": utcnow()},
-    ).scalar_one_or_none()
-    if claimed is not None:
-        return KeyClaim(order_id=claimed)
+    claimed = _CLAIM_KEY.execute(
+        {"p_merchant": merchant_id, "p_member": member_id, "p_key": key, "p_hash": fingerprint, "p_at": utcnow()}
+    )
+    if claimed:
+        return KeyClaim(order_id=claimed[0][0])
     existing = db.session.execute(
         select(IdempotencyKey).where(
             IdempotencyKey.merchant_id == merchant_id, IdempotencyKey.member_id == member_id, IdempotencyKey.key == key
