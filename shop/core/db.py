@@ -152,49 +152,83 @@ class MerchantScoped:
     )
 
 
+def column_default(default: Any) -> Any:
+    """The value of a column's Python default (a ColumnDefault) as SQLAlchemy computes it for an
+    INSERT: the constant, or the function called (ours take no execution context)."""
+    return default.arg(None) if default.is_callable else default.arg
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    dialect: Any
+    sql: str
+    names: tuple[str, ...]  # the result's columns
+    converters: dict[str, Callable[[Any], Any]]  # parameter -> its type's bind processor
+    fixed: dict[str, Any]  # parameter -> the value written into the statement (func.x("orders"))
+    defaults: tuple[tuple[str, Any], ...]  # (parameter, ColumnDefault) a column's Python default fills
+
+
 class Direct:
     """A prebuilt statement of the hot path (placing an order), run on the session's own DBAPI
     connection, in its transaction, without SQLAlchemy's work per execution (cache lookup,
     parameter and result objects): on the benchmark machine about 80 µs of CPU instead of 245 µs
-    per statement (BENCHMARKS.md). It is compiled once per dialect, its parameters go through
-    their types' bind processors (JSONB and the like), the engine's cursor events still fire (so
-    statement counters see it), and a driver error is raised as SQLAlchemy's (IntegrityError
-    ...), as `session.execute` would. Rows come back as plain tuples in the statement's column
-    order (`names`); the driver's own types (no result processors: so no column types that need
-    one, such as Enum or Numeric-as-float)."""
+    per statement. It is compiled once per dialect and does what `session.execute` does for it:
+    the columns' Python defaults (an INSERT's `created_at`, an UPDATE's `onupdate`) are filled in,
+    the parameters go through their types' bind processors (JSONB and the like), the engine's
+    cursor events fire (so statement counters see it), and a driver error is raised as
+    SQLAlchemy's (IntegrityError ...). Rows come back as plain tuples in the statement's column
+    order (`names`), in the driver's own types: so no column types whose results need
+    processing (Enum, Numeric as float); and defaults must not need an execution context."""
 
     def __init__(self, statement: Any, *, column_keys: Sequence[str] | None = None) -> None:
         self.statement = statement
         self.column_keys = list(column_keys) if column_keys is not None else None
-        self._compiled: tuple[Any, str, dict[str, Callable[[Any], Any]], tuple[str, ...], dict[str, Any]] | None = None
+        self._compiled: _Compiled | None = None
 
-    def _for(self, dialect: Any) -> tuple[str, dict[str, Callable[[Any], Any]], tuple[str, ...], dict[str, Any]]:
-        if self._compiled is None or self._compiled[0] is not dialect:
-            compiled = self.statement.compile(dialect=dialect, column_keys=self.column_keys)
-            converters, fixed = {}, {}
-            for name, bind in compiled.binds.items():
-                processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
-                if processor is not None:
-                    converters[name] = processor
-                if not bind.required:  # a value written into the statement (func.x("orders"))
-                    fixed[name] = processor(bind.effective_value) if processor else bind.effective_value
-            names = tuple(column[0] for column in compiled._result_columns)
-            self._compiled = (dialect, compiled.string, converters, names, fixed)
-        return self._compiled[1:]
+    def _for(self, dialect: Any) -> _Compiled:
+        if self._compiled is not None and self._compiled.dialect is dialect:
+            return self._compiled
+        compiled = self.statement.compile(dialect=dialect, column_keys=self.column_keys)
+        # The columns whose Python default (or onupdate) SQLAlchemy would compute per execution.
+        prefetch = {column.key: column.default for column in compiled.insert_prefetch}
+        prefetch.update({column.key: column.onupdate for column in compiled.update_prefetch})
+        converters, fixed, defaults = {}, {}, []
+        for bind, name in compiled.bind_names.items():
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                converters[name] = processor
+            if bind.key in prefetch:
+                defaults.append((name, prefetch[bind.key]))
+            elif not bind.required:
+                fixed[name] = bind.effective_value
+        self._compiled = _Compiled(
+            dialect=dialect,
+            sql=compiled.string,
+            names=tuple(column[0] for column in compiled._result_columns),
+            converters=converters,
+            fixed=fixed,
+            defaults=tuple(defaults),
+        )
+        return self._compiled
 
     @property
     def names(self) -> tuple[str, ...]:
-        return self._for(db.engine.dialect)[2]
+        return self._for(db.engine.dialect).names
 
     def execute(self, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        """Run with `params` in the session's transaction (begun if none is); the rows returned."""
+        """Run with `params` (a dict this call may change) in the session's transaction (begun if
+        none is); the rows returned."""
         connection = db.session.connection()
-        sql, converters, _, fixed = self._for(connection.dialect)
-        for name, convert in converters.items():
+        plan = self._for(connection.dialect)
+        for name, default in plan.defaults:
+            if name not in params:
+                params[name] = column_default(default)
+        if plan.fixed:
+            params.update(plan.fixed)
+        for name, convert in plan.converters.items():
             if name in params:
                 params[name] = convert(params[name])
-        if fixed:
-            params.update(fixed)
+        sql = plan.sql
         cursor = connection.connection.driver_connection.cursor()
         try:
             for listener in connection.dispatch.before_cursor_execute:
@@ -273,9 +307,7 @@ def insert_as_loaded(objects: Sequence[Any]) -> None:
         values = obj.__dict__
         row = {column: values[key] for key, column in plan.given}
         for key, column, default in plan.known:
-            # as SQLAlchemy would: a constant, or the function called (our defaults take no context)
-            value = None if default is None else default.arg(None) if default.is_callable else default.arg
-            values[key] = row[column] = value
+            values[key] = row[column] = None if default is None else column_default(default)
         rows.append(row)
     if len(rows) == 1:  # the common case (an order, its one line): the direct path
         answers = plan.statement.execute(rows[0])

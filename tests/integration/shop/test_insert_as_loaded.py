@@ -38,3 +38,25 @@ def test_rows_are_inserted_once_and_read_back_without_sql(ctx):
 def test_nothing_to_insert_sends_nothing(ctx):
     with transaction():
         insert_as_loaded([])
+
+
+def test_one_row_goes_the_direct_way_with_its_python_defaults_and_reads_back_only_the_id(ctx):
+    merchant = make_merchant()
+    statements: list[str] = []
+    listen = lambda *args: args[2].startswith("SAVEPOINT") or statements.append(args[2])  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listen)
+    try:
+        with transaction():
+            tea = Category(merchant_id=merchant.id, name="茶")
+            insert_as_loaded([tea])
+            assert db.inspect(tea).persistent and not db.session.dirty and not db.session.new
+            # a constant default and a function default (utcnow) were sent with the row; the id
+            # (a sequence) is the one thing read back
+            assert (tea.sort_order, tea.parent_id) == (0, None) and tea.created_at is not None
+            assert len(statements) == 1 and statements[0].endswith("RETURNING categories.id")
+            db.session.flush()
+            assert len(statements) == 1
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listen)
+    stored = db.session.execute(select(Category).where(Category.id == tea.id)).scalar_one()
+    assert (stored.name, stored.sort_order, stored.created_at) == ("茶", 0, tea.created_at)

@@ -1,0 +1,63 @@
+"""shop.core.db.Direct: a prebuilt statement run on the session's own DBAPI connection behaves as
+`session.execute` would: in the session's transaction, with its types' bind processors and the
+values written into it, seen by cursor events, and a constraint violation raised as SQLAlchemy's
+IntegrityError (so `transaction()` turns it into the domain error)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import BigInteger, bindparam, event, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from shop.catalog.models import Category, Product
+from shop.core.db import Direct, db, transaction
+from shop.core.errors import DomainError
+from tests.factories import make_merchant
+
+_categories, _products = Category.__table__, Product.__table__
+
+ADD_PRODUCT = Direct(
+    insert(_products)
+    .values(
+        merchant_id=bindparam("p_merchant", type_=BigInteger),
+        title=bindparam("p_title"),
+        images=bindparam("p_images", type_=_products.c.images.type),
+        status=func.lower("DRAFT"),  # a value written into the statement
+    )
+    .returning(_products.c.id, _products.c.images, _products.c.status)
+)
+COUNT = Direct(select(func.count()).select_from(_products).where(_products.c.merchant_id == bindparam("p_m")))
+
+
+def test_it_runs_in_the_sessions_transaction_with_bind_processors_and_written_in_values(ctx):
+    merchant = make_merchant()
+    seen: list[str] = []
+    listen = lambda *args: "SAVEPOINT" in args[2] or seen.append(args[2])  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listen)
+    try:
+        with pytest.raises(RuntimeError), transaction():
+            [(product_id, images, status)] = ADD_PRODUCT.execute(
+                {"p_merchant": merchant.id, "p_title": "茶", "p_images": ["https://img.example.com/a.jpg"]}
+            )
+            assert (images, status) == (["https://img.example.com/a.jpg"], "draft")  # JSONB both ways
+            stored = db.session.execute(select(Product).where(Product.id == product_id)).scalar_one()
+            assert (stored.description, stored.sales, stored.created_at is not None) == ("", 0, True)
+            assert COUNT.execute({"p_m": merchant.id}) == [(1,)]
+            raise RuntimeError("roll it back")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listen)
+    assert seen[0].startswith("INSERT INTO products") and seen[-1].startswith("SELECT count(*)")  # events fired
+    assert "created_at" in seen[0] and "description" in seen[0]  # the columns' Python defaults, sent
+    assert COUNT.execute({"p_m": merchant.id}) == [(0,)]  # rolled back with the session's transaction
+    assert ADD_PRODUCT.names == ("id", "images", "status")
+    db.session.rollback()
+
+
+def test_a_constraint_violation_is_sqlalchemys_integrity_error_and_the_transaction_translates_it(ctx):
+    with pytest.raises(IntegrityError) as raised:
+        ADD_PRODUCT.execute({"p_merchant": 0, "p_title": "茶", "p_images": []})  # no merchant 0
+    assert raised.value.orig.diag.constraint_name is not None
+    db.session.rollback()
+    with pytest.raises(DomainError), transaction():  # a foreign key: 404 or 409, never a 500
+        ADD_PRODUCT.execute({"p_merchant": 0, "p_title": "茶", "p_images": []})
+    assert db.session.execute(select(func.count()).select_from(_categories)).scalar_one() >= 0
