@@ -8,6 +8,8 @@ merchant's catalog cache version after commit, so cached lists are never stale.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -421,6 +423,14 @@ def _move_stock_statement(only_active: bool) -> Insert:
 _MOVE_STOCK = {only_active: Direct(_move_stock_statement(only_active)) for only_active in (False, True)}
 
 
+@dataclass(frozen=True)
+class Moved:
+    """A stock movement made: its row's id and the stock after it."""
+
+    movement_id: int
+    stock_after: int
+
+
 def move_stock(
     merchant_id: int,
     sku_id: int,
@@ -430,13 +440,14 @@ def move_stock(
     note: str = "",
     staff_id: int | None = None,
     only_active: bool = False,
-) -> StockMovement | None:
+    now: datetime | None = None,
+) -> Moved | None:
     """The one way stock changes: in SQL, guarded to stay within [0, MAX_STOCK], recorded as a
     movement, and the catalog cache invalidated when what members see (the status) changes.
 
     None when the guard refused (not enough stock, over the maximum, or not this merchant's SKU).
+    No ORM object is made (orders move stock on their hot path): `adjust_stock` makes one.
     """
-    created_at = utcnow()
     rows = _MOVE_STOCK[only_active].execute(
         {
             "p_merchant": merchant_id,
@@ -445,28 +456,15 @@ def move_stock(
             "p_reason": reason,
             "p_note": note,
             "p_staff": staff_id,
-            "p_at": created_at,
+            "p_at": now or utcnow(),
         }
     )
     if not rows:
         return None
-    movement_id, stock_after = rows[0]
-    movement = StockMovement(
-        id=movement_id,
-        merchant_id=merchant_id,
-        sku_id=sku_id,
-        delta=delta,
-        stock_after=stock_after,
-        reason=reason,
-        note=note,
-        staff_id=staff_id,
-        created_at=created_at,
-    )
-    make_transient_to_detached(movement)  # it is in the database already: no second INSERT
-    db.session.add(movement)
-    if stock_status(stock_after - delta) != stock_status(stock_after):
+    moved = Moved(*rows[0])
+    if stock_status(moved.stock_after - delta) != stock_status(moved.stock_after):
         _invalidate(merchant_id)
-    return movement
+    return moved
 
 
 def adjust_stock(
@@ -475,8 +473,9 @@ def adjust_stock(
     """Staff add (or with a negative delta, remove) stock, never below zero nor above MAX_STOCK."""
     if delta == 0:
         raise field_error("delta", "a stock adjustment changes the stock")
-    movement = move_stock(merchant_id, sku_id, delta, reason=reason, note=note, staff_id=staff_id)
-    if movement is None:
+    now = utcnow()
+    moved = move_stock(merchant_id, sku_id, delta, reason=reason, note=note, staff_id=staff_id, now=now)
+    if moved is None:
         sku = get_sku(merchant_id, sku_id)  # NotFound when it is not ours
         if delta > 0:
             raise Conflict(
@@ -489,7 +488,19 @@ def adjust_stock(
             code="insufficient_stock",
             details={"stock": sku.stock, "delta": delta},
         )
-    db.session.flush()
+    movement = StockMovement(
+        id=moved.movement_id,
+        merchant_id=merchant_id,
+        sku_id=sku_id,
+        delta=delta,
+        stock_after=moved.stock_after,
+        reason=reason,
+        note=note,
+        staff_id=staff_id,
+        created_at=now,
+    )
+    make_transient_to_detached(movement)  # it is in the database already: no second INSERT
+    db.session.add(movement)
     return movement
 
 

@@ -28,7 +28,10 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     MetaData,
+    bindparam,
     func,
+    literal,
+    select,
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert as sa_insert
@@ -241,7 +244,9 @@ class Direct:
                 ) from exc
             for listener in connection.dispatch.after_cursor_execute:
                 listener(connection, cursor, sql, params, None, False)
-            return cursor.fetchall() if cursor.description is not None else []
+            # Rows only from a statement that returns some (asking the cursor for its description
+            # builds an object per column).
+            return cursor.fetchall() if plan.names else []
         finally:
             cursor.close()
 
@@ -250,10 +255,10 @@ class Direct:
 class _InsertPlan:
     """How insert_as_loaded inserts one class with one set of given attributes."""
 
-    statement: Direct  # one row
-    many: Any  # several rows: executemany, RETURNING in the parameters' order
+    table: Any
     given: tuple[tuple[str, str], ...]  # (attribute, column) the objects carry
-    known: tuple[tuple[str, str, Any], ...]  # (attribute, column, ColumnDefault or None) Python fills in
+    known: tuple[tuple[str, str, Any], ...]  # (attribute, column, ColumnDefault) Python fills in
+    nulls: tuple[str, ...]  # attributes with no default at all: NULL, left out of the statement
     returned: tuple[tuple[str, str], ...]  # (attribute, column) the database fills in
 
 
@@ -266,7 +271,7 @@ def _insert_plan(cls: type, keys: tuple[str, ...]) -> _InsertPlan:
         return plan
     mapper = sa_inspect(cls)
     table = mapper.local_table
-    given, known, returned = [], [], []
+    given, known, nulls, returned = [], [], [], []
     for attr in mapper.column_attrs:
         column = attr.columns[0]
         if column.table is not table:
@@ -277,47 +282,81 @@ def _insert_plan(cls: type, keys: tuple[str, ...]) -> _InsertPlan:
             # A constant or a Python function (utcnow, dict): sent with the row, not read back.
             known.append((attr.key, column.key, column.default))
         elif column.default is None and column.server_default is None and not column.primary_key:
-            known.append((attr.key, column.key, None))  # no default at all: NULL
+            nulls.append(attr.key)
         else:  # an id, a server default or an SQL expression: the database's answer is read back
             returned.append((attr.key, column.key))
-    one = many = sa_insert(table)
-    if returned:
-        one = one.returning(*(table.c[key] for _, key in returned))
-        many = many.returning(*(table.c[key] for _, key in returned), sort_by_parameter_order=True)
-    direct = Direct(one, column_keys=[column for _, column in given] + [column for _, column, _ in known])
-    plan = _PLANS[(cls, keys)] = _InsertPlan(direct, many, tuple(given), tuple(known), tuple(returned))
+    plan = _PLANS[(cls, keys)] = _InsertPlan(table, tuple(given), tuple(known), tuple(nulls), tuple(returned))
     return plan
 
 
-def insert_as_loaded(objects: Sequence[Any]) -> None:
-    """INSERT new ORM objects of one class with one statement (a `Direct` one for a single row)
-    and attach them to the session as if loaded: no flush, no unit of work, which on the hot path
-    (an order and its lines) costs more than the SQL. Constant defaults are sent from Python;
-    only what the database fills in (ids, server defaults, function defaults) is read back
-    (RETURNING).
+# One statement per shape (the plans of its rows, in order); a placement has a handful of shapes
+# (an order with 1, 2, ... lines), so the cache is small; it is bounded all the same.
+_TOGETHER: dict[tuple[int, ...], Direct] = {}
+_TOGETHER_MAX = 512
 
-    For plain rows only: relationships are not cascaded (insert parents first, then children with
-    their foreign keys set, then `set_committed_value` the collections). Every object must carry
-    the same attributes (one statement for all)."""
+
+def _together(plans: Sequence[_InsertPlan]) -> Direct:
+    """One statement inserting one row per plan, its parameters named r<row>_<column>: a plain
+    INSERT for one row; for several, each row an INSERT in a CTE of its own (they all run, in one
+    statement and one round trip: foreign keys between them are checked at its end) and a SELECT
+    of what each returns, so every row's answer has its own place (a multi-row VALUES would not
+    say which id went to which row)."""
+    shape = tuple(id(plan) for plan in plans)
+    direct = _TOGETHER.get(shape)
+    if direct is not None:
+        return direct
+    inserts = []
+    for row, plan in enumerate(plans):
+        table = plan.table
+        columns = [column for _, column in plan.given] + [column for _, column, _ in plan.known]
+        insert = sa_insert(table).values(
+            {column: bindparam(f"r{row}_{column}", type_=table.c[column].type) for column in columns}
+        )
+        if plan.returned:
+            insert = insert.returning(*(table.c[column] for _, column in plan.returned))
+        inserts.append(insert)
+    if len(inserts) == 1:
+        statement = inserts[0]
+    else:
+        ctes = [insert.cte(f"r{row}") for row, insert in enumerate(inserts)]
+        answers = [
+            select(cte.c[column]).scalar_subquery().label(f"r{row}_{column}")
+            for row, (cte, plan) in enumerate(zip(ctes, plans, strict=True))
+            for _, column in plan.returned
+        ]
+        statement = select(*(answers or [literal(1)])).add_cte(*ctes)
+    if len(_TOGETHER) >= _TOGETHER_MAX:
+        _TOGETHER.clear()
+    direct = _TOGETHER[shape] = Direct(statement)
+    return direct
+
+
+def insert_as_loaded(*groups: Sequence[Any]) -> None:
+    """INSERT new ORM objects (groups of them, e.g. an order, its lines, its adjustments: parents
+    first) with ONE statement, and attach them to the session as if loaded: no flush, no unit of
+    work, which on the hot path costs more than the SQL. Python defaults are sent with the rows;
+    only what the database fills in (ids, server defaults) is read back.
+
+    For plain rows only: relationships are not cascaded (set the children's foreign keys, then
+    `set_committed_value` the collections)."""
+    objects = [obj for group in groups for obj in group]
     if not objects:
         return
-    plan = _insert_plan(type(objects[0]), tuple(sorted(objects[0].__dict__)))
-    rows = []
-    for obj in objects:
+    plans = [_insert_plan(type(obj), tuple(sorted(obj.__dict__))) for obj in objects]
+    params: dict[str, Any] = {}
+    for row, (obj, plan) in enumerate(zip(objects, plans, strict=True)):
         values = obj.__dict__
-        row = {column: values[key] for key, column in plan.given}
+        for key, column in plan.given:
+            params[f"r{row}_{column}"] = values[key]
         for key, column, default in plan.known:
-            values[key] = row[column] = None if default is None else column_default(default)
-        rows.append(row)
-    if len(rows) == 1:  # the common case (an order, its one line): the direct path
-        answers = plan.statement.execute(rows[0])
-    else:  # one statement for all (insertmanyvalues), the answers in the rows' order
-        answers = db.session.execute(plan.many, rows).all() if plan.returned else db.session.execute(plan.many, rows)
-    if plan.returned:
-        for obj, answer in zip(objects, answers, strict=True):
-            for (key, _), value in zip(plan.returned, answer, strict=True):
-                obj.__dict__[key] = value
-    for obj in objects:
+            values[key] = params[f"r{row}_{column}"] = column_default(default)
+        for key in plan.nulls:
+            values[key] = None
+    rows = _together(plans).execute(params)
+    answer = iter(rows[0] if rows else ())  # what the database filled in, row by row
+    for obj, plan in zip(objects, plans, strict=True):
+        for key, _ in plan.returned:
+            obj.__dict__[key] = next(answer)
         # Every column attribute is in the instance's dict now: make_transient_to_detached takes
         # them all as loaded (no history), as a query would have left them.
         make_transient_to_detached(obj)

@@ -259,10 +259,8 @@ def place_order(
         )
         for a in quote.adjustments
     ]
-    # The order, then its lines and adjustments: three statements at most, no unit of work.
-    insert_as_loaded([order])
-    insert_as_loaded(lines)
-    insert_as_loaded(adjustments)
+    # The order, its lines and adjustments: one statement, no unit of work.
+    insert_as_loaded([order], lines, adjustments)
     set_committed_value(order, "lines", lines)
     set_committed_value(order, "adjustments", adjustments)
     if from_cart:
