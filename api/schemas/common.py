@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -18,32 +17,39 @@ def Fen(**kwargs) -> fields.Integer:
     return fields.Integer(strict=True, metadata=metadata, **kwargs)
 
 
-def _has_nul(text: str) -> bool:
-    return "\x00" in text
+NUL_MESSAGE = "must not contain the NUL character"
+SURROGATE_MESSAGE = "must not contain a lone surrogate (invalid Unicode)"
 
 
-def _has_lone_surrogate(text: str) -> bool:
+def _collect_text(value: Any, into: list[str]) -> None:
+    """Every string in `value` (keys of objects too), into `into`."""
+    if isinstance(value, str):
+        into.append(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                into.append(key)
+            _collect_text(item, into)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _collect_text(item, into)
+
+
+def unstorable_text(value: Any) -> list[str]:
+    """Why `value` (a field's loaded value, nested or not) cannot be stored: each of the messages
+    that applies, in one pass over its strings (joined: a Python string with a lone surrogate
+    never encodes, wherever it stands)."""
+    texts: list[str] = []
+    _collect_text(value, texts)
+    if not texts:
+        return []
+    text = "".join(texts)
+    found = [NUL_MESSAGE] if "\x00" in text else []
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # JSON can spell "\ud800" alone; UTF-8, hence PostgreSQL, cannot
-        return True
-    return False
-
-
-def _any_text(value: Any, test: Callable[[str], bool]) -> bool:
-    if isinstance(value, str):
-        return test(value)
-    if isinstance(value, dict):
-        return any(_any_text(k, test) or _any_text(v, test) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_any_text(v, test) for v in value)
-    return False
-
-
-UNSTORABLE_TEXT = (
-    (_has_nul, "must not contain the NUL character"),
-    (_has_lone_surrogate, "must not contain a lone surrogate (invalid Unicode)"),
-)
+        found.append(SURROGATE_MESSAGE)
+    return found
 
 
 class InputSchema(Schema):
@@ -58,9 +64,9 @@ class InputSchema(Schema):
     def _storable_text(self, data: dict[str, Any], **kwargs: Any) -> None:
         errors: dict[str, list[str]] = {}
         for name, value in sorted(data.items()):
-            for test, message in UNSTORABLE_TEXT:
-                if _any_text(value, test):
-                    errors.setdefault(name, []).append(message)
+            found = unstorable_text(value)
+            if found:
+                errors[name] = found
         if errors:
             raise ValidationError(errors)
 
