@@ -210,13 +210,31 @@ def libpq_url(database_url: str) -> str:
 # --- SQL statements per placement (in process) ------------------------------------------------
 
 
+def _split_ctes(sql: str) -> tuple[list[tuple[str, str]], str]:
+    """`a AS (...), b AS (...) SELECT ...` -> ([("a", "..."), ("b", "...")], "SELECT ...")."""
+    ctes = []
+    rest = sql
+    while True:
+        name, _, rest = rest.partition(" AS (")
+        depth, end = 1, 0
+        while depth and end < len(rest):
+            depth += {"(": 1, ")": -1}.get(rest[end], 0)
+            end += 1
+        end -= 1  # at the closing parenthesis
+        ctes.append((name.strip(), rest[:end]))
+        rest = rest[end + 1 :].lstrip()
+        if not rest.startswith(","):
+            return ctes, rest
+        rest = rest[1:].lstrip()
+
+
 def statement_kind(sql: str) -> str:
     """`INSERT idempotency_keys ON CONFLICT DO NOTHING RETURNING`, `SELECT skus JOIN products
     WHERE skus.id IN …`: what a statement does, without its column lists."""
-    cte = re.match(r"WITH (\w+) AS \((.*?) RETURNING [^)]*\) (.*)$", sql)
-    if cte:  # a data-modifying CTE: what it does, then what the outer statement does with it
-        inner = statement_kind(cte.group(2))
-        return f"WITH {cte.group(1)} AS ({inner}) " + statement_kind(cte.group(3))
+    if sql.startswith("WITH "):  # data-modifying CTEs: what each does, then the outer statement
+        ctes, outer = _split_ctes(sql[5:])
+        inner = ", ".join(f"{name} AS ({statement_kind(body)})" for name, body in ctes)
+        return f"WITH {inner} {statement_kind(outer)}"
     verb = sql.split(" ", 1)[0].upper()
     if verb == "SELECT":
         outer = sql.split(" WHERE ", 1)[0]

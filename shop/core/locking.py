@@ -21,8 +21,9 @@ then take the locks again and re-check (as `start_payment`, `submit_refund`, the
 jobs and the login do).
 
 EVERY PATH that locks rows, and what it takes:
-- placing an order (`orders.place_order`): its idempotency key (unique index), SKUs (reserve),
-  the member's cart rows (from the cart); a free order is then paid at once: its payment,
+- placing an order (`orders.place_order`): its idempotency key (unique index), its new rows,
+  SKUs (reserve: the last write before the cart, so a hot SKU's lock is held briefly), the
+  member's cart rows (from the cart); a free order is then paid at once: its payment,
   products (`record_sales`). Offer resolvers and pricing adjusters run before the SKUs are
   reserved (pricing comes first): at placement they may lock or guard-update their own rows
   (an offer's quota, a coupon), which must come after the idempotency key and before SKUs in
