@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Request, Response
+from flask.sessions import SessionInterface
 from flask_migrate import Migrate
 from flask_smorest import Api
 from redis import Redis
@@ -57,6 +58,17 @@ class TextConverter(UnicodeConverter):
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(map, *args, **kwargs)
         self.regex = self.regex.replace("[^/]", "[^/\\x00]", 1)
+
+
+class NoSessions(SessionInterface):
+    """The API keeps no cookie session (callers send a Bearer token), so a request opens none:
+    Flask's default builds a signing serializer for every request, used or not."""
+
+    def open_session(self, app: Flask, request: Request) -> None:
+        return None  # Flask then uses a null session, which refuses to be written to
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        return None
 
 
 class GroupshopApi(Api):
@@ -136,6 +148,8 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
             settings.redis_url = embedded.start_redis(settings.data_dir)
 
     app = Flask("groupshop")
+    app.session_interface = NoSessions()
+    app.json.sort_keys = False  # the schemas' field order (Flask 3 no longer reads JSON_SORT_KEYS)
     app.url_map.converters["int"] = IdConverter
     app.url_map.converters["default"] = app.url_map.converters["string"] = TextConverter
     app.config.update(
@@ -152,7 +166,6 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         MAX_CONTENT_LENGTH=1024 * 1024,
         # A network call with a transaction open raises outside production (shop.db).
         STRICT_NETWORK_CALLS=settings.env != "production",
-        JSON_SORT_KEYS=False,
         FEATURE_PACKAGES=FEATURE_PACKAGES,
         API_TITLE="Groupshop API",
         API_VERSION="v1",

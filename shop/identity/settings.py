@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 
-from shop.core.db import db
+from shop.core.db import db, new_row
 from shop.core.locking import locked
 from shop.identity.models import MerchantSettings
 
@@ -47,8 +47,8 @@ def settings_from_row(merchant_id: int, row: Mapping[str, Any]) -> MerchantSetti
 
 def _settings(merchant_id: int, values: dict[str, Any] | None) -> MerchantSettings:
     if values is None:  # the defaults are the table's own column defaults
-        return MerchantSettings(merchant_id=merchant_id, **_SETTINGS_DEFAULTS)
-    return MerchantSettings(**values)
+        return new_row(MerchantSettings, merchant_id=merchant_id, **_SETTINGS_DEFAULTS)
+    return new_row(MerchantSettings, **values)
 
 
 _SETTINGS_DEFAULTS = {

@@ -25,7 +25,7 @@ from shop.catalog.service import move_stock, record_sales
 from shop.checkout import pricing
 from shop.checkout.cart import cart_items
 from shop.checkout.models import CartItem
-from shop.core.db import Direct, db, insert_as_loaded, utcnow
+from shop.core.db import Direct, db, insert_as_loaded, new_row, utcnow
 from shop.core.errors import Conflict, InvalidInput, NotFound
 from shop.core.events import AdjustmentInfo, OrderCancelled, OrderCompleted, OrderLineInfo, OrderPaid, OrderPlaced, bus
 from shop.core.locking import locked
@@ -207,7 +207,8 @@ def place_order(
         now=now,
     )
     settings = quote.settings or pricing.merchant_settings(merchant_id)
-    order = Order(
+    order = new_row(
+        Order,
         id=claim.order_id,
         merchant_id=merchant_id,
         member_id=member_id,
@@ -227,7 +228,8 @@ def place_order(
         created_at=now,
     )
     lines = [
-        OrderLine(
+        new_row(
+            OrderLine,
             order_id=order.id,
             merchant_id=merchant_id,
             order_kind=GOODS,
@@ -247,7 +249,8 @@ def place_order(
         for line in quote.lines
     ]
     adjustments = [
-        OrderAdjustment(
+        new_row(
+            OrderAdjustment,
             order_id=order.id,
             merchant_id=merchant_id,
             source=a.source,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import event, func, select
 
 from shop.catalog.models import Category
-from shop.core.db import db, insert_as_loaded, transaction
+from shop.core.db import db, insert_as_loaded, new_row, transaction
 from tests.factories import make_merchant
 
 
@@ -78,3 +78,14 @@ def test_a_parent_and_its_children_go_in_one_statement_and_each_row_gets_its_own
     stored = dict(db.session.execute(select(Category.id, Category.name).where(Category.parent_id == parent_id)).all())
     assert stored == {child.id: child.name for child in children}  # each object got its own row's id
     assert db.session.get(Category, parent_id).name == "水果"
+
+
+def test_new_row_makes_an_instance_without_history_that_insert_as_loaded_inserts(ctx):
+    merchant = make_merchant()
+    tea = new_row(Category, merchant_id=merchant.id, name="茶")
+    assert (tea.name, tea.merchant_id, tea.parent_id) == ("茶", merchant.id, None)  # read as given
+    assert db.inspect(tea).transient and not db.inspect(tea).modified  # no change recorded
+    with transaction():
+        insert_as_loaded([tea])
+    assert db.inspect(tea).persistent and tea.sort_order == 0 and tea.id is not None
+    assert db.session.execute(select(Category.name).where(Category.id == tea.id)).scalar_one() == "茶"
