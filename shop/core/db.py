@@ -37,7 +37,14 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, make_transient_to_detached, mapped_column
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    configure_mappers,
+    make_transient_to_detached,
+    mapped_column,
+)
 from sqlalchemy.orm.exc import StaleDataError
 
 from shop.core.integrity import translate
@@ -163,6 +170,7 @@ def new_row(cls: type[T], **values: Any) -> T:
     what is not given), or for detached copies only read. Not in any session."""
     manager = _MANAGERS.get(cls)
     if manager is None:
+        configure_mappers()  # as a constructor would: an instance of an unconfigured class lacks its attributes
         manager = _MANAGERS[cls] = sa_inspect(cls).class_manager
     obj = manager.new_instance()
     obj.__dict__.update(values)

@@ -4,11 +4,17 @@ them sends no SQL."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 from sqlalchemy import event, func, select
 
 from shop.catalog.models import Category
 from shop.core.db import db, insert_as_loaded, new_row, transaction
 from tests.factories import make_merchant
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_rows_are_inserted_once_and_read_back_without_sql(ctx):
@@ -89,3 +95,15 @@ def test_new_row_makes_an_instance_without_history_that_insert_as_loaded_inserts
         insert_as_loaded([tea])
     assert db.inspect(tea).persistent and tea.sort_order == 0 and tea.id is not None
     assert db.session.execute(select(Category.name).where(Category.id == tea.id)).scalar_one() == "茶"
+
+
+def test_new_row_works_as_the_first_use_of_the_orm_in_a_fresh_process():
+    # A gunicorn worker's first placement: no constructor or query has configured the mappers yet.
+    script = (
+        "from shop.core.db import new_row\n"
+        "from shop.orders.models import Order\n"
+        "order = new_row(Order, id=1, status='pending_payment')\n"
+        "print(order.status, order.remark)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout.strip()) == (0, "pending_payment None"), done.stderr
