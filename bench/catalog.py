@@ -17,7 +17,7 @@
 
 The load generator is wrk when it is on PATH, otherwise a Python client (http.client keep-alive
 connections spread over processes); BENCH_LOADGEN=wrk|python forces one. Other knobs:
-BENCH_DURATION (seconds of load per endpoint, default 15), BENCH_ROUNDS (default 5),
+BENCH_DURATION (seconds of load per endpoint, default 20), BENCH_ROUNDS (default 10),
 BENCH_WARMUP (seconds per endpoint, default 3), BENCH_WORKERS (default 2), BENCH_WORKER_CLASS
 (sync or gthread, default sync), BENCH_THREADS (gthread only, default 4), BENCH_NO_WRITE=1
 (print, do not write BENCHMARKS.md). Every target is 127.0.0.1. The machinery (stores, gunicorn,
