@@ -199,8 +199,9 @@ class _Compiled:
 class Direct:
     """A prebuilt statement of the hot path (placing an order), run on the session's own DBAPI
     connection, in its transaction, without SQLAlchemy's work per execution (cache lookup,
-    parameter and result objects): on the benchmark machine about 80 µs of CPU instead of 245 µs
-    per statement. It is compiled once per dialect and does what `session.execute` does for it:
+    parameter and result objects), which for a short statement costs more CPU than the driver's
+    own (bench/orders.py profiles a placement). It is compiled once per dialect and does what
+    `session.execute` does for it:
     the columns' Python defaults (an INSERT's `created_at`, an UPDATE's `onupdate`) are filled in,
     the parameters go through their types' bind processors (JSONB and the like), the engine's
     cursor events fire (so statement counters see it), and a driver error is raised as
