@@ -6,13 +6,13 @@ IntegrityError (so `transaction()` turns it into the domain error)."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import BigInteger, bindparam, event, func, insert, select
+from sqlalchemy import BigInteger, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from shop.catalog.models import Category, Product
 from shop.core.db import Direct, db, transaction
 from shop.core.errors import DomainError
-from tests.factories import make_merchant
+from tests.factories import make_merchant, sent_statements
 
 _categories, _products = Category.__table__, Product.__table__
 
@@ -31,21 +31,15 @@ COUNT = Direct(select(func.count()).select_from(_products).where(_products.c.mer
 
 def test_it_runs_in_the_sessions_transaction_with_bind_processors_and_written_in_values(ctx):
     merchant = make_merchant()
-    seen: list[str] = []
-    listen = lambda *args: "SAVEPOINT" in args[2] or seen.append(args[2])  # noqa: E731
-    event.listen(db.engine, "before_cursor_execute", listen)
-    try:
-        with pytest.raises(RuntimeError), transaction():
-            [(product_id, images, status)] = ADD_PRODUCT.execute(
-                {"p_merchant": merchant.id, "p_title": "茶", "p_images": ["https://img.example.com/a.jpg"]}
-            )
-            assert (images, status) == (["https://img.example.com/a.jpg"], "draft")  # JSONB both ways
-            stored = db.session.execute(select(Product).where(Product.id == product_id)).scalar_one()
-            assert (stored.description, stored.sales, stored.created_at is not None) == ("", 0, True)
-            assert COUNT.execute({"p_m": merchant.id}) == [(1,)]
-            raise RuntimeError("roll it back")
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listen)
+    with sent_statements() as seen, pytest.raises(RuntimeError), transaction():
+        [(product_id, images, status)] = ADD_PRODUCT.execute(
+            {"p_merchant": merchant.id, "p_title": "茶", "p_images": ["https://img.example.com/a.jpg"]}
+        )
+        assert (images, status) == (["https://img.example.com/a.jpg"], "draft")  # JSONB both ways
+        stored = db.session.execute(select(Product).where(Product.id == product_id)).scalar_one()
+        assert (stored.description, stored.sales, stored.created_at is not None) == ("", 0, True)
+        assert COUNT.execute({"p_m": merchant.id}) == [(1,)]
+        raise RuntimeError("roll it back")
     assert seen[0].startswith("INSERT INTO products") and seen[-1].startswith("SELECT count(*)")  # events fired
     assert "created_at" in seen[0] and "description" in seen[0]  # the columns' Python defaults, sent
     assert COUNT.execute({"p_m": merchant.id}) == [(0,)]  # rolled back with the session's transaction
