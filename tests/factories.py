@@ -2,7 +2,8 @@
 requests as the API sees them, orders in each state (`placed_order`, `paid_order`, `shipped_order`,
 `received_order`, `completed_order`, `refunded_order`: each goes through the API like a member
 and staff would, and asserts each step worked), `make_store` for a merchant with named SKUs, staff
-and a member, `race` for real concurrency, `free_port` for servers a test starts."""
+and a member, `race` for real concurrency, `free_port` for servers a test starts, `sent_statements`
+for the SQL a block sends."""
 
 from __future__ import annotations
 
