@@ -1,0 +1,367 @@
+"""coupons.rules, table-driven: what a coupon takes off an order, over which lines, or why not;
+thresholds on the in-scope paid amounts, rounding down, caps, scope and exclusions, offer-priced
+lines, shipping, gifts; and which coupons to use when the member did not say."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from coupons.rules import (
+    ADD_GIFT_SKU,
+    AMOUNT_OFF,
+    FREE_SHIPPING,
+    GIFT,
+    NO_SHIPPING_FEE,
+    NOTHING_LEFT,
+    OUT_OF_SCOPE,
+    PERCENT_OFF,
+    SCOPE_CATEGORIES,
+    SCOPE_PRODUCTS,
+    THRESHOLD_NOT_MET,
+    Candidate,
+    Evaluation,
+    Terms,
+    Use,
+    apply_in_turn,
+    best_combination,
+    evaluate,
+    with_scope,
+)
+from shop.checkout.pricing import Offer, PricedLine
+
+
+@dataclass
+class Spec:
+    sku: int
+    product: int
+    category: int | None
+    price: int
+    quantity: int = 1
+    discount: int = 0
+    offer: bool = False
+
+
+def lines(*specs: Spec) -> list[PricedLine]:
+    return [
+        PricedLine(
+            sku_id=s.sku,
+            product_id=s.product,
+            category_id=s.category,
+            title=f"SKU {s.sku}",
+            specs={},
+            image="",
+            unit_price=s.price,
+            quantity=s.quantity,
+            discount=s.discount,
+            offer=Offer(kind="flash_sale", id=1, unit_price=s.price) if s.offer else None,
+        )
+        for s in specs
+    ]
+
+
+TEA = Spec(sku=11, product=1, category=100, price=6000)  # 60 yuan
+CUP = Spec(sku=21, product=2, category=200, price=3000, quantity=2)  # 2 x 30 yuan
+CAKE = Spec(sku=31, product=3, category=101, price=4000)  # a sub-category of 100
+FLASH = Spec(sku=41, product=4, category=100, price=1000, offer=True)  # bought at a flash-sale price
+ORDER = lines(TEA, CUP)  # 120 yuan
+ALL = frozenset({11, 21})
+
+CASES: list[tuple[str, Terms, list[PricedLine], int, Evaluation]] = [
+    # 满减
+    (
+        "amount off over the threshold",
+        Terms(AMOUNT_OFF, threshold=10000, amount=1000),
+        ORDER,
+        0,
+        Evaluation(True, 1000, "goods", ALL),
+    ),
+    (
+        "threshold met exactly",
+        Terms(AMOUNT_OFF, threshold=12000, amount=1000),
+        ORDER,
+        0,
+        Evaluation(True, 1000, "goods", ALL),
+    ),
+    (
+        "threshold missed by the fen",
+        Terms(AMOUNT_OFF, threshold=12001, amount=1000),
+        ORDER,
+        0,
+        Evaluation(False, reason=THRESHOLD_NOT_MET, short_by=1),
+    ),
+    (
+        "threshold on paid amounts, not list prices",
+        Terms(AMOUNT_OFF, threshold=12000, amount=1000),
+        lines(Spec(11, 1, 100, 6000, discount=500), CUP),
+        0,
+        Evaluation(False, reason=THRESHOLD_NOT_MET, short_by=500),
+    ),
+    (
+        "never more than the in-scope lines cost",
+        Terms(AMOUNT_OFF, amount=50000),
+        ORDER,
+        0,
+        Evaluation(True, 12000, "goods", ALL),
+    ),
+    # scope
+    (
+        "products scope: threshold on those lines only",
+        Terms(AMOUNT_OFF, threshold=7000, amount=500, scope=SCOPE_PRODUCTS, scope_ids=frozenset({1})),
+        ORDER,
+        0,
+        Evaluation(False, reason=THRESHOLD_NOT_MET, short_by=1000),
+    ),
+    (
+        "products scope: spread over those lines only",
+        Terms(AMOUNT_OFF, threshold=6000, amount=500, scope=SCOPE_PRODUCTS, scope_ids=frozenset({1})),
+        ORDER,
+        0,
+        Evaluation(True, 500, "goods", frozenset({11})),
+    ),
+    (
+        "categories scope",
+        Terms(AMOUNT_OFF, amount=500, scope=SCOPE_CATEGORIES, scope_ids=frozenset({200})),
+        ORDER,
+        0,
+        Evaluation(True, 500, "goods", frozenset({21})),
+    ),
+    (
+        "an excluded product does not count",
+        Terms(AMOUNT_OFF, threshold=12000, amount=500, excluded_product_ids=frozenset({2})),
+        ORDER,
+        0,
+        Evaluation(False, reason=THRESHOLD_NOT_MET, short_by=6000),
+    ),
+    (
+        "nothing in scope",
+        Terms(AMOUNT_OFF, amount=500, scope=SCOPE_PRODUCTS, scope_ids=frozenset({9})),
+        ORDER,
+        0,
+        Evaluation(False, reason=OUT_OF_SCOPE),
+    ),
+    (
+        "offer-priced lines do not count by default",
+        Terms(AMOUNT_OFF, amount=300),
+        lines(FLASH),
+        0,
+        Evaluation(False, reason=OUT_OF_SCOPE),
+    ),
+    (
+        "offer-priced lines count when the template says so",
+        Terms(AMOUNT_OFF, amount=300, offer_lines=True),
+        lines(FLASH),
+        0,
+        Evaluation(True, 300, "goods", frozenset({41})),
+    ),
+    (
+        "an offer line beside others: left out of the threshold",
+        Terms(AMOUNT_OFF, threshold=12500, amount=300),
+        lines(TEA, CUP, FLASH),
+        0,
+        Evaluation(False, reason=THRESHOLD_NOT_MET, short_by=500),
+    ),
+    # 折扣
+    (
+        "percent off, rounded down",
+        Terms(PERCENT_OFF, rate_bp=1500),
+        lines(Spec(11, 1, 100, 9999)),
+        0,
+        Evaluation(True, 1499, "goods", frozenset({11})),
+    ),
+    (
+        "percent off under its cap",
+        Terms(PERCENT_OFF, rate_bp=1000, cap=2000),
+        ORDER,
+        0,
+        Evaluation(True, 1200, "goods", ALL),
+    ),
+    ("percent off capped", Terms(PERCENT_OFF, rate_bp=2000, cap=2000), ORDER, 0, Evaluation(True, 2000, "goods", ALL)),
+    (
+        "percent off over a threshold",
+        Terms(PERCENT_OFF, rate_bp=1000, threshold=20000),
+        ORDER,
+        0,
+        Evaluation(False, reason=THRESHOLD_NOT_MET, short_by=8000),
+    ),
+    (
+        "a percent that rounds to nothing",
+        Terms(PERCENT_OFF, rate_bp=1),
+        lines(Spec(11, 1, 100, 50)),
+        0,
+        Evaluation(False, reason=NOTHING_LEFT),
+    ),
+    # 包邮
+    ("free shipping takes the fee", Terms(FREE_SHIPPING), ORDER, 800, Evaluation(True, 800, "shipping")),
+    ("free shipping with no fee to take", Terms(FREE_SHIPPING), ORDER, 0, Evaluation(False, reason=NO_SHIPPING_FEE)),
+    (
+        "free shipping over a threshold, missed",
+        Terms(FREE_SHIPPING, threshold=15000),
+        ORDER,
+        800,
+        Evaluation(False, reason=THRESHOLD_NOT_MET, short_by=3000),
+    ),
+    # 兑换
+    (
+        "a gift: one unit of the SKU free",
+        Terms(GIFT, gift_sku_id=21),
+        ORDER,
+        0,
+        Evaluation(True, 3000, "goods", frozenset({21})),
+    ),
+    (
+        "a gift whose line is already discounted: at most what it still costs",
+        Terms(GIFT, gift_sku_id=11),
+        lines(Spec(11, 1, 100, 6000, discount=5500)),
+        0,
+        Evaluation(True, 500, "goods", frozenset({11})),
+    ),
+    ("a gift not in the order", Terms(GIFT, gift_sku_id=99), ORDER, 0, Evaluation(False, reason=ADD_GIFT_SKU)),
+    (
+        "a gift bought at an offer price",
+        Terms(GIFT, gift_sku_id=41),
+        lines(TEA, FLASH),
+        0,
+        Evaluation(False, reason=ADD_GIFT_SKU),
+    ),
+    (
+        "a gift over a threshold",
+        Terms(GIFT, gift_sku_id=21, threshold=20000),
+        ORDER,
+        0,
+        Evaluation(False, reason=THRESHOLD_NOT_MET, short_by=8000),
+    ),
+]
+
+
+@pytest.mark.parametrize(("terms", "order", "fee", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_evaluate(terms: Terms, order: list[PricedLine], fee: int, expected: Evaluation) -> None:
+    assert evaluate(terms, order, shipping_fee=fee) == expected
+
+
+def test_a_category_scope_takes_the_sub_categories_once_widened():
+    terms = Terms(AMOUNT_OFF, amount=500, scope=SCOPE_CATEGORIES, scope_ids=frozenset({100}))
+    order = lines(TEA, CAKE)
+    assert evaluate(terms, order).sku_ids == {11}
+    wider = with_scope(terms, {100: None, 101: 100, 200: None})
+    assert wider.scope_ids == {100, 101}
+    assert evaluate(wider, order).sku_ids == {11, 31}
+    assert with_scope(Terms(AMOUNT_OFF, amount=1), {100: None}) == Terms(AMOUNT_OFF, amount=1)
+
+
+SOON = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def coupon(
+    coupon_id: int, terms: Terms, *, stackable: bool = False, template: int | None = None, days: int = 10
+) -> Candidate:
+    return Candidate(coupon_id, template or coupon_id, terms, stackable, SOON + timedelta(days=days))
+
+
+def used(uses: list[Use]) -> list[tuple[int, int]]:
+    return [(use.coupon_id, use.evaluation.discount) for use in uses]
+
+
+def test_applied_in_turn_each_sees_what_the_ones_before_left_and_shares_add_up():
+    first = coupon(1, Terms(AMOUNT_OFF, threshold=10000, amount=2000))
+    second = coupon(2, Terms(AMOUNT_OFF, threshold=10000, amount=1000))  # 120 - 20 = 100: still met
+    third = coupon(3, Terms(AMOUNT_OFF, threshold=9500, amount=1000))  # 90 left: missed by 5 yuan
+    answers = apply_in_turn([first, second, third], ORDER)
+    assert [a.coupon_id if isinstance(a, Use) else a.reason for a in answers] == [1, 2, THRESHOLD_NOT_MET]
+    assert answers[2].short_by == 500
+
+
+CHOICES: list[tuple[str, list[Candidate], int, list[tuple[int, int]]]] = [
+    (
+        "the bigger of two that do not stack",
+        [coupon(1, Terms(AMOUNT_OFF, amount=1000)), coupon(2, Terms(PERCENT_OFF, rate_bp=1000))],
+        0,
+        [(2, 1200)],
+    ),
+    (
+        "stackable ones together when they take off more",
+        [
+            coupon(1, Terms(AMOUNT_OFF, amount=1500)),
+            coupon(2, Terms(AMOUNT_OFF, amount=1000), stackable=True),
+            coupon(3, Terms(AMOUNT_OFF, amount=800), stackable=True),
+        ],
+        0,
+        [(2, 1000), (3, 800)],
+    ),
+    (
+        "one alone when stacking takes off less",
+        [
+            coupon(1, Terms(AMOUNT_OFF, amount=2000)),
+            coupon(2, Terms(AMOUNT_OFF, amount=1000), stackable=True),
+            coupon(3, Terms(AMOUNT_OFF, amount=800), stackable=True),
+        ],
+        0,
+        [(1, 2000)],
+    ),
+    (
+        "a tie: the one expiring first",
+        [coupon(1, Terms(AMOUNT_OFF, amount=1000), days=9), coupon(2, Terms(AMOUNT_OFF, amount=1000), days=3)],
+        0,
+        [(2, 1000)],
+    ),
+    (
+        "a tie between one and two: the one",
+        [
+            coupon(1, Terms(AMOUNT_OFF, amount=1800)),
+            coupon(2, Terms(AMOUNT_OFF, amount=1000), stackable=True),
+            coupon(3, Terms(AMOUNT_OFF, amount=800), stackable=True),
+        ],
+        0,
+        [(1, 1800)],
+    ),
+    (
+        "two coupons of one template never together",
+        [
+            coupon(1, Terms(AMOUNT_OFF, amount=1000), stackable=True, template=7),
+            coupon(2, Terms(AMOUNT_OFF, amount=1000), stackable=True, template=7),
+        ],
+        0,
+        [(1, 1000)],
+    ),
+    (
+        "a threshold the first coupon takes the order below: the second is not used",
+        [
+            coupon(1, Terms(AMOUNT_OFF, threshold=12000, amount=2000), stackable=True),
+            coupon(2, Terms(AMOUNT_OFF, threshold=11000, amount=1000), stackable=True),
+        ],
+        0,
+        [(1, 2000)],
+    ),
+    (
+        "goods and shipping stack",
+        [coupon(1, Terms(AMOUNT_OFF, amount=1000), stackable=True), coupon(2, Terms(FREE_SHIPPING), stackable=True)],
+        800,
+        [(1, 1000), (2, 800)],
+    ),
+    ("nothing applies", [coupon(1, Terms(AMOUNT_OFF, threshold=50000, amount=1000))], 0, []),
+    ("an empty wallet", [], 800, []),
+]
+
+
+@pytest.mark.parametrize(("wallet", "fee", "expected"), [c[1:] for c in CHOICES], ids=[c[0] for c in CHOICES])
+def test_best_combination(wallet: list[Candidate], fee: int, expected: list[tuple[int, int]]) -> None:
+    assert used(best_combination(wallet, ORDER, shipping_fee=fee)) == expected
+
+
+@pytest.mark.parametrize("amount", [1, 7, 999, 4001, 11112])  # the order costs 11,113
+def test_a_goods_discount_spread_in_turn_adds_up_to_the_fen_on_every_line(amount: int) -> None:
+    order = lines(Spec(11, 1, 100, 3333), Spec(21, 2, 200, 1, quantity=3), Spec(31, 3, 101, 7777))
+    [use] = apply_in_turn([coupon(1, Terms(AMOUNT_OFF, amount=amount))], order)
+    assert isinstance(use, Use) and use.evaluation.discount == amount
+    # what the next coupon would see: every line's share, summing to the discount
+    probe = apply_in_turn(
+        [coupon(1, Terms(AMOUNT_OFF, amount=amount)), coupon(2, Terms(AMOUNT_OFF, amount=10**9))], order
+    )
+    assert probe[1].evaluation.discount == sum(line.goods_amount for line in order) - amount
+
+
+def test_an_unknown_kind_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="unknown coupon kind"):
+        evaluate(Terms("lucky_draw"), ORDER)
