@@ -3,8 +3,9 @@
 A small loop of our own rather than rq.cron.CronScheduler, which exits on the first Redis error.
 A sweep that could not be enqueued stays due and is tried again after a wait that backs off up to
 REDIS_RETRY_MAX seconds, so when Redis returns every overdue sweep is enqueued at once. A sweep
-whose previous job is still waiting in the queue (no worker running) is not enqueued again, so an
-idle queue does not fill up with copies. Sweeps are idempotent: running several cron processes is
+whose previous job is still waiting in the queue (no worker running) or still running (a long
+run of the 10 s expiry sweep) is not enqueued again, so an idle queue does not fill up with copies
+and two workers do not sweep the same rows at once. Sweeps are idempotent: running several cron processes is
 fine.
 """
 
@@ -29,7 +30,7 @@ from shop.core.runner import sweeps
 
 log = logging.getLogger(__name__)
 
-WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
 
 
 @dataclass
@@ -62,7 +63,7 @@ class Cron:
             if sweep.due > now:
                 continue
             if sweep.last_job_id and self._still_waiting(sweep.last_job_id):
-                log.info("cron: %s not enqueued again: its last job is still waiting", sweep.name)
+                log.info("cron: %s not enqueued again: its last job is still waiting or running", sweep.name)
             else:
                 sweep.last_job_id = self.queue.enqueue(sweep.func).id
                 log.info("cron: enqueued %s", sweep.name)

@@ -22,15 +22,16 @@ whether the coupon applies, how many fen it takes off, over which lines, and oth
 
 Goods discounts are spread by shop over the lines named (`shop.core.money.allocate`, by each
 line's paid amount), so every line carries its share to the fen. `best_combination` picks what to
-use when the member did not choose: one coupon alone, or stackable ones together, whichever takes
-off the most.
+use when the member did not choose: one coupon alone, or stackable ones together, whichever
+leaves the least to pay.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import permutations
 from typing import Any, Protocol
 
 from shop.core.money import allocate, apply_rate
@@ -115,6 +116,9 @@ def evaluate(terms: Terms, lines: Sequence[Line], *, shipping_fee: int = 0) -> E
     if not scoped:
         return _not(OUT_OF_SCOPE)
     paid = sum(line.paid_amount for line in scoped)
+    gift = _gift_line(terms, lines) if terms.kind == GIFT else None
+    if gift is not None and gift in scoped:  # the unit given away does not count towards 满X送
+        paid -= min(gift.unit_price, gift.paid_amount)
     if paid < terms.threshold:
         return _not(THRESHOLD_NOT_MET, short_by=terms.threshold - paid)
     sku_ids = frozenset(line.sku_id for line in scoped)
@@ -123,8 +127,7 @@ def evaluate(terms: Terms, lines: Sequence[Line], *, shipping_fee: int = 0) -> E
             return _not(NO_SHIPPING_FEE)
         return Evaluation(applicable=True, discount=shipping_fee, kind="shipping")
     if terms.kind == GIFT:
-        gift = next((line for line in lines if line.sku_id == terms.gift_sku_id), None)
-        if gift is None or not (gift.offer is None or terms.offer_lines):
+        if gift is None:
             return _not(ADD_GIFT_SKU)
         discount = min(gift.unit_price, gift.paid_amount)
         sku_ids = frozenset({gift.sku_id})
@@ -139,6 +142,15 @@ def evaluate(terms: Terms, lines: Sequence[Line], *, shipping_fee: int = 0) -> E
     if discount <= 0:
         return _not(NOTHING_LEFT)
     return Evaluation(applicable=True, discount=discount, sku_ids=sku_ids)
+
+
+def _gift_line(terms: Terms, lines: Sequence[Line]) -> Line | None:
+    """The order's line of the gift SKU that the gift can go on (not one at an offer price, unless
+    the template lets offer lines count)."""
+    return next(
+        (line for line in lines if line.sku_id == terms.gift_sku_id and (line.offer is None or terms.offer_lines)),
+        None,
+    )
 
 
 # --- choosing ----------------------------------------------------------------------------------
@@ -158,6 +170,9 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Use:
+    """One coupon as applied in turn: its evaluation on the order as the ones before left it
+    (`evaluation.applicable` False: it was not used, and why)."""
+
     coupon_id: int
     evaluation: Evaluation
 
@@ -179,12 +194,23 @@ class _Working:
         return self.unit_price * self.quantity - self.discount
 
 
+@dataclass(frozen=True)
+class Outcome:
+    uses: list[Use]
+    payable: int  # goods after their discounts, plus the fee they then pay, less shipping discounts
+
+
 def apply_in_turn(
-    candidates: Sequence[Candidate], lines: Sequence[Line], *, shipping_fee: int = 0
-) -> list[Use | Evaluation]:
-    """Evaluate `candidates` one after the other, each on the lines as the ones before left them
-    (goods discounts spread by paid amount as shop spreads them; a shipping discount takes the fee
-    it waived): a Use for each that applies, its Evaluation (why not) for each that does not."""
+    candidates: Sequence[Candidate],
+    lines: Sequence[Line],
+    *,
+    shipping_fee: int = 0,
+    fee_for: Callable[[int], int] | None = None,
+) -> Outcome:
+    """Apply `candidates` as checkout would: the goods coupons one after the other, each on the
+    lines as the ones before left them (spread by paid amount, as shop spreads them), then the fee
+    on what the goods now cost (`fee_for(paid goods)`; `shipping_fee` when not given), then the
+    shipping coupons on it. A Use per candidate, in that order, applicable or not."""
     working = [
         _Working(
             line.sku_id,
@@ -197,61 +223,71 @@ def apply_in_turn(
         )
         for line in lines
     ]
-    fee = shipping_fee
-    answers: list[Use | Evaluation] = []
-    for candidate in candidates:
-        evaluation = evaluate(candidate.terms, working, shipping_fee=fee)
-        if not evaluation.applicable:
-            answers.append(evaluation)
-            continue
-        if evaluation.kind == "shipping":
-            fee -= evaluation.discount
-        else:
-            eligible = [line for line in working if line.sku_id in evaluation.sku_ids]
-            for line, share in zip(
-                eligible, allocate(evaluation.discount, [w.paid_amount for w in eligible]), strict=True
-            ):
-                line.discount += share
-        answers.append(Use(candidate.coupon_id, evaluation))
-    return answers
-
-
-def best_combination(candidates: Sequence[Candidate], lines: Sequence[Line], *, shipping_fee: int = 0) -> list[Use]:
-    """What to use when the member did not say: the coupon alone that takes off the most, or every
-    stackable coupon that applies, used together (the biggest first, each on what the ones before
-    left), whichever takes off more. Ties: fewer coupons, then the one expiring first, then the
-    lowest id. One coupon per template."""
-    ordered = sorted(candidates, key=lambda c: (c.valid_until, c.coupon_id))
-    seen_templates: set[int] = set()
-    options: list[list[Use]] = []
-    for candidate in ordered:
-        evaluation = evaluate(candidate.terms, lines, shipping_fee=shipping_fee)
+    goods = [c for c in candidates if c.terms.kind != FREE_SHIPPING]
+    shipping = [c for c in candidates if c.terms.kind == FREE_SHIPPING]
+    uses: list[Use] = []
+    for candidate in goods:
+        evaluation = evaluate(candidate.terms, working)
         if evaluation.applicable:
-            options.append([Use(candidate.coupon_id, evaluation)])
-    stackable = []
-    for candidate in sorted(
-        (c for c in ordered if c.stackable),
-        key=lambda c: -evaluate(c.terms, lines, shipping_fee=shipping_fee).discount,
-    ):
-        if candidate.template_id not in seen_templates:
-            seen_templates.add(candidate.template_id)
+            eligible = [line for line in working if line.sku_id in evaluation.sku_ids]
+            shares = allocate(evaluation.discount, [line.paid_amount for line in eligible])
+            for line, share in zip(eligible, shares, strict=True):
+                line.discount += share
+        uses.append(Use(candidate.coupon_id, evaluation))
+    goods_paid = sum(line.paid_amount for line in working)
+    fee = fee_for(goods_paid) if fee_for is not None else shipping_fee
+    for candidate in shipping:
+        evaluation = evaluate(candidate.terms, working, shipping_fee=fee)
+        if evaluation.applicable:
+            fee -= evaluation.discount
+        uses.append(Use(candidate.coupon_id, evaluation))
+    return Outcome(uses, goods_paid + fee)
+
+
+# How many stackable coupons the search combines in every order (the ones worth most alone).
+SEARCH_STACKABLE = 4
+
+
+def best_combination(
+    candidates: Sequence[Candidate],
+    lines: Sequence[Line],
+    *,
+    shipping_fee: int = 0,
+    fee_for: Callable[[int], int] | None = None,
+) -> list[Use]:
+    """What to use when the member did not say: whatever leaves the least to pay (goods, then the
+    fee they pay, then shipping discounts: a goods coupon that takes the order below the
+    free-shipping threshold costs the fee), among: each coupon alone, and the stackable ones
+    (one per template; the SEARCH_STACKABLE worth most alone) together, in every subset and
+    order. Ties: fewer coupons, then the one expiring first, then the lowest id."""
+    ordered = sorted(candidates, key=lambda c: (c.valid_until, c.coupon_id))
+    rank = {c.coupon_id: i for i, c in enumerate(ordered)}
+    options: list[Outcome] = []
+    alone: dict[int, int] = {}
+    for candidate in ordered:
+        outcome = apply_in_turn([candidate], lines, shipping_fee=shipping_fee, fee_for=fee_for)
+        if outcome.uses[0].evaluation.applicable:
+            options.append(outcome)
+            alone[candidate.coupon_id] = outcome.uses[0].evaluation.discount
+    stackable: list[Candidate] = []
+    templates: set[int] = set()
+    for candidate in sorted(ordered, key=lambda c: -alone.get(c.coupon_id, 0)):
+        if candidate.stackable and candidate.coupon_id in alone and candidate.template_id not in templates:
+            templates.add(candidate.template_id)
             stackable.append(candidate)
-    together = [
-        answer for answer in apply_in_turn(stackable, lines, shipping_fee=shipping_fee) if isinstance(answer, Use)
-    ]
-    if len(together) > 1:
-        options.append(together)
+    for size in range(2, min(len(stackable), SEARCH_STACKABLE) + 1):
+        for sequence in permutations(stackable[:SEARCH_STACKABLE], size):
+            outcome = apply_in_turn(sequence, lines, shipping_fee=shipping_fee, fee_for=fee_for)
+            used = [use for use in outcome.uses if use.evaluation.applicable]
+            if len(used) == size:  # a coupon that no longer applies makes it a smaller subset
+                options.append(Outcome(used, outcome.payable))
     if not options:
         return []
-    order = {c.coupon_id: i for i, c in enumerate(ordered)}
-    return min(
+    best = min(
         options,
-        key=lambda uses: (
-            -sum(use.evaluation.discount for use in uses),
-            len(uses),
-            min(order[use.coupon_id] for use in uses),
-        ),
+        key=lambda o: (o.payable, len(o.uses), min(rank[use.coupon_id] for use in o.uses)),
     )
+    return best.uses
 
 
 def with_scope(terms: Terms, categories: dict[int, int | None]) -> Terms:

@@ -52,6 +52,9 @@ from shop.identity.settings import SETTINGS_COLUMNS, merchant_settings, settings
 
 # The most units of one SKU in one order (or one cart line): a member cannot reserve a whole stock.
 MAX_LINE_QUANTITY = 999
+# The most lines one order (or quote) may have, from the cart as from "buy now" (whose body the
+# API already holds to 50 items): an order's rows are written with one statement.
+MAX_LINES = 50
 
 Purpose = Literal["quote", "placement"]
 
@@ -149,6 +152,7 @@ class PricedLine:
     discount: int = 0
     offer: Offer | None = None
     sku_price: int | None = None  # None: the same as unit_price
+    stock: int | None = None  # the SKU's stock when priced: a hint (the guarded UPDATE decides)
 
     def __post_init__(self) -> None:
         if self.sku_price is None:
@@ -339,6 +343,7 @@ _SKUS_TO_PRICE = Direct(
         _skus.c.active,
         _skus.c.specs,
         _skus.c.price,
+        _skus.c.stock,
         _products.c.id.label("product_id"),
         _products.c.status,
         _products.c.category_id,
@@ -393,6 +398,12 @@ def _price_lines(
         per_sku[item["sku_id"]] = per_sku.get(item["sku_id"], 0) + item["quantity"]
     if not merged:
         raise InvalidInput("nothing to buy", code="empty_order", details={"fields": {"items": ["is empty"]}})
+    if len(merged) > MAX_LINES:
+        raise InvalidInput(
+            f"at most {MAX_LINES} different items per order",
+            code="too_many_lines",
+            details={"fields": {"items": [f"at most {MAX_LINES} different items"]}, "limit": MAX_LINES},
+        )
     over = sorted(sku_id for sku_id, quantity in per_sku.items() if quantity > MAX_LINE_QUANTITY)
     if over:  # the same SKU on several items adds up
         raise InvalidInput(
@@ -432,6 +443,7 @@ def _price_lines(
             image=row.images[0] if row.images else "",
             unit_price=row.price,
             quantity=quantity,
+            stock=row.stock,
         )
         lines.append(line)
         if offer_key is not None:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from flask import current_app, has_app_context
@@ -33,7 +34,6 @@ from sqlalchemy import (
     literal,
     select,
 )
-from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
@@ -172,12 +172,19 @@ def new_row(cls: type[T], **values: Any) -> T:
     if manager is None:
         configure_mappers()  # as a constructor would: an instance of an unconfigured class lacks its attributes
         manager = _MANAGERS[cls] = sa_inspect(cls).class_manager
+    keys = frozenset(values)
+    if (cls, keys) not in _CHECKED:  # a misspelt name is an error, as the constructor makes it
+        unknown = sorted(keys - set(sa_inspect(cls).attrs.keys()))
+        if unknown:
+            raise TypeError(f"{cls.__name__} has no attribute {', '.join(unknown)}")
+        _CHECKED.add((cls, keys))
     obj = manager.new_instance()
     obj.__dict__.update(values)
     return obj
 
 
 _MANAGERS: dict[type, Any] = {}
+_CHECKED: set[tuple[type, frozenset[str]]] = set()
 
 
 def column_default(default: Any) -> Any:
@@ -202,10 +209,12 @@ class Direct:
     parameter and result objects), which for a short statement costs more CPU than the driver's
     own (bench/orders.py profiles a placement). It is compiled once per dialect and does what
     `session.execute` does for it:
-    the columns' Python defaults (an INSERT's `created_at`, an UPDATE's `onupdate`) are filled in,
-    the parameters go through their types' bind processors (JSONB and the like), the engine's
-    cursor events fire (so statement counters see it), and a driver error is raised as
-    SQLAlchemy's (IntegrityError ...). Rows come back as plain tuples in the statement's column
+    pending ORM changes are flushed first (autoflush), the columns' Python defaults (an INSERT's
+    `created_at`, an UPDATE's `onupdate`) are filled in, the parameters go through their types'
+    bind processors (JSONB and the like), the engine's cursor events fire (so statement counters
+    see it; their `context` is a plain namespace, not an ExecutionContext), and a driver error
+    goes through SQLAlchemy's own handling (IntegrityError ..., a lost connection invalidated).
+    Not done: `echo` logging. Rows come back as plain tuples in the statement's column
     order (`names`), in the driver's own types: so no column types whose results need
     processing (Enum, Numeric as float); and defaults must not need an execution context."""
 
@@ -247,7 +256,10 @@ class Direct:
     def execute(self, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """Run with `params` (a dict this call may change) in the session's transaction (begun if
         none is); the rows returned."""
-        connection = db.session.connection()
+        session = db.session()
+        if session.autoflush:  # as session.execute would: pending ORM changes are written first
+            session.flush()
+        connection = session.connection()
         plan = self._for(connection.dialect)
         for name, default in plan.defaults:
             if name not in params:
@@ -258,18 +270,20 @@ class Direct:
             if name in params:
                 params[name] = convert(params[name])
         sql = plan.sql
+        context = SimpleNamespace()  # for the cursor events' listeners to keep their notes on
         cursor = connection.connection.driver_connection.cursor()
         try:
             for listener in connection.dispatch.before_cursor_execute:
-                sql, params = listener(connection, cursor, sql, params, None, False)
+                sql, params = listener(connection, cursor, sql, params, context, False)
             try:
                 cursor.execute(sql, params)
             except connection.dialect.loaded_dbapi.Error as exc:
-                raise sa_exc.DBAPIError.instance(
-                    sql, params, exc, connection.dialect.loaded_dbapi.Error, dialect=connection.dialect
-                ) from exc
+                # SQLAlchemy's own handling: its exception classes (IntegrityError ...), a lost
+                # connection invalidated with the pool's older ones, the handle_error events.
+                connection._handle_dbapi_exception(exc, sql, params, cursor, None)
+                raise  # not reached: it raises
             for listener in connection.dispatch.after_cursor_execute:
-                listener(connection, cursor, sql, params, None, False)
+                listener(connection, cursor, sql, params, context, False)
             # Rows only from a statement that returns some (asking the cursor for its description
             # builds an object per column).
             return cursor.fetchall() if plan.names else []
@@ -311,23 +325,22 @@ def _insert_plan(cls: type, keys: tuple[str, ...]) -> _InsertPlan:
             nulls.append(attr.key)
         else:  # an id, a server default or an SQL expression: the database's answer is read back
             returned.append((attr.key, column.key))
-    plan = _PLANS[(cls, keys)] = _InsertPlan(table, tuple(given), tuple(known), tuple(nulls), tuple(returned))
-    return plan
+    # setdefault: two threads building one plan at once end up sharing the first one stored
+    return _PLANS.setdefault((cls, keys), _InsertPlan(table, tuple(given), tuple(known), tuple(nulls), tuple(returned)))
 
 
 # One statement per shape (the plans of its rows, in order); a placement has a handful of shapes
 # (an order with 1, 2, ... lines), so the cache is small; it is bounded all the same.
-_TOGETHER: dict[tuple[int, ...], Direct] = {}
+_TOGETHER: dict[tuple[tuple[type, tuple[str, ...]], ...], Direct] = {}
 _TOGETHER_MAX = 512
 
 
-def _together(plans: Sequence[_InsertPlan]) -> Direct:
+def _together(shape: tuple[tuple[type, tuple[str, ...]], ...], plans: Sequence[_InsertPlan]) -> Direct:
     """One statement inserting one row per plan, its parameters named r<row>_<column>: a plain
     INSERT for one row; for several, each row an INSERT in a CTE of its own (they all run, in one
     statement and one round trip: foreign keys between them are checked at its end) and a SELECT
     of what each returns, so every row's answer has its own place (a multi-row VALUES would not
     say which id went to which row)."""
-    shape = tuple(id(plan) for plan in plans)
     direct = _TOGETHER.get(shape)
     if direct is not None:
         return direct
@@ -368,7 +381,8 @@ def insert_as_loaded(*groups: Sequence[Any]) -> None:
     objects = [obj for group in groups for obj in group]
     if not objects:
         return
-    plans = [_insert_plan(type(obj), tuple(sorted(obj.__dict__))) for obj in objects]
+    shape = tuple((type(obj), tuple(sorted(obj.__dict__))) for obj in objects)
+    plans = [_insert_plan(cls, keys) for cls, keys in shape]
     params: dict[str, Any] = {}
     for row, (obj, plan) in enumerate(zip(objects, plans, strict=True)):
         values = obj.__dict__
@@ -378,7 +392,7 @@ def insert_as_loaded(*groups: Sequence[Any]) -> None:
             values[key] = params[f"r{row}_{column}"] = column_default(default)
         for key in plan.nulls:
             values[key] = None
-    rows = _together(plans).execute(params)
+    rows = _together(shape, plans).execute(params)
     answer = iter(rows[0] if rows else ())  # what the database filled in, row by row
     for obj, plan in zip(objects, plans, strict=True):
         for key, _ in plan.returned:

@@ -89,14 +89,15 @@ def fake_refund_notification(out_refund_no: str) -> str:
 
 
 def sweep_expired_orders() -> int:
-    """Expire the unpaid orders past their `expires_at`, oldest first (each reconciled with the
-    provider first: one paid at the last moment is marked paid, not cancelled)."""
-    return each_due(
-        select(Order.id)
-        .where(Order.status == "pending_payment", Order.expires_at < utcnow())
-        .order_by(Order.expires_at, Order.id),
-        expire_order,
-    )
+    """Expire the unpaid orders past their `expires_at`, oldest first: first those whose payment
+    never started (no prepay: nothing to ask the provider, so a slow or unreachable provider
+    cannot hold their stock), then those the provider is asked about (one paid at the last moment
+    is marked paid, not cancelled; one it cannot answer for stays due and is tried again)."""
+    due = (Order.status == "pending_payment", Order.expires_at < utcnow())
+    order = (Order.expires_at, Order.id)
+    never_paying = each_due(select(Order.id).where(*due, Order.prepay_id.is_(None)).order_by(*order), expire_order)
+    asked = each_due(select(Order.id).where(*due, Order.prepay_id.is_not(None)).order_by(*order), expire_order)
+    return never_paying + asked
 
 
 def sweep_unclosed_payments() -> int:

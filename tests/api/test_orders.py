@@ -17,7 +17,16 @@ from shop.core.db import db, transaction
 from shop.core.events import OrderCancelled, OrderPaid, bus
 from shop.orders import service as orders
 from shop.orders.models import Order, Payment, Refund
-from tests.factories import fake_pay, make_merchant, make_product, member_headers, order_body, place, staff_headers
+from tests.factories import (
+    fake_pay,
+    make_merchant,
+    make_product,
+    member_headers,
+    order_body,
+    place,
+    sent_statements,
+    staff_headers,
+)
 
 
 def _shop(stock: int = 10, price: int = 2500):
@@ -110,6 +119,36 @@ def test_an_order_for_more_than_the_stock_is_refused_and_reserves_nothing(ctx, c
     assert response.json["error"]["code"] == "insufficient_stock"
     assert response.json["error"]["details"]["sku_id"] == sku_id
     assert (_stock(sku_id), _stock(other)) == (2, 5)
+    assert db.session.execute(select(Order)).first() is None
+
+
+def test_a_sold_out_sku_is_refused_before_any_row_of_the_order_is_written(ctx, client):
+    merchant, _, sku_id = _shop(stock=1)
+    headers = member_headers(client, merchant.code)
+    with sent_statements() as sent:
+        response = place(client, headers, order_body(sku_id, 2))
+    assert (response.status_code, response.json["error"]["code"]) == (409, "insufficient_stock")
+    assert response.json["error"]["details"]["sku_id"] == sku_id
+    written = [s for s in sent if s.startswith(("INSERT INTO orders", "WITH", "UPDATE skus"))]
+    assert written == []  # refused on the stock read with the prices: no order rows, no stock UPDATE
+    assert _stock(sku_id) == 1
+
+
+def test_an_order_from_a_cart_of_more_than_50_different_items_is_refused(ctx, client):
+    merchant = make_merchant()
+    product = make_product(
+        merchant, "贴纸", skus=[{"specs": {"号": str(i)}, "price": 100, "stock": 5} for i in range(51)]
+    )
+    headers = member_headers(client, merchant.code)
+    for sku in product.skus:
+        assert (
+            client.post("/api/v1/cart/items", json={"sku_id": sku.id, "quantity": 1}, headers=headers).status_code
+            == 200
+        )
+    body = {"from_cart": True, "fulfilment": "delivery", "address": order_body(1)["address"]}
+    response = place(client, headers, body)
+    assert (response.status_code, response.json["error"]["code"]) == (422, "too_many_lines")
+    assert response.json["error"]["details"]["limit"] == 50
     assert db.session.execute(select(Order)).first() is None
 
 

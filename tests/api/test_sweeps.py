@@ -61,6 +61,33 @@ def test_one_order_that_cannot_be_expired_does_not_stop_the_others(app, ctx, cli
     )
 
 
+def test_orders_the_provider_must_be_asked_about_never_hold_up_those_whose_payment_never_started(
+    app, ctx, client, monkeypatch
+):
+    merchant = make_merchant()
+    sku_id = make_product(merchant, skus=[{"specs": {}, "price": 100, "stock": 10}]).skus[0].id
+    headers = member_headers(client, merchant.code)
+    asked = [place(client, headers, order_body(sku_id)).json for _ in range(3)]
+    for order in asked:
+        assert client.post(f"/api/v1/orders/{order['id']}/pay", headers=headers).status_code == 200
+        _backdate(order["id"], expires_at=utcnow() - timedelta(minutes=5))  # the oldest, within the grace
+    never_paid = place(client, headers, order_body(sku_id)).json
+    _backdate(never_paid["id"], expires_at=utcnow() - timedelta(minutes=1))
+    queried: list[str] = []
+
+    def down(merchant, out_trade_no):
+        queried.append(out_trade_no)
+        raise UpstreamError("down", code="payment_unreachable")
+
+    monkeypatch.setattr(app.extensions["groupshop.payments"], "query", down)
+    monkeypatch.setattr(runner, "SWEEP_BATCH", 2)  # fewer than the orders to ask about
+    assert payment_jobs.sweep_expired_orders() == 3  # the one that never paid, two asked about (no answer)
+    db.session.expire_all()
+    assert db.session.get(Order, never_paid["id"]).status == "cancelled"  # its stock is back at once
+    assert all(db.session.get(Order, order["id"]).status == "pending_payment" for order in asked)
+    assert len(queried) == 2
+
+
 def test_an_unreachable_provider_keeps_an_order_open_for_a_while_then_it_expires(app, ctx, client, monkeypatch):
     merchant = make_merchant()
     sku_id = make_product(merchant, skus=[{"specs": {}, "price": 100, "stock": 10}]).skus[0].id

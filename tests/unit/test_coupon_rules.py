@@ -227,11 +227,18 @@ CASES: list[tuple[str, Terms, list[PricedLine], int, Evaluation]] = [
         Evaluation(False, reason=ADD_GIFT_SKU),
     ),
     (
-        "a gift over a threshold",
+        "a gift over a threshold: the unit given away does not count",
         Terms(GIFT, gift_sku_id=21, threshold=20000),
         ORDER,
         0,
-        Evaluation(False, reason=THRESHOLD_NOT_MET, short_by=8000),
+        Evaluation(False, reason=THRESHOLD_NOT_MET, short_by=11000),
+    ),
+    (
+        "满100送: 70 yuan of goods and the 30-yuan gift do not make 100",
+        Terms(GIFT, gift_sku_id=21, threshold=10000),
+        lines(Spec(11, 1, 100, 7000), Spec(21, 2, 200, 3000)),
+        0,
+        Evaluation(False, reason=THRESHOLD_NOT_MET, short_by=3000),
     ),
 ]
 
@@ -264,13 +271,23 @@ def used(uses: list[Use]) -> list[tuple[int, int]]:
     return [(use.coupon_id, use.evaluation.discount) for use in uses]
 
 
-def test_applied_in_turn_each_sees_what_the_ones_before_left_and_shares_add_up():
+def test_applied_in_turn_each_sees_what_the_ones_before_left():
     first = coupon(1, Terms(AMOUNT_OFF, threshold=10000, amount=2000))
     second = coupon(2, Terms(AMOUNT_OFF, threshold=10000, amount=1000))  # 120 - 20 = 100: still met
     third = coupon(3, Terms(AMOUNT_OFF, threshold=9500, amount=1000))  # 90 left: missed by 5 yuan
-    answers = apply_in_turn([first, second, third], ORDER)
-    assert [a.coupon_id if isinstance(a, Use) else a.reason for a in answers] == [1, 2, THRESHOLD_NOT_MET]
-    assert answers[2].short_by == 500
+    outcome = apply_in_turn([first, second, third], ORDER)
+    assert [(u.coupon_id, u.evaluation.applicable) for u in outcome.uses] == [(1, True), (2, True), (3, False)]
+    assert outcome.uses[2].evaluation.short_by == 500
+    assert outcome.payable == 12000 - 3000
+
+
+def test_shipping_coupons_come_after_the_fee_the_discounted_goods_pay():
+    free_over_100 = lambda goods: 0 if goods >= 10000 else 800  # noqa: E731
+    goods = coupon(1, Terms(AMOUNT_OFF, amount=3000))
+    shipping = coupon(2, Terms(FREE_SHIPPING))
+    outcome = apply_in_turn([shipping, goods], ORDER, fee_for=free_over_100)  # asked in either order
+    assert [(u.coupon_id, u.evaluation.discount) for u in outcome.uses] == [(1, 3000), (2, 800)]
+    assert outcome.payable == 9000  # 120 - 30 = 90 of goods, which pay 8 of shipping, waived
 
 
 CHOICES: list[tuple[str, list[Candidate], int, list[tuple[int, int]]]] = [
@@ -340,6 +357,15 @@ CHOICES: list[tuple[str, list[Candidate], int, list[tuple[int, int]]]] = [
         800,
         [(1, 1000), (2, 800)],
     ),
+    (
+        "stackable in the better order: 满100减10 before 20% off takes 10 + 18",
+        [
+            coupon(1, Terms(PERCENT_OFF, rate_bp=2000), stackable=True),
+            coupon(2, Terms(AMOUNT_OFF, threshold=10000, amount=1000), stackable=True),
+        ],
+        0,
+        [(2, 1000), (1, 2200)],
+    ),
     ("nothing applies", [coupon(1, Terms(AMOUNT_OFF, threshold=50000, amount=1000))], 0, []),
     ("an empty wallet", [], 800, []),
 ]
@@ -350,16 +376,25 @@ def test_best_combination(wallet: list[Candidate], fee: int, expected: list[tupl
     assert used(best_combination(wallet, ORDER, shipping_fee=fee)) == expected
 
 
+def test_a_goods_coupon_that_costs_the_free_shipping_is_not_the_best():
+    free_over_100 = lambda goods: 0 if goods >= 10000 else 800  # noqa: E731
+    order = lines(Spec(11, 1, 100, 10500))  # 105 yuan: ships free
+    small = coupon(1, Terms(AMOUNT_OFF, amount=400))  # 101 left: still free shipping
+    bigger = coupon(2, Terms(AMOUNT_OFF, amount=1000))  # 95 left: pays 8 of shipping, 103 in all
+    assert used(best_combination([small, bigger], order, fee_for=free_over_100)) == [(1, 400)]
+    assert used(best_combination([small, bigger], order)) == [(2, 1000)]  # with a fee that never changes
+
+
 @pytest.mark.parametrize("amount", [1, 7, 999, 4001, 11112])  # the order costs 11,113
 def test_a_goods_discount_spread_in_turn_adds_up_to_the_fen_on_every_line(amount: int) -> None:
     order = lines(Spec(11, 1, 100, 3333), Spec(21, 2, 200, 1, quantity=3), Spec(31, 3, 101, 7777))
-    [use] = apply_in_turn([coupon(1, Terms(AMOUNT_OFF, amount=amount))], order)
-    assert isinstance(use, Use) and use.evaluation.discount == amount
-    # what the next coupon would see: every line's share, summing to the discount
-    probe = apply_in_turn(
+    outcome = apply_in_turn([coupon(1, Terms(AMOUNT_OFF, amount=amount))], order)
+    assert outcome.uses[0].evaluation.discount == amount and outcome.payable == 11113 - amount
+    # what a second coupon sees: every line's share taken, summing to the first one's discount
+    second = apply_in_turn(
         [coupon(1, Terms(AMOUNT_OFF, amount=amount)), coupon(2, Terms(AMOUNT_OFF, amount=10**9))], order
     )
-    assert probe[1].evaluation.discount == sum(line.goods_amount for line in order) - amount
+    assert second.uses[1].evaluation.discount == 11113 - amount and second.payable == 0
 
 
 def test_an_unknown_kind_is_a_programming_error() -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from shop.catalog.models import Category, Product
-from shop.core.db import Direct, db, transaction
+from shop.core.db import Direct, db, new_row, transaction
 from shop.core.errors import DomainError
 from tests.factories import make_merchant, sent_statements
 
@@ -55,3 +55,17 @@ def test_a_constraint_violation_is_sqlalchemys_integrity_error_and_the_transacti
     with pytest.raises(DomainError), transaction():  # a foreign key: 404 or 409, never a 500
         ADD_PRODUCT.execute({"p_merchant": 0, "p_title": "茶", "p_images": []})
     assert db.session.execute(select(func.count()).select_from(_categories)).scalar_one() >= 0
+
+
+def test_pending_orm_changes_are_flushed_before_it_runs_as_session_execute_would(ctx):
+    merchant = make_merchant()
+    with transaction():
+        db.session.add(Category(merchant_id=merchant.id, name="待写"))  # pending, not flushed
+        # a Direct read sees it: the pending row was written first (and so locks in its turn)
+        found = Direct(select(func.count()).select_from(_categories).where(_categories.c.name == "待写")).execute({})
+        assert found == [(1,)]
+
+
+def test_new_row_refuses_a_name_the_class_does_not_have(ctx):
+    with pytest.raises(TypeError, match="has no attribute titel"):
+        new_row(Product, titel="茶")
