@@ -9,7 +9,8 @@ or 422 a sequential request would have got, never a 500. `transaction()` transla
 A foreign key means one of two things: the row it points at is missing (an insert or update of
 the referencing row) or the row is still referenced (a delete of the referenced row). A unique or
 foreign key not named here still becomes a 4xx by its kind (`_GENERIC`), and is logged so that it
-gets a name; a test holds every unique constraint of the schema to an entry in `DUPLICATE`.
+gets a name; a test holds every unique constraint of the schema to an entry in `DUPLICATE`. A
+feature package names its own constraints with `register` from its install().
 
 Other violations (NOT NULL, CHECK) are not races but bugs: what a request may write is validated
 before, and counters are guarded in SQL. They stay errors (a 500 that monitoring sees), unless a
@@ -19,6 +20,7 @@ CHECK is named in `CHECKS` because a request can meet it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -123,6 +125,32 @@ def _kind(sqlstate: str | None, statement: str | None) -> str | None:
 
 
 _TABLES = {"duplicate": DUPLICATE, "missing": MISSING, "in_use": IN_USE}
+
+
+def register(
+    *,
+    duplicate: Mapping[str, Meaning] | None = None,
+    missing: Mapping[str, Meaning] | None = None,
+    in_use: Mapping[str, Meaning] | None = None,
+    checks: Mapping[str, Meaning] | None = None,
+) -> None:
+    """Give a feature package's constraints their meaning (its install() calls this), as shop's
+    own are given above. Idempotent; naming a constraint that already means something else is a
+    programming error (ValueError), so two packages cannot fight over one name."""
+    for table, given in ((DUPLICATE, duplicate), (MISSING, missing), (IN_USE, in_use), (CHECKS, checks)):
+        for name, meaning in (given or {}).items():
+            known = table.get(name)
+            if known is not None and known != meaning:
+                raise ValueError(f"constraint {name!r} already means {known.code!r}")
+    for table, given in ((DUPLICATE, duplicate), (MISSING, missing), (IN_USE, in_use), (CHECKS, checks)):
+        table.update(given or {})
+
+
+def unregister(*names: str) -> None:
+    """Forget the meanings of `names` (tests that register a package's constraints undo it)."""
+    for table in (DUPLICATE, MISSING, IN_USE, CHECKS):
+        for name in names:
+            table.pop(name, None)
 
 
 def translate(exc: IntegrityError | StaleDataError) -> Exception:

@@ -142,3 +142,27 @@ def test_redis_out_is_a_503_and_a_redis_answer_we_did_not_expect_is_a_500(app, e
     with app.test_request_context():
         response = app.handle_user_exception(error)
     assert response.status_code == status
+
+
+def test_a_feature_package_gives_its_own_constraints_their_meaning(ctx):
+    with transaction():
+        db.session.execute(text("CREATE TABLE tmp_voucher (id int PRIMARY KEY, code text CONSTRAINT tmp_uq UNIQUE)"))
+        db.session.execute(text("INSERT INTO tmp_voucher VALUES (1, 'A')"))
+    taken = integrity.Meaning(Conflict, "voucher_code_taken", "that voucher code is taken", "code")
+    integrity.register(duplicate={"tmp_uq": taken})
+    try:
+        integrity.register(duplicate={"tmp_uq": taken})  # installing twice is harmless
+        with pytest.raises(Conflict) as raised, transaction():
+            db.session.execute(text("INSERT INTO tmp_voucher VALUES (2, 'A')"))
+        assert (raised.value.code, raised.value.details) == (
+            "voucher_code_taken",
+            {"fields": {"code": ["that voucher code is taken"]}},
+        )
+        other = integrity.Meaning(Conflict, "other", "something else")
+        with pytest.raises(ValueError, match="already means 'voucher_code_taken'"):
+            integrity.register(duplicate={"tmp_uq": other})
+        with pytest.raises(ValueError, match="already means 'username_taken'"):
+            integrity.register(duplicate={"uq_staff_merchant_id_username": other})  # shop's own: not to be taken
+    finally:
+        integrity.unregister("tmp_uq")
+    assert "tmp_uq" not in integrity.DUPLICATE
