@@ -29,6 +29,7 @@ leaves the least to pay.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from copy import copy
 from dataclasses import dataclass, replace
 from datetime import datetime
 from itertools import permutations
@@ -58,6 +59,7 @@ class Line(Protocol):
     unit_price: int
     quantity: int
     offer: Any
+    discount: int  # what the discounts so far took off the line; paid_amount follows it
 
     @property
     def paid_amount(self) -> int: ...
@@ -177,23 +179,6 @@ class Use:
     evaluation: Evaluation
 
 
-@dataclass
-class _Working:
-    """A line whose paid amount goes down as the chosen coupons are applied in turn."""
-
-    sku_id: int
-    product_id: int
-    category_id: int | None
-    unit_price: int
-    quantity: int
-    offer: Any
-    discount: int
-
-    @property
-    def paid_amount(self) -> int:
-        return self.unit_price * self.quantity - self.discount
-
-
 @dataclass(frozen=True)
 class Outcome:
     uses: list[Use]
@@ -211,18 +196,7 @@ def apply_in_turn(
     lines as the ones before left them (spread by paid amount, as shop spreads them), then the fee
     on what the goods now cost (`fee_for(paid goods)`; `shipping_fee` when not given), then the
     shipping coupons on it. A Use per candidate, in that order, applicable or not."""
-    working = [
-        _Working(
-            line.sku_id,
-            line.product_id,
-            line.category_id,
-            line.unit_price,
-            line.quantity,
-            line.offer,
-            line.unit_price * line.quantity - line.paid_amount,
-        )
-        for line in lines
-    ]
+    working = [copy(line) for line in lines]  # their discounts grow as coupons apply, not the order's
     goods = [c for c in candidates if c.terms.kind != FREE_SHIPPING]
     shipping = [c for c in candidates if c.terms.kind == FREE_SHIPPING]
     uses: list[Use] = []

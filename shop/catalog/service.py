@@ -26,11 +26,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Query, make_transient_to_detached
+from sqlalchemy.orm import Query
 
 from shop.catalog.models import Category, Product, Sku, StockMovement
 from shop.core.cache import bump_after_commit
-from shop.core.db import Direct, db, utcnow
+from shop.core.db import Direct, attach_as_loaded, db, utcnow
 from shop.core.errors import Conflict, InvalidInput, NotFound, field_error
 from shop.core.locking import locked
 from shop.core.pagination import Page, keyset_page
@@ -488,20 +488,19 @@ def adjust_stock(
             code="insufficient_stock",
             details={"stock": sku.stock, "delta": delta},
         )
-    movement = StockMovement(
-        id=moved.movement_id,
-        merchant_id=merchant_id,
-        sku_id=sku_id,
-        delta=delta,
-        stock_after=moved.stock_after,
-        reason=reason,
-        note=note,
-        staff_id=staff_id,
-        created_at=now,
+    return attach_as_loaded(  # the movement's row is in the database already: no second INSERT
+        StockMovement(
+            id=moved.movement_id,
+            merchant_id=merchant_id,
+            sku_id=sku_id,
+            delta=delta,
+            stock_after=moved.stock_after,
+            reason=reason,
+            note=note,
+            staff_id=staff_id,
+            created_at=now,
+        )
     )
-    make_transient_to_detached(movement)  # it is in the database already: no second INSERT
-    db.session.add(movement)
-    return movement
 
 
 def record_sales(units_by_product: Mapping[int, int]) -> None:

@@ -187,6 +187,15 @@ _MANAGERS: dict[type, Any] = {}
 _CHECKED: set[tuple[type, frozenset[str]]] = set()
 
 
+def attach_as_loaded(obj: T) -> T:
+    """Put `obj`, a new instance whose row is in the database already (inserted by a statement of
+    our own), in the session as if a query had loaded it: its values taken as they are (no
+    history), nothing to INSERT at the next flush."""
+    make_transient_to_detached(obj)
+    db.session.add(obj)
+    return obj
+
+
 def column_default(default: Any) -> Any:
     """The value of a column's Python default (a ColumnDefault) as SQLAlchemy computes it for an
     INSERT: the constant, or the function called (ours take no execution context)."""
@@ -397,7 +406,4 @@ def insert_as_loaded(*groups: Sequence[Any]) -> None:
     for obj, plan in zip(objects, plans, strict=True):
         for key, _ in plan.returned:
             obj.__dict__[key] = next(answer)
-        # Every column attribute is in the instance's dict now: make_transient_to_detached takes
-        # them all as loaded (no history), as a query would have left them.
-        make_transient_to_detached(obj)
-        db.session.add(obj)
+        attach_as_loaded(obj)  # every column attribute is in its dict now

@@ -218,7 +218,8 @@ def place_order(
         purpose="placement",
         now=now,
     )
-    settings = quote.settings or pricing.merchant_settings(merchant_id)
+    settings = quote.settings
+    assert settings is not None  # pricing reads them with the SKUs
     check_stock(quote.lines)
     order = new_row(
         Order,
@@ -326,7 +327,7 @@ def cancel_order(
     """Cancel an unpaid order: stock back exactly once, and the payment closed at the provider.
 
     With reason "expired" it is a no-op unless the order is unpaid and past its expiry, so the
-    delayed job, the sweep and a retry can all call it safely.
+    expiry sweep, a second sweep and a retry can all call it safely.
     """
     now = now or utcnow()
     order = lock_order(order_id, merchant_id=merchant_id, member_id=member_id)

@@ -258,6 +258,11 @@ def test_a_category_scope_takes_the_sub_categories_once_widened():
     assert with_scope(Terms(AMOUNT_OFF, amount=1), {100: None}) == Terms(AMOUNT_OFF, amount=1)
 
 
+def free_over_100(goods: int) -> int:
+    """The shop's shipping rule in these tests: 8 yuan, free from 100 yuan of paid goods."""
+    return 0 if goods >= 10000 else 800
+
+
 SOON = datetime(2026, 12, 1, tzinfo=UTC)
 
 
@@ -282,7 +287,6 @@ def test_applied_in_turn_each_sees_what_the_ones_before_left():
 
 
 def test_shipping_coupons_come_after_the_fee_the_discounted_goods_pay():
-    free_over_100 = lambda goods: 0 if goods >= 10000 else 800  # noqa: E731
     goods = coupon(1, Terms(AMOUNT_OFF, amount=3000))
     shipping = coupon(2, Terms(FREE_SHIPPING))
     outcome = apply_in_turn([shipping, goods], ORDER, fee_for=free_over_100)  # asked in either order
@@ -377,7 +381,6 @@ def test_best_combination(wallet: list[Candidate], fee: int, expected: list[tupl
 
 
 def test_a_goods_coupon_that_costs_the_free_shipping_is_not_the_best():
-    free_over_100 = lambda goods: 0 if goods >= 10000 else 800  # noqa: E731
     order = lines(Spec(11, 1, 100, 10500))  # 105 yuan: ships free
     small = coupon(1, Terms(AMOUNT_OFF, amount=400))  # 101 left: still free shipping
     bigger = coupon(2, Terms(AMOUNT_OFF, amount=1000))  # 95 left: pays 8 of shipping, 103 in all
