@@ -84,13 +84,14 @@ class Terms:
 @dataclass(frozen=True)
 class Evaluation:
     """What a coupon does to an order: `discount` fen off (`kind` goods or shipping), spread over
-    the goods lines of `sku_ids`; or, not `applicable`, `reason` (and `short_by` fen for a
-    threshold missed)."""
+    the goods lines at `lines` (positions in the lines evaluated; `sku_ids` are their SKUs); or,
+    not `applicable`, `reason` (and `short_by` fen for a threshold missed)."""
 
     applicable: bool
     discount: int = 0
     kind: str = "goods"
     sku_ids: frozenset[int] = frozenset()
+    lines: frozenset[int] = frozenset()
     reason: str | None = None
     short_by: int | None = None
 
@@ -114,16 +115,19 @@ def in_scope(terms: Terms, line: Line) -> bool:
 def evaluate(terms: Terms, lines: Sequence[Line], *, shipping_fee: int = 0) -> Evaluation:
     """The coupon on these lines; `shipping_fee`: what shipping costs the order now (0 for a
     pickup or an order that ships free)."""
-    scoped = [line for line in lines if in_scope(terms, line)]
+    positions = [position for position, line in enumerate(lines) if in_scope(terms, line)]
+    scoped = [lines[position] for position in positions]
     if not scoped:
         return _not(OUT_OF_SCOPE)
     paid = sum(line.paid_amount for line in scoped)
-    gift = _gift_line(terms, lines) if terms.kind == GIFT else None
-    if gift is not None and gift in scoped:  # the unit given away does not count towards 满X送
+    gift_at = _gift_line(terms, lines) if terms.kind == GIFT else None
+    gift = lines[gift_at] if gift_at is not None else None
+    if gift_at is not None and gift_at in positions:  # the unit given away does not count towards 满X送
         paid -= min(gift.unit_price, gift.paid_amount)
     if paid < terms.threshold:
         return _not(THRESHOLD_NOT_MET, short_by=terms.threshold - paid)
     sku_ids = frozenset(line.sku_id for line in scoped)
+    at = frozenset(positions)
     if terms.kind == FREE_SHIPPING:
         if shipping_fee <= 0:
             return _not(NO_SHIPPING_FEE)
@@ -132,7 +136,7 @@ def evaluate(terms: Terms, lines: Sequence[Line], *, shipping_fee: int = 0) -> E
         if gift is None:
             return _not(ADD_GIFT_SKU)
         discount = min(gift.unit_price, gift.paid_amount)
-        sku_ids = frozenset({gift.sku_id})
+        sku_ids, at = frozenset({gift.sku_id}), frozenset({gift_at})
     elif terms.kind == AMOUNT_OFF:
         discount = min(terms.amount, paid)
     elif terms.kind == PERCENT_OFF:
@@ -143,14 +147,18 @@ def evaluate(terms: Terms, lines: Sequence[Line], *, shipping_fee: int = 0) -> E
         raise ValueError(f"unknown coupon kind {terms.kind!r}")
     if discount <= 0:
         return _not(NOTHING_LEFT)
-    return Evaluation(applicable=True, discount=discount, sku_ids=sku_ids)
+    return Evaluation(applicable=True, discount=discount, sku_ids=sku_ids, lines=at)
 
 
-def _gift_line(terms: Terms, lines: Sequence[Line]) -> Line | None:
-    """The order's line of the gift SKU that the gift can go on (not one at an offer price, unless
-    the template lets offer lines count)."""
+def _gift_line(terms: Terms, lines: Sequence[Line]) -> int | None:
+    """The position of the order's line of the gift SKU that the gift can go on (not one at an
+    offer price, unless the template lets offer lines count)."""
     return next(
-        (line for line in lines if line.sku_id == terms.gift_sku_id and (line.offer is None or terms.offer_lines)),
+        (
+            position
+            for position, line in enumerate(lines)
+            if line.sku_id == terms.gift_sku_id and (line.offer is None or terms.offer_lines)
+        ),
         None,
     )
 
@@ -203,7 +211,7 @@ def apply_in_turn(
     for candidate in goods:
         evaluation = evaluate(candidate.terms, working)
         if evaluation.applicable:
-            eligible = [line for line in working if line.sku_id in evaluation.sku_ids]
+            eligible = [line for position, line in enumerate(working) if position in evaluation.lines]
             shares = allocate(evaluation.discount, [line.paid_amount for line in eligible])
             for line, share in zip(eligible, shares, strict=True):
                 line.discount += share

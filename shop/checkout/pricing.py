@@ -175,6 +175,10 @@ class Adjustment:
     reference: str = ""  # e.g. the coupon id
     description: str = ""
     sku_ids: frozenset[int] | None = None  # goods lines it applies to; None = all
+    # Or the lines by their positions in the quote's lines (PricingContext.lines, the list the
+    # adjuster sees): one SKU can be on two lines (at an offer price and at its own), and a
+    # discount that takes one of them only names it so. When given, sku_ids is not read.
+    lines: frozenset[int] | None = None
 
 
 @dataclass
@@ -576,7 +580,10 @@ def _apply_shipping(result: Quote, adjustment: Adjustment) -> None:
 def _apply_goods(result: Quote, adjustment: Adjustment) -> None:
     if adjustment.amount <= 0:
         return
-    eligible = [line for line in result.lines if adjustment.sku_ids is None or line.sku_id in adjustment.sku_ids]
+    if adjustment.lines is not None:
+        eligible = [line for position, line in enumerate(result.lines) if position in adjustment.lines]
+    else:
+        eligible = [line for line in result.lines if adjustment.sku_ids is None or line.sku_id in adjustment.sku_ids]
     room = sum(line.paid_amount for line in eligible)
     amount = min(adjustment.amount, room)
     if not amount:
@@ -596,4 +603,5 @@ def _with_amount(adjustment: Adjustment, amount: int) -> Adjustment:
         reference=adjustment.reference,
         description=adjustment.description,
         sku_ids=adjustment.sku_ids,
+        lines=adjustment.lines,
     )

@@ -4,7 +4,7 @@ lines, shipping, gifts; and which coupons to use when the member did not say."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -245,7 +245,22 @@ CASES: list[tuple[str, Terms, list[PricedLine], int, Evaluation]] = [
 
 @pytest.mark.parametrize(("terms", "order", "fee", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_evaluate(terms: Terms, order: list[PricedLine], fee: int, expected: Evaluation) -> None:
-    assert evaluate(terms, order, shipping_fee=fee) == expected
+    result = evaluate(terms, order, shipping_fee=fee)
+    assert replace(result, lines=frozenset()) == expected
+    # the positions name exactly the lines of those SKUs (each SKU on one line here)
+    assert {order[position].sku_id for position in result.lines} == set(expected.sku_ids)
+
+
+def test_one_sku_on_an_offer_line_and_a_normal_line_is_discounted_on_the_normal_line_only():
+    order = lines(Spec(11, 1, None, 5000, offer=True), Spec(11, 1, None, 6000))
+    result = evaluate(Terms(AMOUNT_OFF, threshold=6000, amount=1000), order)
+    assert (result.applicable, result.discount, result.lines) == (True, 1000, {1})
+    gift = evaluate(Terms(GIFT, gift_sku_id=11), order)
+    assert (gift.discount, gift.lines) == (6000, {1})
+    outcome = apply_in_turn(
+        [Candidate(1, 1, Terms(AMOUNT_OFF, amount=1000), False, datetime(2026, 12, 1, tzinfo=UTC))], order
+    )
+    assert outcome.payable == 5000 + 5000  # the offer line untouched
 
 
 def test_a_category_scope_takes_the_sub_categories_once_widened():

@@ -228,6 +228,21 @@ def test_a_discount_on_some_skus_leaves_the_others_alone():
     assert [line.discount for line in quote.lines] == [0, 200]
 
 
+class ByPosition:
+    name = "by-position"
+
+    def adjust(self, context: PricingContext) -> list[Adjustment]:
+        return [Adjustment(source=self.name, kind="goods", amount=500, sku_ids=frozenset({7}), lines=frozenset({1}))]
+
+
+def test_a_discount_naming_lines_by_position_takes_one_of_two_lines_of_a_sku():
+    register_adjuster(ByPosition())
+    offer = Offer(kind="flash_sale", id=3, unit_price=600)
+    quote = apply_adjusters(_context(_line(7, 1000, 1, offer), _line(7, 1000, 1)))
+    assert [line.discount for line in quote.lines] == [0, 500]
+    assert quote.adjustments[0].lines == {1}
+
+
 # --- shipping -----------------------------------------------------------------------------------
 
 
