@@ -225,7 +225,16 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     install_throttling(app, settings)
 
     install_packages(app)
-    from api import health, member_api, member_orders, merchant_api, merchant_orders, payments_api
+    from api import (
+        health,
+        member_api,
+        member_coupons,
+        member_orders,
+        merchant_api,
+        merchant_coupons,
+        merchant_orders,
+        payments_api,
+    )
     from api.schemas.common import ErrorSchema
 
     api = GroupshopApi()
@@ -235,8 +244,10 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         health.blp,
         member_api.blp,
         member_orders.blp,
+        member_coupons.blp,
         merchant_api.blp,
         merchant_orders.blp,
+        merchant_coupons.blp,
         payments_api.blp,
     ):
         api.register_blueprint(blueprint)

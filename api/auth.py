@@ -41,6 +41,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "orders:read": frozenset(STAFF_ROLES),
     "orders:fulfil": frozenset({"owner", "operator"}),
     "settings:manage": frozenset({"owner"}),
+    "coupons:read": frozenset(STAFF_ROLES),
+    "coupons:write": frozenset({"owner", "operator"}),
 }
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -119,9 +119,24 @@ def quote(args: dict[str, Any]) -> Quote:
         caller.subject_id,
         items,
         fulfilment=args["fulfilment"],
-        selections=args.get("selections"),
+        selections=_selections(args),
         purpose="quote",
     )
+
+
+def _selections(args: dict[str, Any]) -> dict[str, Any] | None:
+    """The pricing selections of a quote or placement: `coupons: [ids]` is the coupons adjuster's
+    (`{"coupons": {"ids": [...]}}`), sent either way but not both."""
+    selections = dict(args.get("selections") or {})
+    if "coupons" in args:
+        if "coupons" in selections:
+            raise InvalidInput(
+                "send the coupons once: coupons or selections.coupons",
+                code="validation_error",
+                details={"fields": {"coupons": ["also sent as selections.coupons"]}},
+            )
+        selections["coupons"] = {"ids": args["coupons"]}
+    return selections or None
 
 
 def _idempotency_key() -> str:
@@ -167,7 +182,7 @@ class Orders(MethodView):
                 address=args.get("address"),
                 pickup_point_id=args.get("pickup_point_id"),
                 remark=args["remark"],
-                selections=args.get("selections"),
+                selections=_selections(args),
                 idempotency_key=key,
                 fingerprint=orders.request_fingerprint(args),
             )

@@ -128,3 +128,36 @@ class Coupon(IdMixin, MerchantScoped, db.Model):
 
     def __repr__(self) -> str:
         return f"<Coupon {self.id} {self.status}>"
+
+
+GRANT_STATUSES = ("pending", "done")
+
+
+class CouponGrant(IdMixin, TimestampMixin, MerchantScoped, db.Model):
+    """A staff grant of one template to a list of members, issued by a job in chunks: `processed`
+    of `total` members so far, `issued` of them got a coupon, the others were `skipped` (counts
+    by reason: sold_out, not_claimable, member_gone). Each member's coupon has the source
+    `grant:<id>`, so a chunk run twice issues nothing twice."""
+
+    __tablename__ = "coupon_grants"
+    __table_args__ = (
+        CheckConstraint(_in("status", GRANT_STATUSES), name="status"),
+        CheckConstraint(
+            "total > 0 AND processed BETWEEN 0 AND total AND issued >= 0 AND issued <= processed", name="progress"
+        ),
+        Index("ix_coupon_grants_pending", "created_at", postgresql_where=text("status = 'pending'")),
+        Index("ix_coupon_grants_list", "merchant_id", "id"),
+    )
+
+    template_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("coupon_templates.id", ondelete="RESTRICT"), nullable=False
+    )
+    staff_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("staff.id", ondelete="SET NULL"))
+    member_ids: Mapped[list[int]] = mapped_column(JSONB, nullable=False)
+    note: Mapped[str] = mapped_column(String(200), nullable=False, default="", server_default="")
+    total: Mapped[int] = mapped_column(Integer, nullable=False)
+    processed: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    issued: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    skipped: Mapped[dict[str, int]] = mapped_column(JSONB, nullable=False, default=dict, server_default="{}")
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending", server_default="pending")
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

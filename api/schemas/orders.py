@@ -129,6 +129,15 @@ class CheckoutSchema(InputSchema):
     from_cart = fields.Boolean(load_default=False)
     fulfilment = fields.String(required=True, validate=validate.OneOf(("delivery", "pickup")))
     pickup_point_id = fields.Integer(strict=True, validate=ID)
+    coupons = fields.List(
+        fields.Integer(strict=True, validate=ID),
+        validate=validate.Length(max=10),
+        metadata={
+            "description": "wallet coupon ids to use, in order: absent, the best combination; [], none. "
+            "Sent to pricing as selections.coupons; quote.options.coupons lists every wallet coupon, "
+            "applicable or why not"
+        },
+    )
     selections = Selections()
 
     @validates_schema

@@ -215,7 +215,13 @@ class PricingContext:
     @property
     def shipping_fee(self) -> int:
         """The fee by the merchant's rule on the paid goods amount as it stands now."""
-        return shipping_fee(self.merchant_id, self.fulfilment, self.paid_goods_total, self._settings_if_needed())
+        return self.fee_for(self.paid_goods_total)
+
+    def fee_for(self, paid_goods_total: int) -> int:
+        """The fee by the merchant's rule were the paid goods amount `paid_goods_total` (what an
+        adjuster weighing discounts asks: a discount that takes the order below the free-shipping
+        threshold costs the fee)."""
+        return shipping_fee(self.merchant_id, self.fulfilment, paid_goods_total, self._settings_if_needed())
 
     def selection(self, name: str) -> Mapping[str, Any] | None:
         """The member's selection for the adjuster `name`, if they sent one."""

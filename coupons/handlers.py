@@ -1,0 +1,132 @@
+"""What coupons do when shop's events say an order or a member changed (subscribed by
+`coupons.install`; each runs inside the transaction that made the change).
+
+- `order_placed`: lock each coupon the order used (available -> locked, naming the order) with one
+  guarded UPDATE; one that another order locked first (or that expired meanwhile) vetoes the
+  placement with 409 `coupon_unavailable`, rolling it all back. The coupon rows are the last lock
+  a placement takes (after its SKUs).
+- `order_paid`: the order's locked coupons are used.
+- `order_cancelled` (by the member, the merchant or expiry): its locked coupons are given back,
+  or expire if their validity has passed meanwhile.
+- `order_refunded` leaving the whole order refunded: its used coupons are given back likewise; a
+  partial refund keeps them used.
+- `member_joined`: the welcome gift (引流礼品), one coupon of each active template offered on
+  first login; a template sold out or not for this member is skipped, and the login goes on.
+
+Orders whose `kind` is not `goods` are ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import case, select, update
+
+from coupons import service
+from coupons.checkout import members_coupons
+from coupons.models import Coupon, CouponTemplate
+from shop.core.db import db, utcnow
+from shop.core.errors import Conflict, DomainError
+from shop.core.events import MemberJoined, OrderCancelled, OrderPaid, OrderPlaced, OrderRefunded
+
+log = logging.getLogger(__name__)
+GOODS = "goods"
+
+
+def on_order_placed(event: OrderPlaced) -> None:
+    if event.kind != GOODS:
+        return
+    ids = members_coupons(event.adjustments)
+    if not ids:
+        return
+    now = utcnow()
+    taken = (
+        db.session.execute(
+            update(Coupon)
+            .where(
+                Coupon.id.in_(ids),
+                Coupon.merchant_id == event.merchant_id,
+                Coupon.member_id == event.member_id,
+                Coupon.status == "available",
+                Coupon.valid_from <= now,
+                Coupon.valid_until > now,
+            )
+            .values(status="locked", order_id=event.order_id)
+            .returning(Coupon.id)
+            .execution_options(synchronize_session=False)
+        )
+        .scalars()
+        .all()
+    )
+    gone = sorted(set(ids) - set(taken))
+    if gone:
+        raise Conflict(
+            "a coupon of this order is no longer available",
+            code="coupon_unavailable",
+            details={"coupon_ids": gone},
+        )
+
+
+def on_order_paid(event: OrderPaid) -> None:
+    if event.kind != GOODS:
+        return
+    db.session.execute(
+        update(Coupon)
+        .where(Coupon.order_id == event.order_id, Coupon.status == "locked")
+        .values(status="used", used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def give_back(order_id: int, status: str) -> int:
+    """The order's coupons in `status` return to the wallet (expired when past their validity)."""
+    now = utcnow()
+    return db.session.execute(
+        update(Coupon)
+        .where(Coupon.order_id == order_id, Coupon.status == status)
+        .values(
+            status=case((Coupon.valid_until > now, "available"), else_="expired"),
+            order_id=None,
+            used_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
+def on_order_cancelled(event: OrderCancelled) -> None:
+    if event.kind == GOODS:
+        give_back(event.order_id, "locked")
+
+
+def on_order_refunded(event: OrderRefunded) -> None:
+    if event.kind == GOODS and event.fully_refunded:
+        give_back(event.order_id, "used")
+
+
+def on_member_joined(event: MemberJoined) -> None:
+    templates = (
+        db.session.execute(
+            select(CouponTemplate.id)
+            .where(
+                CouponTemplate.merchant_id == event.merchant_id,
+                CouponTemplate.status == "active",
+                CouponTemplate.channels.contains(["welcome"]),
+            )
+            .order_by(CouponTemplate.id)
+        )
+        .scalars()
+        .all()
+    )
+    for template_id in templates:
+        try:
+            with db.session.begin_nested():
+                service.issue(
+                    event.merchant_id,
+                    event.member_id,
+                    template_id,
+                    channel="welcome",
+                    source_ref=f"welcome:{template_id}",
+                    new_member=True,
+                )
+        except DomainError as refused:  # sold out, ended, over a limit: no gift, the login goes on
+            log.info("no welcome coupon of template %s for member %s: %s", template_id, event.member_id, refused.code)
