@@ -144,12 +144,10 @@ class CouponAdjuster:
     def _chosen(
         named: list[int], by_id: Mapping[int, Any], candidates: Mapping[int, Candidate], context: PricingContext
     ) -> list[Use]:
-        unknown = [i for i in named if i not in by_id]
+        unknown = {str(position): ["not in your wallet"] for position, i in enumerate(named) if i not in by_id}
         if unknown:
             raise InvalidInput(
-                "that coupon is not in your wallet",
-                code="coupon_not_found",
-                details={"fields": {"coupons": [f"not in your wallet: {', '.join(map(str, unknown))}"]}},
+                "that coupon is not in your wallet", code="coupon_not_found", details={"fields": {"coupons": unknown}}
             )
         for coupon_id in named:
             reason = _unusable(by_id[coupon_id], context.now)

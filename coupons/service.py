@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, fields, replace
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Select, String, and_, exists, func, or_, select, update
@@ -52,7 +52,7 @@ WALLET_STATUSES = ("available", "locked", "used", "expired")
 # --- templates ----------------------------------------------------------------------------------
 
 
-def _invalid(errors: Mapping[str, list[str]]) -> InvalidInput:
+def _invalid(errors: Mapping[str, Any]) -> InvalidInput:
     return InvalidInput("the coupon template is not valid", code="validation_error", details={"fields": dict(errors)})
 
 
@@ -68,34 +68,38 @@ def _normalised(values: Mapping[str, Any]) -> dict[str, Any]:
     for name in ("scope_ids", "excluded_product_ids", "audience_member_ids"):
         if name in out and out[name] is not None:
             out[name] = tuple(dict.fromkeys(out[name]))  # repeats once, order kept
+    for name in ("valid_from", "valid_until"):
+        if isinstance(out.get(name), datetime) and out[name].utcoffset() is not None:
+            out[name] = out[name].astimezone(UTC)  # answered as read back, whatever offset was sent
     return out
 
 
-def _others(merchant_id: int, terms: TemplateTerms, known: Mapping[str, list[str]]) -> dict[str, list[str]]:
-    """The ids the terms name that are not the merchant's (a field already wrong is not asked)."""
-    errors: dict[str, list[str]] = {}
-
-    def check(field: str, model: Any, ids: Collection[int]) -> None:
-        if field in known or not ids:
-            return
-        found = set(
-            db.session.execute(select(model.id).where(model.merchant_id == merchant_id, model.id.in_(list(ids))))
-            .scalars()
-            .all()
-        )
-        missing = sorted(set(ids) - found)
-        if missing:
-            errors[field] = [f"not found: {', '.join(str(i) for i in missing[:20])}"]
-
+def _others(merchant_id: int, terms: TemplateTerms, known: Mapping[str, Any]) -> dict[str, Any]:
+    """The ids the terms name that are not the merchant's, by field and position (one of another
+    merchant reads exactly like one that does not exist); a field already wrong is not asked."""
+    errors: dict[str, Any] = {}
     if terms.scope == "categories":
-        check("scope_ids", Category, terms.scope_ids)
+        errors.update(_unknown_ids(merchant_id, Category, "scope_ids", terms.scope_ids, known))
     elif terms.scope == "products":
-        check("scope_ids", Product, terms.scope_ids)
-    check("excluded_product_ids", Product, terms.excluded_product_ids)
-    if terms.gift_sku_id is not None:
-        check("gift_sku_id", Sku, [terms.gift_sku_id])
-    check("audience_member_ids", Member, terms.audience_member_ids)
+        errors.update(_unknown_ids(merchant_id, Product, "scope_ids", terms.scope_ids, known))
+    errors.update(_unknown_ids(merchant_id, Product, "excluded_product_ids", terms.excluded_product_ids, known))
+    errors.update(_unknown_ids(merchant_id, Member, "audience_member_ids", terms.audience_member_ids, known))
+    if terms.gift_sku_id is not None and _unknown_ids(merchant_id, Sku, "gift_sku_id", (terms.gift_sku_id,), known):
+        errors["gift_sku_id"] = ["not found"]
     return errors
+
+
+def _unknown_ids(
+    merchant_id: int, model: Any, field: str, ids: Collection[int], known: Mapping[str, Any] = {}
+) -> dict[str, Any]:
+    """{field: {position: ["not found"]}} for the ids that are not the merchant's rows of `model`."""
+    if field in known or not ids:
+        return {}
+    found = set(
+        db.session.execute(select(model.id).where(model.merchant_id == merchant_id, model.id.in_(list(ids)))).scalars()
+    )
+    wrong = {str(position): ["not found"] for position, row_id in enumerate(ids) if row_id not in found}
+    return {field: wrong} if wrong else {}
 
 
 def _channels(channels: Collection[str] | None) -> list[str]:
@@ -118,9 +122,9 @@ def create_template(
     errors.update(_others(merchant_id, wanted, errors))
     if errors:
         raise _invalid(errors)
-    values = {name: getattr(wanted, name) for name in TERM_FIELDS}
-    for name in ("scope_ids", "excluded_product_ids", "audience_member_ids"):
-        values[name] = list(values[name])
+    values = {field: getattr(wanted, field) for field in TERM_FIELDS}
+    for field in ("scope_ids", "excluded_product_ids", "audience_member_ids"):
+        values[field] = list(values[field])
     template = CouponTemplate(
         merchant_id=merchant_id,
         name=name,
@@ -138,7 +142,7 @@ def get_template(merchant_id: int, template_id: int, *, lock: bool = False) -> C
     query = select(CouponTemplate).where(CouponTemplate.id == template_id, CouponTemplate.merchant_id == merchant_id)
     template = db.session.execute(locked(query) if lock else query).scalar_one_or_none()
     if template is None:
-        raise NotFound("coupon template not found", code="coupon_template_not_found")
+        raise NotFound("coupon template not found")
     return template
 
 
@@ -498,18 +502,6 @@ def get_coupon(merchant_id: int, member_id: int, coupon_id: int) -> dict[str, An
     return coupon_view(coupon, template, utcnow())
 
 
-def member_ids_unknown(merchant_id: int, member_ids: Collection[int]) -> list[int]:
-    """The ids of `member_ids` that are not members of the merchant."""
-    if not member_ids:
-        return []
-    found = set(
-        db.session.execute(
-            select(Member.id).where(Member.merchant_id == merchant_id, Member.id.in_(list(member_ids)))
-        ).scalars()
-    )
-    return sorted(set(member_ids) - found)
-
-
 # --- staff grants -------------------------------------------------------------------------------
 
 MAX_GRANT = 10_000
@@ -527,14 +519,14 @@ def create_grant(
         raise _invalid({"member_ids": ["name at least one member"]})
     if len(wanted) > MAX_GRANT:
         raise _invalid({"member_ids": [f"at most {MAX_GRANT} members per grant"]})
-    template = get_template(merchant_id, template_id)
-    unknown = member_ids_unknown(merchant_id, wanted)
+    try:
+        template = get_template(merchant_id, template_id)
+    except NotFound:
+        raise _invalid({"template_id": ["not found"]}) from None
+    unknown = _unknown_ids(merchant_id, Member, "member_ids", wanted)
     if unknown:
-        shown = ", ".join(str(i) for i in unknown[:20])
         raise InvalidInput(
-            "some of those are not members of this shop",
-            code="validation_error",
-            details={"fields": {"member_ids": [f"not members: {shown}"]}, "unknown_member_ids": unknown[:100]},
+            "some of those are not members of this shop", code="validation_error", details={"fields": unknown}
         )
     reason = not_claimable_reason(template, "grant", utcnow())
     if reason is not None:
@@ -556,7 +548,7 @@ def create_grant(
 def get_grant(merchant_id: int, grant_id: int) -> CouponGrant:
     grant = db.session.get(CouponGrant, grant_id)
     if grant is None or grant.merchant_id != merchant_id:
-        raise NotFound("grant not found", code="coupon_grant_not_found")
+        raise NotFound("grant not found")
     return grant
 
 

@@ -152,11 +152,11 @@ def test_bad_selections_are_422_naming_the_field_and_place_nothing(
 
 
 def test_selections_naming_no_adjuster_are_422_unknown_selection(client, store, picky):
-    response = place(client, store["member"], order_body(store["sku_id"], selections={"coupons": {"ids": [1]}}))
+    response = place(client, store["member"], order_body(store["sku_id"], selections={"loyalty": {"ids": [1]}}))
     assert response.status_code == 422
     assert response.json["error"]["code"] == "unknown_selection"
     assert response.json["error"]["details"]["fields"] == {
-        "selections": {"coupons": ["no pricing adjuster of that name"]}
+        "selections": {"loyalty": ["no pricing adjuster of that name"]}
     }
     assert _orders() == 0
 

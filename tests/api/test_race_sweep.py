@@ -322,6 +322,45 @@ def race_invite_opens(app: Flask) -> None:
 
 
 # (name, the race, the routes (method, rule) it covers)
+COUPON_TEMPLATE = {
+    "name": "满100减10",
+    "kind": "amount_off",
+    "threshold": 10000,
+    "amount": 1000,
+    "valid_days": 7,
+    "total_quantity": 3,
+    "per_member_limit": 2,
+    "channels": ["centre"],
+}
+
+
+def race_coupon_templates_and_their_edits(app: Flask) -> None:
+    w = _world(app)
+    made = race(6, lambda i: w.client().post(f"{M}/coupon-templates", json=COUPON_TEMPLATE, headers=w.owner))
+    assert set(_no_5xx(made)) == {201}  # names are not unique: every one is made
+    template_id = made[0].json["id"]
+    edits = _together(
+        w,
+        ("patch", f"{M}/coupon-templates/{template_id}", {"amount": 900}),
+        ("patch", f"{M}/coupon-templates/{template_id}", {"status": "paused"}),
+        ("patch", f"{M}/coupon-templates/{template_id}", {"total_quantity": 5}),
+    )
+    assert set(_no_5xx(edits)) == {200}
+
+
+def race_coupon_claims(app: Flask) -> None:
+    w = _world(app)
+    template = w.client().post(f"{M}/coupon-templates", json=COUPON_TEMPLATE, headers=w.owner).json
+    url = f"{V1}/coupon-centre/{template['id']}/claim"
+    responses = race(6, lambda i: w.client().post(url, headers=w.member))
+    assert Counter(_no_5xx(responses)) == {201: 2, 409: 4}  # the member's limit of 2
+    assert _codes(responses, 409) == {"coupon_limit_reached"}
+    others = [member_headers(w.client(), w.code, f"claimer{i}") for i in range(4)]
+    responses = race(4, lambda i: w.client().post(url, headers=others[i]))
+    assert Counter(_no_5xx(responses)) == {201: 1, 409: 3}  # one left of the 3
+    assert _codes(responses, 409) == {"coupon_sold_out"}
+
+
 RACES: list[tuple[Callable[[Flask], None], set[tuple[str, str]]]] = [
     (race_staff_same_username, {("POST", f"{M}/staff")}),
     (race_first_settings_change, {("PATCH", f"{M}/settings/orders")}),
@@ -342,6 +381,8 @@ RACES: list[tuple[Callable[[Flask], None], set[tuple[str, str]]]] = [
     (race_first_logins, {("POST", f"{V1}/auth/wx-login")}),
     (race_staff_refunds, {("POST", f"{M}/orders/<id>/refunds")}),
     (race_invite_opens, {("POST", f"{V1}/invites/<id>/open")}),
+    (race_coupon_templates_and_their_edits, {("POST", f"{M}/coupon-templates")}),
+    (race_coupon_claims, {("POST", f"{V1}/coupon-centre/<id>/claim")}),
 ]
 
 # Routes that write by inserting a row on first use (an upsert answers 200, not 201).

@@ -82,6 +82,13 @@ class Shop:
     refund_amount: int
     extras: dict[str, Any] = field(default_factory=dict)  # what the packages' shop parts made
 
+    def __getattr__(self, name: str) -> Any:
+        """A package's id by name (`PathCase.ids`, `BodyCase.foreign`): what its shop part made."""
+        extras = self.__dict__.get("extras") or {}
+        if name in extras:
+            return extras[name]
+        raise AttributeError(name)
+
     @property
     def product_ids(self) -> tuple[int, int, int]:
         return (self.product_id, self.off_shelf_product_id, self.draft_product_id)
