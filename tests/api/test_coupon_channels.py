@@ -171,3 +171,16 @@ def test_an_expired_coupon_given_back_by_a_cancellation_stays_expired(client, st
     db.session.expire_all()
     assert db.session.get(Coupon, coupon["id"]).status == "expired"
     assert datetime.now(UTC) > db.session.get(Coupon, coupon["id"]).valid_until
+
+
+def test_the_demo_shop_has_coupons_in_its_claim_centre_and_a_welcome_gift_once(app, ctx):
+    from coupons.models import CouponTemplate
+    from shop.demo import DEMO_MERCHANT
+    from shop.identity.models import Merchant
+
+    runner = app.test_cli_runner()
+    for _ in range(2):
+        assert runner.invoke(args=["groupshop", "seed-demo"]).exit_code == 0
+    demo_id = db.session.execute(select(Merchant.id).where(Merchant.code == DEMO_MERCHANT)).scalar_one()
+    templates = db.session.execute(select(CouponTemplate).where(CouponTemplate.merchant_id == demo_id)).scalars().all()
+    assert sorted(t.channels[0] for t in templates) == ["centre", "centre", "welcome"]
