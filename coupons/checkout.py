@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from coupons.rules import FREE_SHIPPING, Candidate, Terms, Use, apply_in_turn, best_combination
+from coupons.rules import FREE_SHIPPING, Candidate, Terms, Use, apply_in_turn, best_combination, terms_of
 from shop.checkout.pricing import AdjusterResult, Adjustment, PricingContext
 from shop.core.db import db
 from shop.core.errors import Conflict, InvalidInput
@@ -81,21 +81,7 @@ def _selected_ids(selection: Mapping[str, Any] | None) -> list[int] | None:
 
 
 def _terms(row: Any) -> Terms:
-    scope_ids = frozenset(int(i) for i in row.scope_ids or ())
-    if row.scope == "categories" and row.children:
-        scope_ids |= frozenset(row.children)
-    return Terms(
-        kind=row.kind,
-        threshold=row.threshold,
-        amount=row.amount,
-        rate_bp=row.rate_bp,
-        cap=row.cap,
-        gift_sku_id=row.gift_sku_id,
-        scope=row.scope,
-        scope_ids=scope_ids,
-        excluded_product_ids=frozenset(int(i) for i in row.excluded_product_ids or ()),
-        offer_lines=row.offer_lines,
-    )
+    return terms_of(row, wider_scope=row.children if row.scope == "categories" and row.children else ())
 
 
 def _unusable(row: Any, now: datetime) -> str | None:

@@ -81,6 +81,15 @@ class Terms:
     offer_lines: bool = False  # whether lines bought at an offer price count
 
 
+def terms_of(source: Any, *, wider_scope: Sequence[int] = ()) -> Terms:
+    """The Terms read off anything holding their fields by name (a template's terms, a database
+    row), id lists made sets; `wider_scope`: ids the scope also takes (sub-categories)."""
+    values = {name: getattr(source, name) for name in Terms.__dataclass_fields__}
+    values["scope_ids"] = frozenset(int(i) for i in values["scope_ids"] or ()) | frozenset(wider_scope)
+    values["excluded_product_ids"] = frozenset(int(i) for i in values["excluded_product_ids"] or ())
+    return Terms(**values)
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """What a coupon does to an order: `discount` fen off (`kind` goods or shipping), spread over

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from coupons.rules import AMOUNT_OFF, FREE_SHIPPING, GIFT, KINDS, PERCENT_OFF, SCOPE_ALL, SCOPES, Terms
+from coupons.rules import AMOUNT_OFF, FREE_SHIPPING, GIFT, KINDS, PERCENT_OFF, SCOPE_ALL, SCOPES, Terms, terms_of
 
 EVERYONE, NEW_MEMBERS, LISTED_MEMBERS = "everyone", "new_members", "members"
 AUDIENCES = (EVERYONE, NEW_MEMBERS, LISTED_MEMBERS)
@@ -52,18 +52,7 @@ class TemplateTerms:
 
     def rules(self) -> Terms:
         """What the pricing rules read of these terms."""
-        return Terms(
-            kind=self.kind,
-            threshold=self.threshold,
-            amount=self.amount,
-            rate_bp=self.rate_bp,
-            cap=self.cap,
-            gift_sku_id=self.gift_sku_id,
-            scope=self.scope,
-            scope_ids=frozenset(self.scope_ids),
-            excluded_product_ids=frozenset(self.excluded_product_ids),
-            offer_lines=self.offer_lines,
-        )
+        return terms_of(self)
 
 
 # The fields only some kinds take, with the value meaning "not set".
