@@ -9,7 +9,7 @@ from api.blueprint import Blueprint
 from api.schemas.common import NoBodySchema
 from api.schemas.coupons import CentreSchema, WalletArgsSchema, WalletCouponSchema, WalletPageSchema
 from coupons import service as coupons
-from shop.core.db import transaction, utcnow
+from shop.core.db import transaction
 from shop.core.pagination import Page
 
 blp = Blueprint("member_coupons", __name__, url_prefix="/api/v1", description="Coupons (members)")
@@ -33,10 +33,8 @@ def claim(args: dict[str, Any], template_id: int) -> dict[str, Any]:
     """Claim one coupon: 409 coupon_not_claimable (paused, not started, ended, not for this
     member: `details.reason`), coupon_sold_out, coupon_limit_reached."""
     caller = current_caller()
-    now = utcnow()
     with transaction():
-        coupon = coupons.claim(caller.merchant_id, caller.subject_id, template_id, now=now)
-        return coupons.coupon_view(coupon, coupons.get_template(caller.merchant_id, template_id), now)
+        return coupons.claim(caller.merchant_id, caller.subject_id, template_id)
 
 
 @blp.route("/coupons")

@@ -25,7 +25,16 @@ from typing import Any
 
 from sqlalchemy import text
 
-from coupons.rules import FREE_SHIPPING, Candidate, Terms, Use, apply_in_turn, best_combination, terms_of
+from coupons.rules import (
+    FREE_SHIPPING,
+    Candidate,
+    Terms,
+    Use,
+    apply_in_turn,
+    best_combination,
+    each_alone,
+    terms_of,
+)
 from shop.checkout.pricing import AdjusterResult, Adjustment, PricingContext
 from shop.core.db import db
 from shop.core.errors import Conflict, InvalidInput
@@ -113,12 +122,10 @@ class CouponAdjuster:
         }
         lines = context.lines
         fee_for = context.fee_for
-        alone = {
-            coupon_id: apply_in_turn([candidate], lines, fee_for=fee_for).uses[0].evaluation
-            for coupon_id, candidate in candidates.items()
-        }
+        outcomes = each_alone(list(candidates.values()), lines, fee_for=fee_for)
+        alone = {coupon_id: outcome.uses[0].evaluation for coupon_id, outcome in outcomes.items()}
         if named is None:
-            uses = best_combination(list(candidates.values()), lines, fee_for=fee_for)
+            uses = best_combination(list(candidates.values()), lines, fee_for=fee_for, alone=outcomes)
         else:
             uses = self._chosen(named, by_id, candidates, context)
         chosen = {use.coupon_id: use for use in uses}
@@ -214,6 +221,6 @@ def _option(row: Any, alone: Any, used: Use | None, now: datetime) -> dict[str, 
     return option
 
 
-def members_coupons(adjustments: Sequence[Any]) -> list[int]:
+def coupon_ids(adjustments: Sequence[Any]) -> list[int]:
     """The coupon ids among an order's adjustments (AdjustmentInfo or Adjustment)."""
     return sorted({int(a.reference) for a in adjustments if a.source == NAME and a.reference.isdigit()})

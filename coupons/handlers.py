@@ -23,7 +23,7 @@ import logging
 from sqlalchemy import case, select, update
 
 from coupons import service
-from coupons.checkout import members_coupons
+from coupons.checkout import coupon_ids
 from coupons.models import Coupon, CouponTemplate
 from shop.core.db import db, utcnow
 from shop.core.errors import Conflict, DomainError
@@ -36,7 +36,7 @@ GOODS = "goods"
 def on_order_placed(event: OrderPlaced) -> None:
     if event.kind != GOODS:
         return
-    ids = members_coupons(event.adjustments)
+    ids = coupon_ids(event.adjustments)
     if not ids:
         return
     now = utcnow()

@@ -6,7 +6,8 @@ has them so far (`paid_amount` after offer prices and the adjusters before coupo
 whether the coupon applies, how many fen it takes off, over which lines, and otherwise why not:
 
 - **Scope.** A line counts when the template's scope takes its product (all; the categories,
-  which the caller expands to their sub-categories; or the products), it is not excluded, and,
+  which the caller widens to their sub-categories with `terms_of(..., wider_scope=)`; or the
+  products), it is not excluded, and,
   unless the template says offer-priced lines count, it is not bought at an offer price (a group
   buy or flash sale line already has its discount).
 - **Threshold (满).** The in-scope lines' paid amount must reach it: never the list prices, never
@@ -28,9 +29,9 @@ leaves the least to pay.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from copy import copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import permutations
 from typing import Any, Protocol
@@ -239,31 +240,47 @@ def apply_in_turn(
 SEARCH_STACKABLE = 4
 
 
+def each_alone(
+    candidates: Sequence[Candidate],
+    lines: Sequence[Line],
+    *,
+    shipping_fee: int = 0,
+    fee_for: Callable[[int], int] | None = None,
+) -> dict[int, Outcome]:
+    """Each candidate applied on its own, by coupon id (what the wallet shows beside each coupon,
+    and where `best_combination` starts)."""
+    return {c.coupon_id: apply_in_turn([c], lines, shipping_fee=shipping_fee, fee_for=fee_for) for c in candidates}
+
+
 def best_combination(
     candidates: Sequence[Candidate],
     lines: Sequence[Line],
     *,
     shipping_fee: int = 0,
     fee_for: Callable[[int], int] | None = None,
+    alone: Mapping[int, Outcome] | None = None,
 ) -> list[Use]:
     """What to use when the member did not say: whatever leaves the least to pay (goods, then the
     fee they pay, then shipping discounts: a goods coupon that takes the order below the
     free-shipping threshold costs the fee), among: each coupon alone, and the stackable ones
     (one per template; the SEARCH_STACKABLE worth most alone) together, in every subset and
-    order. Ties: fewer coupons, then the one expiring first, then the lowest id."""
+    order. Ties: fewer coupons, then the one expiring first, then the lowest id. `alone`: the
+    candidates' `each_alone`, when the caller has it already."""
+    if alone is None:
+        alone = each_alone(candidates, lines, shipping_fee=shipping_fee, fee_for=fee_for)
     ordered = sorted(candidates, key=lambda c: (c.valid_until, c.coupon_id))
     rank = {c.coupon_id: i for i, c in enumerate(ordered)}
     options: list[Outcome] = []
-    alone: dict[int, int] = {}
+    worth: dict[int, int] = {}
     for candidate in ordered:
-        outcome = apply_in_turn([candidate], lines, shipping_fee=shipping_fee, fee_for=fee_for)
+        outcome = alone[candidate.coupon_id]
         if outcome.uses[0].evaluation.applicable:
             options.append(outcome)
-            alone[candidate.coupon_id] = outcome.uses[0].evaluation.discount
+            worth[candidate.coupon_id] = outcome.uses[0].evaluation.discount
     stackable: list[Candidate] = []
     templates: set[int] = set()
-    for candidate in sorted(ordered, key=lambda c: -alone.get(c.coupon_id, 0)):
-        if candidate.stackable and candidate.coupon_id in alone and candidate.template_id not in templates:
+    for candidate in sorted(ordered, key=lambda c: -worth.get(c.coupon_id, 0)):
+        if candidate.stackable and candidate.coupon_id in worth and candidate.template_id not in templates:
             templates.add(candidate.template_id)
             stackable.append(candidate)
     for size in range(2, min(len(stackable), SEARCH_STACKABLE) + 1):
@@ -279,12 +296,3 @@ def best_combination(
         key=lambda o: (o.payable, len(o.uses), min(rank[use.coupon_id] for use in o.uses)),
     )
     return best.uses
-
-
-def with_scope(terms: Terms, categories: dict[int, int | None]) -> Terms:
-    """`terms` with its category scope widened to the sub-categories of the categories it names
-    (`categories`: the merchant's category id -> parent id)."""
-    if terms.scope != SCOPE_CATEGORIES:
-        return terms
-    wider = set(terms.scope_ids) | {child for child, parent in categories.items() if parent in terms.scope_ids}
-    return replace(terms, scope_ids=frozenset(wider))

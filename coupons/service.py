@@ -245,14 +245,18 @@ class Held:
     today: int
 
 
-def held(template_id: int, member_id: int, now: datetime) -> Held:
-    total, today = db.session.execute(
-        select(
-            func.count(),
-            func.count().filter(Coupon.claimed_at >= china_day_start(now)),
-        ).where(Coupon.template_id == template_id, Coupon.member_id == member_id)
-    ).one()
-    return Held(total, today)
+def held(member_id: int, template_ids: Collection[int], now: datetime) -> dict[int, Held]:
+    """How many coupons of each template the member holds (templates they hold none of are left out)."""
+    day = china_day_start(now)
+    rows = db.session.execute(
+        select(Coupon.template_id, func.count(), func.count().filter(Coupon.claimed_at >= day))
+        .where(Coupon.member_id == member_id, Coupon.template_id.in_(list(template_ids)))
+        .group_by(Coupon.template_id)
+    ).all()
+    return {template_id: Held(total, today) for template_id, total, today in rows}
+
+
+NONE_HELD = Held(0, 0)
 
 
 def limit_reached(template: CouponTemplate, counts: Held) -> str | None:
@@ -264,7 +268,8 @@ def limit_reached(template: CouponTemplate, counts: Held) -> str | None:
 
 
 def ended(template: CouponTemplate, now: datetime) -> bool:
-    return template.valid_until is not None and template.valid_days is None and template.valid_until <= now
+    """A fixed window that has closed (a template valid N days after the claim never ends)."""
+    return template.valid_until is not None and template.valid_until <= now
 
 
 def not_claimable_reason(template: CouponTemplate, channel: str, now: datetime) -> str | None:
@@ -329,7 +334,7 @@ def issue(
     if reason is not None:
         raise _not_claimable(_REASON_TEXT[reason], reason)
     if channel in PER_MEMBER_CHANNELS:
-        why = limit_reached(template, held(template_id, member_id, now))
+        why = limit_reached(template, held(member_id, [template_id], now).get(template_id, NONE_HELD))
         if why:
             raise Conflict(why, code="coupon_limit_reached", details={"template_id": template_id})
     taken = db.session.execute(
@@ -366,9 +371,13 @@ def issue(
     return coupon
 
 
-def claim(merchant_id: int, member_id: int, template_id: int, *, now: datetime | None = None) -> Coupon:
-    """A member claims a coupon in the claim centre."""
-    return issue(merchant_id, member_id, template_id, channel="centre", now=now)
+def claim(merchant_id: int, member_id: int, template_id: int, *, now: datetime | None = None) -> dict[str, Any]:
+    """A member claims a coupon in the claim centre: the coupon as the wallet shows it."""
+    now = now or utcnow()
+    coupon = issue(merchant_id, member_id, template_id, channel="centre", now=now)
+    template = db.session.get(CouponTemplate, template_id)  # issue loaded it: no second read
+    assert template is not None
+    return coupon_view(coupon, template, now)
 
 
 # --- what members see ---------------------------------------------------------------------------
@@ -396,16 +405,7 @@ def centre(merchant_id: int, member_id: int, *, now: datetime | None = None) -> 
     )
     if not templates:
         return []
-    ids = [t.id for t in templates]
-    day = china_day_start(now)
-    counts = {
-        template_id: Held(total, today)
-        for template_id, total, today in db.session.execute(
-            select(Coupon.template_id, func.count(), func.count().filter(Coupon.claimed_at >= day))
-            .where(Coupon.member_id == member_id, Coupon.template_id.in_(ids))
-            .group_by(Coupon.template_id)
-        ).all()
-    }
+    counts = held(member_id, [t.id for t in templates], now)
     new_member: bool | None = None
     if any(t.audience == NEW_MEMBERS for t in templates):
         new_member = is_new_member(merchant_id, member_id)
@@ -413,7 +413,7 @@ def centre(merchant_id: int, member_id: int, *, now: datetime | None = None) -> 
     for template in templates:
         if not in_audience(template, merchant_id, member_id, new_member=new_member):
             continue
-        mine = counts.get(template.id, Held(0, 0))
+        mine = counts.get(template.id, NONE_HELD)
         reason = not_claimable_reason(template, "centre", now)
         if reason is None and template.issued >= template.total_quantity:
             reason = "sold_out"
@@ -491,15 +491,6 @@ def coupon_view(coupon: Coupon, template: CouponTemplate, now: datetime) -> dict
         "order_id": coupon.order_id,
         "template": template,
     }
-
-
-def get_coupon(merchant_id: int, member_id: int, coupon_id: int) -> dict[str, Any]:
-    coupon = db.session.get(Coupon, coupon_id)
-    if coupon is None or coupon.merchant_id != merchant_id or coupon.member_id != member_id:
-        raise NotFound("coupon not found", code="coupon_not_found")
-    template = db.session.get(CouponTemplate, coupon.template_id)
-    assert template is not None
-    return coupon_view(coupon, template, utcnow())
 
 
 # --- staff grants -------------------------------------------------------------------------------

@@ -357,6 +357,26 @@ def test_a_product_scoped_coupon_counts_only_its_lines_towards_the_threshold(cli
     assert (option["applicable"], option["reason"], option["short_by"]) == (False, "threshold_not_met", 1000)
 
 
+def test_a_category_scoped_coupon_takes_the_lines_of_its_sub_categories(client, store):
+    from shop.catalog import service as catalog
+    from shop.core.db import transaction
+    from tests.factories import make_product
+
+    merchant = store["merchant"]
+    with transaction():
+        drinks = catalog.create_category(merchant.id, name="饮品")
+        tea = catalog.create_category(merchant.id, name="茶", parent_id=drinks.id)
+    leaf = make_product(merchant, "龙井", skus=[{"specs": {}, "price": 8000, "stock": 5}], category_id=tea.id)
+    claimed(client, store, name="饮品券", scope="categories", scope_ids=[drinks.id], threshold=5000, amount=500)
+    body = {
+        **order_body(store["cake"]),
+        "items": [{"sku_id": leaf.skus[0].id, "quantity": 1}, {"sku_id": store["cake"], "quantity": 1}],
+    }
+    answer = quote(client, store, body).json
+    discounts = {line["sku_id"]: line["discount"] for line in answer["lines"]}
+    assert discounts == {leaf.skus[0].id: 500, store["cake"]: 0}
+
+
 def test_a_free_shipping_coupon_takes_the_fee_and_a_gift_coupon_one_unit(client, store):
     claimed(client, store, name="包邮", kind="free_shipping", amount=..., threshold=0)
     answer = quote(client, store, order_body(store["cake"], 1)).json

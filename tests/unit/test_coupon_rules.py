@@ -28,7 +28,7 @@ from coupons.rules import (
     apply_in_turn,
     best_combination,
     evaluate,
-    with_scope,
+    terms_of,
 )
 from shop.checkout.pricing import Offer, PricedLine
 
@@ -267,10 +267,10 @@ def test_a_category_scope_takes_the_sub_categories_once_widened():
     terms = Terms(AMOUNT_OFF, amount=500, scope=SCOPE_CATEGORIES, scope_ids=frozenset({100}))
     order = lines(TEA, CAKE)
     assert evaluate(terms, order).sku_ids == {11}
-    wider = with_scope(terms, {100: None, 101: 100, 200: None})
+    wider = terms_of(terms, wider_scope=[101])  # the sub-categories checkout reads with the wallet
     assert wider.scope_ids == {100, 101}
     assert evaluate(wider, order).sku_ids == {11, 31}
-    assert with_scope(Terms(AMOUNT_OFF, amount=1), {100: None}) == Terms(AMOUNT_OFF, amount=1)
+    assert terms_of(Terms(AMOUNT_OFF, amount=1)) == Terms(AMOUNT_OFF, amount=1)
 
 
 def free_over_100(goods: int) -> int:
