@@ -552,10 +552,21 @@ def run_grant_chunk(grant_id: int, *, now: datetime | None = None) -> bool:
     if grant is None or grant.status == "done":
         return False
     chunk = grant.member_ids[grant.processed : grant.processed + GRANT_CHUNK]
+    source = f"grant:{grant.id}"
+    holding = set(  # a chunk run again after a crash: these got theirs the first time
+        db.session.execute(
+            select(Coupon.member_id).where(
+                Coupon.merchant_id == grant.merchant_id, Coupon.member_id.in_(chunk), Coupon.source_ref == source
+            )
+        ).scalars()
+    )
     skipped = dict(grant.skipped)
     issued = 0
     sold_out = False
     for member_id in chunk:
+        if member_id in holding:
+            issued += 1
+            continue
         reason = "sold_out" if sold_out else None
         if reason is None:
             try:
@@ -565,7 +576,7 @@ def run_grant_chunk(grant_id: int, *, now: datetime | None = None) -> bool:
                         member_id,
                         grant.template_id,
                         channel="grant",
-                        source_ref=f"grant:{grant.id}",
+                        source_ref=source,
                         now=now,
                     )
                 issued += 1

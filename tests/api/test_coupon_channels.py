@@ -70,6 +70,23 @@ def test_staff_grant_a_template_to_members_and_follow_the_jobs_progress(app, cli
     assert held == 2
 
 
+def test_a_grant_run_again_counts_the_members_who_got_theirs_even_after_the_template_sold_out(app, client, store):
+    template = create_template(client, store, name="补偿券", channels=[], total_quantity=2)
+    ids = [_member_id(client, member_headers(client, store["merchant"].code, f"r{i}")) for i in range(3)]
+    grant = client.post(
+        f"{M}/coupon-grants", json={"template_id": template["id"], "member_ids": ids}, headers=store["staff"]
+    ).json
+    run_burst(app)
+    with transaction():  # as if the chunk ran again, the one left without meeting the sold-out first
+        row = db.session.get(CouponGrant, grant["id"])
+        row.member_ids = [ids[2], ids[0], ids[1]]
+        row.status, row.processed, row.issued, row.skipped = "pending", 0, 0, {}
+    jobs.run_grant(grant["id"])
+    db.session.expire_all()
+    row = db.session.get(CouponGrant, grant["id"])
+    assert (row.status, row.issued, row.skipped) == ("done", 2, {"sold_out": 1})
+
+
 @pytest.mark.parametrize(
     ("member_ids", "field"),
     [([], "member_ids"), (list(range(1, 10_002)), "member_ids"), ("unknown", "member_ids")],
