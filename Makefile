@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench-catalog bench-orders clean
+.PHONY: install run test lint bench-catalog bench-orders bench-coupons clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,9 @@ bench-catalog: install
 
 bench-orders: install
 	$(BIN)/python bench/orders.py
+
+bench-coupons: install
+	$(BIN)/python bench/coupons.py
 
 clean:
 	rm -rf $(VENV) .data

@@ -179,6 +179,9 @@ def drop_database(admin_url: str, database: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
 
 
+BENCH_SECRET_KEY = "bench-only-key-" + "x" * 32  # in-process apps sign with it (give it to a Server too)
+
+
 def make_app(database_url: str, redis_url: str, cache_ttl: int, **settings: Any):
     from api import create_app
     from api.config import Settings, normalize_database_url
@@ -188,7 +191,7 @@ def make_app(database_url: str, redis_url: str, cache_ttl: int, **settings: Any)
             env="development",
             database_url=normalize_database_url(database_url),
             redis_url=redis_url,
-            secret_key="bench-only-key-" + "x" * 32,
+            secret_key=BENCH_SECRET_KEY,
             wechat_auth="fake",
             catalog_cache_ttl=cache_ttl,
             **settings,
@@ -365,10 +368,13 @@ class Target:
     choices: tuple[int, ...] = ()
     unique_key: bool = False
     expect: int = 200
+    tokens: tuple[str, ...] = ()  # when given, each request carries one of these, picked at random
 
     @property
     def varies(self) -> bool:
-        return self.body is not None or self.unique_key or self.method != "GET" or self.expect != 200
+        return (
+            self.body is not None or self.unique_key or self.method != "GET" or self.expect != 200 or bool(self.tokens)
+        )
 
     def body_parts(self) -> tuple[str, str]:
         head, _, tail = (self.body or "").partition(PICK)
@@ -408,6 +414,13 @@ local tail = os.getenv("BENCH_BODY_TAIL") or ""
 local has_body = os.getenv("BENCH_HAS_BODY") == "1"
 local unique_key = os.getenv("BENCH_UNIQUE_KEY") == "1"
 local expect = tonumber(os.getenv("BENCH_EXPECT"))
+local tokens = {}
+local tokens_file = os.getenv("BENCH_TOKENS_FILE")
+if tokens_file ~= nil and tokens_file ~= "" then
+  for line in io.lines(tokens_file) do
+    table.insert(tokens, line)
+  end
+end
 local choices = {}
 for value in string.gmatch(os.getenv("BENCH_CHOICES") or "", "[^,]+") do
   table.insert(choices, value)
@@ -435,6 +448,9 @@ end
 
 request = function()
   counter = counter + 1
+  if #tokens > 0 then
+    headers["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]
+  end
   if unique_key then
     headers["Idempotency-Key"] = string.format("%s:%d:%d:%d", run, tid, counter, math.random(0, 999999999))
   end
@@ -488,6 +504,15 @@ def wrk_threads() -> int:
     return max(1, min(CONCURRENCY, os.cpu_count() or 1))
 
 
+def _tokens_file(lua: Path, target: Target) -> Path | str:
+    """The target's tokens, one per line, beside the Lua script ("" when it has none)."""
+    if not target.tokens:
+        return ""
+    path = lua.parent / f"tokens-{target.key}.txt"
+    path.write_text("\n".join(target.tokens) + "\n")
+    return path
+
+
 def run_wrk(wrk: str, lua: Path, target: Target, seconds: int) -> Round:
     cmd = [wrk, f"-t{wrk_threads()}", f"-c{CONCURRENCY}", f"-d{seconds}s", "--timeout", "5s", "--latency"]
     cmd += ["-s", str(lua), f"http://{HOST}:{target.port}{target.path}"]
@@ -503,6 +528,7 @@ def run_wrk(wrk: str, lua: Path, target: Target, seconds: int) -> Round:
             BENCH_CHOICES=",".join(str(c) for c in target.choices),
             BENCH_UNIQUE_KEY="1" if target.unique_key else "0",
             BENCH_EXPECT=str(target.expect),
+            BENCH_TOKENS_FILE=str(_tokens_file(lua, target)),
         )
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=seconds + 60)
     match = re.search(r"BENCH_RESULT requests=(\d+) duration_us=(\d+) errors=(\d+)", out.stdout)
@@ -535,6 +561,8 @@ def _client_process(target: Target, tag: str, connections: int, start_at: float,
             sent, body = headers, None
             if target.varies:
                 sent = dict(headers)
+                if target.tokens:
+                    sent["Authorization"] = f"Bearer {rng.choice(target.tokens)}"
                 if target.unique_key:
                     sent["Idempotency-Key"] = f"{tag}:{index}:{counter}:{rng.randrange(10**9)}"
                 if target.body is not None:

@@ -129,10 +129,10 @@ INSERT INTO stock_movements (merchant_id, sku_id, delta, stock_after, reason, no
   VALUES (:merchant, :sku, -1, :stock_after, 'bench_raw', '', now());
 COMMIT;
 """
-RAW_UPDATE = "UPDATE skus SET stock = stock - 1 WHERE id = %s AND stock >= 1 RETURNING stock"
+RAW_UPDATE = "UPDATE skus SET stock = stock - 1 WHERE id = %(sku)s AND stock >= 1 RETURNING stock"
 RAW_INSERT = (
     "INSERT INTO stock_movements (merchant_id, sku_id, delta, stock_after, reason, note, created_at) "
-    "VALUES (%s, %s, -1, %s, 'bench_raw', '', now())"
+    "VALUES (%(merchant)s, %(sku)s, -1, %(after)s, 'bench_raw', '', now())"
 )
 
 
@@ -396,9 +396,18 @@ def profile_placements(place: Any) -> dict[str, Any]:
 
 
 def _raw_process(
-    url: str, sku: int, merchant: int, connections: int, start_at: float, seconds: float, out: Any
+    url: str,
+    update: str,
+    insert: str,
+    variables: dict[str, int],
+    connections: int,
+    start_at: float,
+    seconds: float,
+    out: Any,
 ) -> None:
-    """One raw-client process: `connections` threads, each with its own psycopg connection."""
+    """One raw-client process: `connections` threads, each with its own psycopg connection, running
+    the guarded `update` (it returns one value, or no row when the guard refuses) and the `insert`
+    (given `variables` and that value as `after`) in one transaction."""
     import psycopg
 
     latencies: list[list[float]] = [[] for _ in range(connections)]
@@ -414,10 +423,10 @@ def _raw_process(
                     break
                 begun = time.perf_counter()
                 try:
-                    row = conn.execute(RAW_UPDATE, (sku,)).fetchone()
+                    row = conn.execute(update, variables).fetchone()
                     if row is None:
-                        raise RuntimeError("the guard refused: out of stock")
-                    conn.execute(RAW_INSERT, (merchant, sku, row[0]))
+                        raise RuntimeError("the guard refused: none left")
+                    conn.execute(insert, {**variables, "after": row[0]})
                     conn.commit()
                 except Exception:
                     errors[index] += 1
@@ -434,11 +443,23 @@ def _raw_process(
 
 
 class RawPostgres:
-    """The stock guard alone, at CONCURRENCY connections on one row: pgbench or a Python client."""
+    """A guarded counter alone, at CONCURRENCY connections on one row: pgbench running `script`
+    (its variables given with -D), or a Python client running `update` then `insert` (psycopg
+    named parameters: `variables`, and `after`, what the update returned). Orders measure the
+    stock guard with it, coupons the claim's guarded count."""
 
-    def __init__(self, database_url: str, sku: int, merchant: int) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        variables: dict[str, int],
+        *,
+        script: str = RAW_SCRIPT,
+        update: str = RAW_UPDATE,
+        insert: str = RAW_INSERT,
+    ) -> None:
         self.url = libpq_url(database_url)
-        self.sku, self.merchant = sku, merchant
+        self.variables = variables
+        self.update, self.insert = update, insert
         self.transactions = 0  # warm-up included: what the raw row must have lost
         choice = os.environ.get("BENCH_RAW", "auto")
         if choice not in ("auto", "pgbench", "python"):
@@ -446,17 +467,18 @@ class RawPostgres:
         self.pgbench = find_pgbench() if choice != "python" else None
         if choice == "pgbench" and self.pgbench is None:
             raise SystemExit("BENCH_RAW=pgbench but no pgbench was found")
-        self._tmp = tempfile.TemporaryDirectory(prefix="bench-orders-")
+        self._tmp = tempfile.TemporaryDirectory(prefix="bench-raw-")
         self.script = Path(self._tmp.name) / "guard.sql"
-        self.script.write_text(RAW_SCRIPT)
+        self.script.write_text(script)
         self.processes = max(2, min(8, os.cpu_count() or 2))
-        self.shown = RAW_SCRIPT if self.pgbench else f"BEGIN;\n{RAW_UPDATE};\n{RAW_INSERT};\nCOMMIT;\n"
+        self.shown = script if self.pgbench else f"BEGIN;\n{update};\n{insert};\nCOMMIT;\n"
+        defines = " ".join(f"-D {name}=…" for name in variables)
         if self.pgbench:
             out = subprocess.run([self.pgbench, "--version"], capture_output=True, text=True, timeout=10)
             version = out.stdout.strip().removeprefix("pgbench ").replace("(PostgreSQL) ", "PostgreSQL ")
             self.description = (
                 f"pgbench ({version}) `-n -M prepared -c {CONCURRENCY} -j {wrk_threads()} -T <seconds> "
-                f"-l`, latencies from its per-transaction log, with this script (`-D sku=… -D merchant=…`)"
+                f"-l`, latencies from its per-transaction log, with this script (`{defines}`)"
             )
         else:
             why = "chosen with BENCH_RAW=python" if choice == "python" else "no pgbench found"
@@ -472,12 +494,14 @@ class RawPostgres:
         return got
 
     def _python(self, seconds: int) -> Round:
-        return run_processes(_raw_process, (self.url, self.sku, self.merchant), self.processes, seconds, "PostgreSQL")
+        args = (self.url, self.update, self.insert, self.variables)
+        return run_processes(_raw_process, args, self.processes, seconds, "PostgreSQL")
 
     def _pgbench(self, seconds: int) -> Round:
         logs = Path(tempfile.mkdtemp(dir=self._tmp.name))
         cmd = [self.pgbench, "-n", "-M", "prepared", "-c", str(CONCURRENCY), "-j", str(wrk_threads())]
-        cmd += ["-T", str(seconds), "-f", str(self.script), "-D", f"sku={self.sku}", "-D", f"merchant={self.merchant}"]
+        cmd += ["-T", str(seconds), "-f", str(self.script)]
+        cmd += [arg for name, value in self.variables.items() for arg in ("-D", f"{name}={value}")]
         cmd += ["-l", "--log-prefix", str(logs / "tx"), self.url]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120, cwd=logs)
         processed = re.search(r"number of transactions actually processed: (\d+)", out.stdout)
@@ -792,7 +816,7 @@ def main() -> int:
             if status != 201:
                 raise SystemExit(f"placing an order answered {status}: {body[:300]!r}")
         checked = 2
-        raw = RawPostgres(database_url, seeded.raw, seeded.merchant_id)
+        raw = RawPostgres(database_url, {"sku": seeded.raw, "merchant": seeded.merchant_id})
         print(f"raw PostgreSQL: {raw.description}", flush=True)
         body = order_body_template()
         many = Target("many", "many SKUs", server.port, ORDERS_PATH, token, "POST", body, seeded.spread, True, 201)

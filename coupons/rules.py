@@ -30,10 +30,9 @@ leaves the least to pay.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from copy import copy
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import permutations
+from operator import itemgetter
 from typing import Any, Protocol
 
 from shop.core.money import allocate, apply_rate
@@ -125,28 +124,92 @@ def in_scope(terms: Terms, line: Line) -> bool:
 def evaluate(terms: Terms, lines: Sequence[Line], *, shipping_fee: int = 0) -> Evaluation:
     """The coupon on these lines; `shipping_fee`: what shipping costs the order now (0 for a
     pickup or an order that ships free)."""
-    positions = [position for position, line in enumerate(lines) if in_scope(terms, line)]
-    scoped = [lines[position] for position in positions]
-    if not scoped:
+    order = _Order(lines)
+    return _evaluate(terms, order, order.start, shipping_fee)
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What a coupon takes of an order, which does not change as discounts apply: the positions
+    of its lines (in order), as a set, their SKUs, and the position of its gift's line."""
+
+    positions: tuple[int, ...]
+    at: frozenset[int]
+    sku_ids: frozenset[int]
+    gift_at: int | None
+    goods: int  # what its lines cost before any discount
+    pick: Callable[[Sequence[int]], Sequence[int]]  # its lines' entries of a list by position
+
+    def eligible(self, kind: str) -> tuple[int, ...]:
+        """The positions a goods discount of the coupon is spread over, in order."""
+        return (self.gift_at,) if kind == GIFT and self.gift_at is not None else self.positions
+
+
+def _picker(positions: tuple[int, ...]) -> Callable[[Sequence[int]], Sequence[int]]:
+    if len(positions) == 1:
+        (only,) = positions
+        return lambda values: (values[only],)
+    return itemgetter(*positions) if positions else (lambda values: ())
+
+
+class _Order:
+    """The lines as the search reads them: their goods amounts and starting discounts as lists (a
+    turn of coupons works on a copy of the discounts, never on the lines), and each coupon's scope
+    worked out once."""
+
+    def __init__(self, lines: Sequence[Line]) -> None:
+        self.lines = lines
+        self.goods = [line.unit_price * line.quantity for line in lines]
+        self.start = [line.discount for line in lines]
+        self._scopes: dict[int, tuple[Terms, _Scope]] = {}
+
+    def scope(self, terms: Terms) -> _Scope:
+        # Keyed by identity (hashing the terms costs more than the rest of a lookup); the terms are
+        # kept with their scope, so an id is never reused for other terms while the order lives.
+        found = self._scopes.get(id(terms))
+        if found is None:
+            lines = self.lines
+            positions = tuple(position for position, line in enumerate(lines) if in_scope(terms, line))
+            found = (
+                terms,
+                _Scope(
+                    positions=positions,
+                    at=frozenset(positions),
+                    sku_ids=frozenset(lines[position].sku_id for position in positions),
+                    gift_at=_gift_line(terms, lines) if terms.kind == GIFT else None,
+                    goods=sum(self.goods[position] for position in positions),
+                    pick=_picker(positions),
+                ),
+            )
+            self._scopes[id(terms)] = found
+        return found[1]
+
+
+def _evaluate(terms: Terms, order: _Order, discounts: Sequence[int], shipping_fee: int) -> Evaluation:
+    """`evaluate` on the order's lines with these running discounts."""
+    scope = order.scope(terms)
+    if not scope.positions:
         return _not(OUT_OF_SCOPE)
-    paid = sum(line.paid_amount for line in scoped)
-    gift_at = _gift_line(terms, lines) if terms.kind == GIFT else None
-    gift = lines[gift_at] if gift_at is not None else None
-    if gift_at is not None and gift_at in positions:  # the unit given away does not count towards 满X送
-        paid -= min(gift.unit_price, gift.paid_amount)
+    goods = order.goods
+    paid = scope.goods - sum(scope.pick(discounts))
+    gift_at = scope.gift_at
+    gift_value = 0
+    if gift_at is not None:
+        gift_value = min(order.lines[gift_at].unit_price, goods[gift_at] - discounts[gift_at])
+        if gift_at in scope.at:  # the unit given away does not count towards 满X送
+            paid -= gift_value
     if paid < terms.threshold:
         return _not(THRESHOLD_NOT_MET, short_by=terms.threshold - paid)
-    sku_ids = frozenset(line.sku_id for line in scoped)
-    at = frozenset(positions)
+    sku_ids, at = scope.sku_ids, scope.at
     if terms.kind == FREE_SHIPPING:
         if shipping_fee <= 0:
             return _not(NO_SHIPPING_FEE)
         return Evaluation(applicable=True, discount=shipping_fee, kind="shipping")
     if terms.kind == GIFT:
-        if gift is None:
+        if gift_at is None:
             return _not(ADD_GIFT_SKU)
-        discount = min(gift.unit_price, gift.paid_amount)
-        sku_ids, at = frozenset({gift.sku_id}), frozenset({gift_at})
+        discount = gift_value
+        sku_ids, at = frozenset({order.lines[gift_at].sku_id}), frozenset({gift_at})
     elif terms.kind == AMOUNT_OFF:
         discount = min(terms.amount, paid)
     elif terms.kind == PERCENT_OFF:
@@ -214,22 +277,35 @@ def apply_in_turn(
     lines as the ones before left them (spread by paid amount, as shop spreads them), then the fee
     on what the goods now cost (`fee_for(paid goods)`; `shipping_fee` when not given), then the
     shipping coupons on it. A Use per candidate, in that order, applicable or not."""
-    working = [copy(line) for line in lines]  # their discounts grow as coupons apply, not the order's
-    goods = [c for c in candidates if c.terms.kind != FREE_SHIPPING]
-    shipping = [c for c in candidates if c.terms.kind == FREE_SHIPPING]
+    return _in_turn(candidates, _Order(lines), shipping_fee=shipping_fee, fee_for=fee_for)
+
+
+def _in_turn(
+    candidates: Sequence[Candidate],
+    order: _Order,
+    *,
+    shipping_fee: int = 0,
+    fee_for: Callable[[int], int] | None = None,
+) -> Outcome:
+    discounts = list(order.start)  # they grow as coupons apply; the order's lines never change
+    goods = order.goods
     uses: list[Use] = []
-    for candidate in goods:
-        evaluation = evaluate(candidate.terms, working)
+    shipping: list[Candidate] = []
+    for candidate in candidates:
+        if candidate.terms.kind == FREE_SHIPPING:
+            shipping.append(candidate)
+            continue
+        evaluation = _evaluate(candidate.terms, order, discounts, 0)
         if evaluation.applicable:
-            eligible = [line for position, line in enumerate(working) if position in evaluation.lines]
-            shares = allocate(evaluation.discount, [line.paid_amount for line in eligible])
-            for line, share in zip(eligible, shares, strict=True):
-                line.discount += share
+            eligible = order.scope(candidate.terms).eligible(candidate.terms.kind)
+            shares = allocate(evaluation.discount, [goods[p] - discounts[p] for p in eligible])
+            for position, share in zip(eligible, shares, strict=True):
+                discounts[position] += share
         uses.append(Use(candidate.coupon_id, evaluation))
-    goods_paid = sum(line.paid_amount for line in working)
+    goods_paid = sum(goods) - sum(discounts)
     fee = fee_for(goods_paid) if fee_for is not None else shipping_fee
     for candidate in shipping:
-        evaluation = evaluate(candidate.terms, working, shipping_fee=fee)
+        evaluation = _evaluate(candidate.terms, order, discounts, fee)
         if evaluation.applicable:
             fee -= evaluation.discount
         uses.append(Use(candidate.coupon_id, evaluation))
@@ -249,7 +325,20 @@ def each_alone(
 ) -> dict[int, Outcome]:
     """Each candidate applied on its own, by coupon id (what the wallet shows beside each coupon,
     and where `best_combination` starts)."""
-    return {c.coupon_id: apply_in_turn([c], lines, shipping_fee=shipping_fee, fee_for=fee_for) for c in candidates}
+    order = _Order(lines)
+    paid = sum(order.goods) - sum(order.start)
+    fee = fee_for(paid) if fee_for is not None else shipping_fee
+    alone: dict[int, Outcome] = {}
+    for candidate in candidates:  # one coupon: only the totals move, no line needs its share
+        if candidate.terms.kind == FREE_SHIPPING:
+            evaluation = _evaluate(candidate.terms, order, order.start, fee)
+            payable = paid + fee - (evaluation.discount if evaluation.applicable else 0)
+        else:
+            evaluation = _evaluate(candidate.terms, order, order.start, 0)
+            after = paid - evaluation.discount if evaluation.applicable else paid
+            payable = after + (fee_for(after) if fee_for is not None else shipping_fee)
+        alone[candidate.coupon_id] = Outcome([Use(candidate.coupon_id, evaluation)], payable)
+    return alone
 
 
 def best_combination(
@@ -283,12 +372,7 @@ def best_combination(
         if candidate.stackable and candidate.coupon_id in worth and candidate.template_id not in templates:
             templates.add(candidate.template_id)
             stackable.append(candidate)
-    for size in range(2, min(len(stackable), SEARCH_STACKABLE) + 1):
-        for sequence in permutations(stackable[:SEARCH_STACKABLE], size):
-            outcome = apply_in_turn(sequence, lines, shipping_fee=shipping_fee, fee_for=fee_for)
-            used = [use for use in outcome.uses if use.evaluation.applicable]
-            if len(used) == size:  # a coupon that no longer applies makes it a smaller subset
-                options.append(Outcome(used, outcome.payable))
+    options += _stacked(stackable[:SEARCH_STACKABLE], _Order(lines), shipping_fee=shipping_fee, fee_for=fee_for)
     if not options:
         return []
     best = min(
@@ -296,3 +380,63 @@ def best_combination(
         key=lambda o: (o.payable, len(o.uses), min(rank[use.coupon_id] for use in o.uses)),
     )
     return best.uses
+
+
+def _stacked(
+    stackable: Sequence[Candidate],
+    order: _Order,
+    *,
+    shipping_fee: int,
+    fee_for: Callable[[int], int] | None,
+) -> list[Outcome]:
+    """Every sequence of 2 or more of `stackable` in which each coupon applies, as `_in_turn`
+    would answer it, shortest first and in lexicographic order within a length (the order
+    `permutations` gives). Walked depth first, so a sequence's goods coupons are applied once for
+    all the sequences it begins (a sequence differs from its prefix by one coupon)."""
+    by_size: dict[int, list[Outcome]] = {}
+    goods = order.goods
+    last = len(stackable)
+    if last < 2:
+        return []
+
+    def finish(goods_uses: list[Use], discounts: list[int] | None, paid: int, ship: list[Candidate]) -> None:
+        fee = fee_for(paid) if fee_for is not None else shipping_fee
+        uses = list(goods_uses)
+        for candidate in ship:
+            assert discounts is not None
+            evaluation = _evaluate(candidate.terms, order, discounts, fee)
+            if not evaluation.applicable:
+                return  # a coupon that no longer applies makes it a smaller subset
+            fee -= evaluation.discount
+            uses.append(Use(candidate.coupon_id, evaluation))
+        by_size.setdefault(len(uses), []).append(Outcome(uses, paid + fee))
+
+    def extend(
+        taken: tuple[int, ...], goods_uses: list[Use], discounts: list[int], paid: int, ship: list[Candidate]
+    ) -> None:
+        if len(taken) >= 2:
+            finish(goods_uses, discounts, paid, ship)
+        if len(taken) == last:
+            return
+        for index, candidate in enumerate(stackable):
+            if index in taken:
+                continue
+            if candidate.terms.kind == FREE_SHIPPING:
+                extend((*taken, index), goods_uses, discounts, paid, [*ship, candidate])
+                continue
+            evaluation = _evaluate(candidate.terms, order, discounts, 0)
+            if not evaluation.applicable:
+                continue  # nor does any sequence that goes on from here
+            uses = [*goods_uses, Use(candidate.coupon_id, evaluation)]
+            if len(taken) + 1 == last and not ship:  # a last goods coupon: only the total matters now
+                finish(uses, None, paid - evaluation.discount, ship)
+                continue
+            after = list(discounts)
+            eligible = order.scope(candidate.terms).eligible(candidate.terms.kind)
+            shares = allocate(evaluation.discount, [goods[p] - after[p] for p in eligible])
+            for position, share in zip(eligible, shares, strict=True):
+                after[position] += share
+            extend((*taken, index), uses, after, paid - evaluation.discount, ship)
+
+    extend((), [], list(order.start), sum(goods) - sum(order.start), [])
+    return [outcome for size in sorted(by_size) for outcome in by_size[size]]

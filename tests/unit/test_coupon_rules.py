@@ -418,3 +418,81 @@ def test_a_goods_discount_spread_in_turn_adds_up_to_the_fen_on_every_line(amount
 def test_an_unknown_kind_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="unknown coupon kind"):
         evaluate(Terms("lucky_draw"), ORDER)
+
+
+def _every_order(candidates: list[Candidate], order: list[PricedLine], fee_for) -> list[Use]:
+    """The search spelled out: each coupon alone, then every order of 2 to SEARCH_STACKABLE of the
+    stackable ones (one per template, those worth most alone), each through apply_in_turn; the
+    least to pay, then fewer coupons, then the one expiring first."""
+    from itertools import permutations
+
+    from coupons.rules import SEARCH_STACKABLE
+
+    ordered = sorted(candidates, key=lambda c: (c.valid_until, c.coupon_id))
+    rank = {c.coupon_id: i for i, c in enumerate(ordered)}
+    options, worth = [], {}
+    for c in ordered:
+        outcome = apply_in_turn([c], order, fee_for=fee_for)
+        if outcome.uses[0].evaluation.applicable:
+            options.append(outcome)
+            worth[c.coupon_id] = outcome.uses[0].evaluation.discount
+    stackable, templates = [], set()
+    for c in sorted(ordered, key=lambda c: -worth.get(c.coupon_id, 0)):
+        if c.stackable and c.coupon_id in worth and c.template_id not in templates:
+            templates.add(c.template_id)
+            stackable.append(c)
+    for size in range(2, min(len(stackable), SEARCH_STACKABLE) + 1):
+        for sequence in permutations(stackable[:SEARCH_STACKABLE], size):
+            outcome = apply_in_turn(sequence, order, fee_for=fee_for)
+            if all(use.evaluation.applicable for use in outcome.uses):
+                options.append(outcome)
+    if not options:
+        return []
+    return min(options, key=lambda o: (o.payable, len(o.uses), min(rank[u.coupon_id] for u in o.uses))).uses
+
+
+def test_the_best_combination_is_what_trying_every_order_of_every_subset_finds():
+    import random
+
+    rng = random.Random(20261130)
+
+    def some_terms() -> Terms:
+        kind = rng.choice([AMOUNT_OFF, PERCENT_OFF, FREE_SHIPPING, GIFT])
+        values: dict = {"threshold": rng.choice([0, 0, 1000, 5000, 20000]), "offer_lines": rng.random() < 0.3}
+        if kind == AMOUNT_OFF:
+            values["amount"] = rng.randint(1, 3000)
+        elif kind == PERCENT_OFF:
+            values.update(rate_bp=rng.randint(1, 9999), cap=rng.choice([None, 500, 2000]))
+        elif kind == GIFT:
+            values["gift_sku_id"] = rng.randint(1, 6)
+        scope = rng.choice(["all", "all", SCOPE_PRODUCTS, SCOPE_CATEGORIES])
+        if scope == SCOPE_PRODUCTS:
+            values.update(scope=scope, scope_ids=frozenset({rng.randint(1, 5) * 10}))
+        elif scope == SCOPE_CATEGORIES:
+            values.update(scope=scope, scope_ids=frozenset({rng.choice([1, 2])}))
+        return Terms(kind, **values)
+
+    def fee_for(paid: int) -> int:
+        return 0 if paid >= 9900 else 800
+
+    for _ in range(400):
+        order = lines(
+            *(
+                Spec(
+                    sku,
+                    sku * 10,
+                    rng.choice([None, 1, 2]),
+                    rng.randint(1, 5000),
+                    rng.randint(1, 3),
+                    offer=rng.random() < 0.2,
+                )
+                for sku in (rng.randint(1, 5) for _ in range(rng.randint(1, 8)))
+            )
+        )
+        wallet = [
+            coupon(i, some_terms(), stackable=rng.random() < 0.6, template=rng.randint(1, 4), days=rng.randint(0, 3))
+            for i in range(1, rng.randint(2, 8))
+        ]
+        found = best_combination(wallet, order, fee_for=fee_for)
+        expected = _every_order(wallet, order, fee_for)
+        assert [(u.coupon_id, u.evaluation) for u in found] == [(u.coupon_id, u.evaluation) for u in expected]
