@@ -187,40 +187,59 @@ class _Order:
 
 def _evaluate(terms: Terms, order: _Order, discounts: Sequence[int], shipping_fee: int) -> Evaluation:
     """`evaluate` on the order's lines with these running discounts."""
+    discount, reason, short_by = _assess(terms, order, discounts, shipping_fee)
+    if reason is not None:
+        return _not(reason, short_by=short_by)
+    if terms.kind == FREE_SHIPPING:
+        return Evaluation(applicable=True, discount=discount, kind="shipping")
+    scope = order.scope(terms)
+    if terms.kind == GIFT:
+        gift_at = scope.gift_at
+        assert gift_at is not None
+        return Evaluation(
+            applicable=True,
+            discount=discount,
+            sku_ids=frozenset({order.lines[gift_at].sku_id}),
+            lines=frozenset({gift_at}),
+        )
+    return Evaluation(applicable=True, discount=discount, sku_ids=scope.sku_ids, lines=scope.at)
+
+
+def _assess(
+    terms: Terms, order: _Order, discounts: Sequence[int], shipping_fee: int
+) -> tuple[int, str | None, int | None]:
+    """The rules themselves, without building an answer (the search asks this many times):
+    (fen off, None) when the coupon applies, else (0, why, fen short of the threshold or None)."""
     scope = order.scope(terms)
     if not scope.positions:
-        return _not(OUT_OF_SCOPE)
-    goods = order.goods
+        return 0, OUT_OF_SCOPE, None
     paid = scope.goods - sum(scope.pick(discounts))
     gift_at = scope.gift_at
     gift_value = 0
     if gift_at is not None:
-        gift_value = min(order.lines[gift_at].unit_price, goods[gift_at] - discounts[gift_at])
+        gift_value = min(order.lines[gift_at].unit_price, order.goods[gift_at] - discounts[gift_at])
         if gift_at in scope.at:  # the unit given away does not count towards 满X送
             paid -= gift_value
     if paid < terms.threshold:
-        return _not(THRESHOLD_NOT_MET, short_by=terms.threshold - paid)
-    sku_ids, at = scope.sku_ids, scope.at
-    if terms.kind == FREE_SHIPPING:
-        if shipping_fee <= 0:
-            return _not(NO_SHIPPING_FEE)
-        return Evaluation(applicable=True, discount=shipping_fee, kind="shipping")
-    if terms.kind == GIFT:
+        return 0, THRESHOLD_NOT_MET, terms.threshold - paid
+    kind = terms.kind
+    if kind == FREE_SHIPPING:
+        return (shipping_fee, None, None) if shipping_fee > 0 else (0, NO_SHIPPING_FEE, None)
+    if kind == GIFT:
         if gift_at is None:
-            return _not(ADD_GIFT_SKU)
+            return 0, ADD_GIFT_SKU, None
         discount = gift_value
-        sku_ids, at = frozenset({order.lines[gift_at].sku_id}), frozenset({gift_at})
-    elif terms.kind == AMOUNT_OFF:
+    elif kind == AMOUNT_OFF:
         discount = min(terms.amount, paid)
-    elif terms.kind == PERCENT_OFF:
+    elif kind == PERCENT_OFF:
         discount = apply_rate(paid, terms.rate_bp)
         if terms.cap is not None:
             discount = min(discount, terms.cap)
     else:
-        raise ValueError(f"unknown coupon kind {terms.kind!r}")
+        raise ValueError(f"unknown coupon kind {kind!r}")
     if discount <= 0:
-        return _not(NOTHING_LEFT)
-    return Evaluation(applicable=True, discount=discount, sku_ids=sku_ids, lines=at)
+        return 0, NOTHING_LEFT, None
+    return discount, None, None
 
 
 def _gift_line(terms: Terms, lines: Sequence[Line]) -> int | None:
@@ -372,14 +391,19 @@ def best_combination(
         if candidate.stackable and candidate.coupon_id in worth and candidate.template_id not in templates:
             templates.add(candidate.template_id)
             stackable.append(candidate)
-    options += _stacked(stackable[:SEARCH_STACKABLE], _Order(lines), shipping_fee=shipping_fee, fee_for=fee_for)
-    if not options:
+    order = _Order(lines)
+    stacked = _stacked(stackable[:SEARCH_STACKABLE], order, shipping_fee=shipping_fee, fee_for=fee_for)
+    # (what is left to pay, the coupons, the answers when known: a stack's are worked out for the winner only)
+    choices: list[tuple[int, list[int], list[Use] | None, Sequence[Candidate]]] = [
+        (o.payable, [use.coupon_id for use in o.uses], o.uses, ()) for o in options
+    ]
+    choices += [(payable, [c.coupon_id for c in sequence], None, sequence) for payable, sequence in stacked]
+    if not choices:
         return []
-    best = min(
-        options,
-        key=lambda o: (o.payable, len(o.uses), min(rank[use.coupon_id] for use in o.uses)),
-    )
-    return best.uses
+    payable, ids, uses, sequence = min(choices, key=lambda c: (c[0], len(c[1]), min(rank[i] for i in c[1])))
+    if uses is None:
+        uses = _in_turn(sequence, order, shipping_fee=shipping_fee, fee_for=fee_for).uses
+    return uses
 
 
 def _stacked(
@@ -388,55 +412,59 @@ def _stacked(
     *,
     shipping_fee: int,
     fee_for: Callable[[int], int] | None,
-) -> list[Outcome]:
-    """Every sequence of 2 or more of `stackable` in which each coupon applies, as `_in_turn`
-    would answer it, shortest first and in lexicographic order within a length (the order
-    `permutations` gives). Walked depth first, so a sequence's goods coupons are applied once for
-    all the sequences it begins (a sequence differs from its prefix by one coupon)."""
-    by_size: dict[int, list[Outcome]] = {}
-    goods = order.goods
+) -> list[tuple[int, tuple[Candidate, ...]]]:
+    """Every sequence of 2 or more of `stackable` in which each coupon applies, with what is left
+    to pay after it, as `_in_turn` would answer it (its goods coupons first, then its shipping
+    ones), shortest first and in lexicographic order within a length (the order `permutations`
+    gives). Walked depth first, so a sequence's goods coupons are applied once for all the
+    sequences it begins, and only totals are kept (the winner is applied again for its answers)."""
     last = len(stackable)
     if last < 2:
         return []
+    by_size: dict[int, list[tuple[int, tuple[Candidate, ...]]]] = {}
+    goods = order.goods
 
-    def finish(goods_uses: list[Use], discounts: list[int] | None, paid: int, ship: list[Candidate]) -> None:
+    def finish(
+        sequence: tuple[Candidate, ...], discounts: list[int] | None, paid: int, ship: tuple[Candidate, ...]
+    ) -> None:
         fee = fee_for(paid) if fee_for is not None else shipping_fee
-        uses = list(goods_uses)
         for candidate in ship:
             assert discounts is not None
-            evaluation = _evaluate(candidate.terms, order, discounts, fee)
-            if not evaluation.applicable:
+            discount, reason, _ = _assess(candidate.terms, order, discounts, fee)
+            if reason is not None:
                 return  # a coupon that no longer applies makes it a smaller subset
-            fee -= evaluation.discount
-            uses.append(Use(candidate.coupon_id, evaluation))
-        by_size.setdefault(len(uses), []).append(Outcome(uses, paid + fee))
+            fee -= discount
+        by_size.setdefault(len(sequence) + len(ship), []).append((paid + fee, sequence + ship))
 
     def extend(
-        taken: tuple[int, ...], goods_uses: list[Use], discounts: list[int], paid: int, ship: list[Candidate]
+        taken: tuple[int, ...],
+        sequence: tuple[Candidate, ...],
+        discounts: list[int],
+        paid: int,
+        ship: tuple[Candidate, ...],
     ) -> None:
         if len(taken) >= 2:
-            finish(goods_uses, discounts, paid, ship)
+            finish(sequence, discounts, paid, ship)
         if len(taken) == last:
             return
         for index, candidate in enumerate(stackable):
             if index in taken:
                 continue
             if candidate.terms.kind == FREE_SHIPPING:
-                extend((*taken, index), goods_uses, discounts, paid, [*ship, candidate])
+                extend((*taken, index), sequence, discounts, paid, (*ship, candidate))
                 continue
-            evaluation = _evaluate(candidate.terms, order, discounts, 0)
-            if not evaluation.applicable:
+            discount, reason, _ = _assess(candidate.terms, order, discounts, 0)
+            if reason is not None:
                 continue  # nor does any sequence that goes on from here
-            uses = [*goods_uses, Use(candidate.coupon_id, evaluation)]
             if len(taken) + 1 == last and not ship:  # a last goods coupon: only the total matters now
-                finish(uses, None, paid - evaluation.discount, ship)
+                finish((*sequence, candidate), None, paid - discount, ship)
                 continue
             after = list(discounts)
             eligible = order.scope(candidate.terms).eligible(candidate.terms.kind)
-            shares = allocate(evaluation.discount, [goods[p] - after[p] for p in eligible])
+            shares = allocate(discount, [goods[p] - after[p] for p in eligible])
             for position, share in zip(eligible, shares, strict=True):
                 after[position] += share
-            extend((*taken, index), uses, after, paid - evaluation.discount, ship)
+            extend((*taken, index), (*sequence, candidate), after, paid - discount, ship)
 
-    extend((), [], list(order.start), sum(goods) - sum(order.start), [])
-    return [outcome for size in sorted(by_size) for outcome in by_size[size]]
+    extend((), (), list(order.start), sum(goods) - sum(order.start), ())
+    return [choice for size in sorted(by_size) for choice in by_size[size]]
