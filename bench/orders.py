@@ -242,8 +242,14 @@ def statement_kind(sql: str) -> str:
         inner = ", ".join(f"{name} AS ({statement_kind(body)})" for name, body in ctes)
         return f"WITH {inner} {statement_kind(outer)}"
     verb = sql.split(" ", 1)[0].upper()
+    flat = sql
     if verb == "SELECT":
-        outer = sql.split(" WHERE ", 1)[0]
+        while True:  # sub-queries (in the column list too) out: the tables are the outer query's
+            inner = re.sub(r"\([^()]*\)", "", flat)
+            if inner == flat:
+                break
+            flat = inner
+        outer = flat.split(" WHERE ", 1)[0]
         tables = list(dict.fromkeys(re.findall(r"\b(?:FROM|JOIN) (\w+)", outer)))
         kind = "SELECT " + " JOIN ".join(tables)
     else:
@@ -252,7 +258,7 @@ def statement_kind(sql: str) -> str:
         columns = re.match(r"UPDATE \w+ SET (.*?) WHERE", sql)
         if columns:
             kind += " SET " + ", ".join(re.findall(r"(\w+)=", columns.group(1)))
-    where = re.search(r" WHERE (\w+\.\w+ (?:=|IN|>=|<=|>|<))", sql)
+    where = re.search(r" WHERE (\w+\.\w+ (?:=|IN|>=|<=|>|<))", flat)
     if where and verb != "INSERT":
         kind += f" WHERE {where.group(1)} …"
     conflict = re.search(r"ON CONFLICT \([^)]*\) DO (NOTHING|UPDATE)", sql)

@@ -298,6 +298,25 @@ def test_the_quote_uses_the_best_coupon_and_lists_every_wallet_coupon(client, st
     assert none["discount_total"] == 0 and all(not o["selected"] for o in none["options"]["coupons"])
 
 
+def test_a_quote_sends_as_many_statements_with_a_full_wallet_as_with_an_empty_one(client, store):
+    from tests.factories import sent_statements
+
+    body = {
+        **order_body(store["tea"]),
+        "items": [{"sku_id": store["tea"], "quantity": 2}, {"sku_id": store["cake"], "quantity": 1}],
+    }
+    quote(client, store, body)  # warm: the first request of a member may read more
+    with sent_statements() as empty:
+        assert quote(client, store, body).status_code == 200
+    for n in range(12):
+        claimed(client, store, name=f"券{n}", threshold=1000 * n, amount=100 + n, stackable=n % 2 == 0)
+    with sent_statements() as full:
+        answer = quote(client, store, body)
+    assert answer.status_code == 200 and len(answer.json["options"]["coupons"]) == 12
+    assert len(full) == len(empty)
+    assert sum("coupons" in statement for statement in full) == 1  # the wallet, in one statement
+
+
 def test_a_named_coupon_is_used_or_refused_with_the_reason(client, store):
     ten_off = claimed(client, store)
     body = order_body(store["cake"], 1)  # 3,000 fen: under the threshold
