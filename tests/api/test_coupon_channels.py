@@ -201,3 +201,56 @@ def test_the_demo_shop_has_coupons_in_its_claim_centre_and_a_welcome_gift_once(a
     demo_id = db.session.execute(select(Merchant.id).where(Merchant.code == DEMO_MERCHANT)).scalar_one()
     templates = db.session.execute(select(CouponTemplate).where(CouponTemplate.merchant_id == demo_id)).scalars().all()
     assert sorted(t.channels[0] for t in templates) == ["centre", "centre", "welcome"]
+
+
+def test_installing_coupons_twice_registers_its_adjuster_handlers_and_sweeps_once(app):
+    from coupons import handlers, jobs
+    from coupons.install import install
+    from shop.checkout.pricing import registered_adjusters
+    from shop.core.events import MemberJoined, OrderPaid, OrderPlaced, bus
+    from shop.core.runner import sweeps
+
+    install()
+    install()
+    assert [a.name for a in registered_adjusters()].count("coupons") == 1
+    for event, handler in ((OrderPlaced, handlers.on_order_placed), (OrderPaid, handlers.on_order_paid)):
+        assert bus._handlers[event].count(handler) == 1
+    assert bus.subscribed(MemberJoined, handlers.on_member_joined)
+    names = set(sweeps())
+    for sweep in (jobs.sweep_expiry, jobs.sweep_birthdays, jobs.sweep_grants):
+        assert f"{sweep.__module__}.{sweep.__qualname__}" in names
+
+
+def test_orders_that_are_not_goods_leave_coupons_alone(client, store):
+    from coupons import handlers
+    from shop.core.events import AdjustmentInfo, OrderCancelled, OrderPaid, OrderPlaced, OrderRefunded
+
+    coupon = claimed(client, store)
+    member = _member_id(client, store["member"])
+    merchant = store["merchant"].id
+    adjustment = AdjustmentInfo(source="coupons", reference=str(coupon["id"]), kind="goods", amount=100)
+    with transaction():
+        handlers.on_order_placed(
+            OrderPlaced(merchant, 10**9, member, "prize_upgrade", "X1", 100, 100, 0, 0, (), (adjustment,))
+        )
+        handlers.on_order_paid(OrderPaid(merchant, 10**9, member, "top_up", 100, ()))
+        handlers.on_order_cancelled(OrderCancelled(merchant, 10**9, member, "prize_upgrade", "expired"))
+        handlers.on_order_refunded(OrderRefunded(merchant, 10**9, member, "top_up", 1, 100, (), True))
+    db.session.expire_all()
+    assert db.session.get(Coupon, coupon["id"]).status == "available"
+
+
+def test_a_template_whose_window_has_ended_cannot_be_claimed(client, store):
+    now = utcnow()
+    ended = create_template(
+        client,
+        store,
+        valid_days=None,
+        valid_from=(now - timedelta(days=3)).isoformat(),
+        valid_until=(now - timedelta(seconds=1)).isoformat(),
+    )
+    response = client.post(f"/api/v1/coupon-centre/{ended['id']}/claim", headers=store["member"])
+    assert (response.status_code, response.json["error"]["code"]) == (409, "coupon_not_claimable")
+    assert response.json["error"]["details"]["reason"] == "ended"
+    listed = client.get("/api/v1/coupon-centre", headers=store["member"]).json["items"]
+    assert ended["id"] not in [item["template"]["id"] for item in listed]
