@@ -498,28 +498,46 @@ def coupon_view(coupon: Coupon, template: CouponTemplate, now: datetime) -> dict
 MAX_GRANT = 10_000
 GRANT_CHUNK = 200
 GRANT_JOB = "coupons.run_grant"
+GRANT_REPEAT_WINDOW = timedelta(minutes=10)
 
 
 def create_grant(
     merchant_id: int, template_id: int, member_ids: Collection[int], *, staff_id: int | None = None, note: str = ""
 ) -> CouponGrant:
     """Record a grant of the template to `member_ids` (1 to MAX_GRANT members of the merchant;
-    repeats count once) and ask for the job that issues it, after the commit."""
+    repeats count once) and ask for the job that issues it, after the commit. The same grant (the
+    template, the same members) sent again within GRANT_REPEAT_WINDOW answers the first one: a
+    double click or a retried request does not give everyone two coupons. The template's row is
+    locked meanwhile, so two of them at once make one grant."""
     wanted = list(dict.fromkeys(member_ids))
     if not wanted:
         raise _invalid({"member_ids": ["name at least one member"]})
     if len(wanted) > MAX_GRANT:
         raise _invalid({"member_ids": [f"at most {MAX_GRANT} members per grant"]})
     try:
-        template = get_template(merchant_id, template_id)
+        template = get_template(merchant_id, template_id, lock=True)
     except NotFound:
         raise _invalid({"template_id": ["not found"]}) from None
+    now = utcnow()
+    earlier = db.session.execute(
+        select(CouponGrant)
+        .where(
+            CouponGrant.merchant_id == merchant_id,
+            CouponGrant.template_id == template_id,
+            CouponGrant.created_at > now - GRANT_REPEAT_WINDOW,
+            CouponGrant.member_ids == wanted,
+        )
+        .order_by(CouponGrant.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if earlier is not None:
+        return earlier
     unknown = _unknown_ids(merchant_id, Member, "member_ids", wanted)
     if unknown:
         raise InvalidInput(
             "some of those are not members of this shop", code="validation_error", details={"fields": unknown}
         )
-    reason = not_claimable_reason(template, "grant", utcnow())
+    reason = not_claimable_reason(template, "grant", now)
     if reason is not None:
         raise _not_claimable(_REASON_TEXT[reason], reason)
     grant = CouponGrant(

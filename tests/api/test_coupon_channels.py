@@ -87,6 +87,17 @@ def test_a_grant_run_again_counts_the_members_who_got_theirs_even_after_the_temp
     assert (row.status, row.issued, row.skipped) == ("done", 2, {"sold_out": 1})
 
 
+def test_the_same_grant_sent_again_answers_the_first_and_another_list_makes_a_new_one(client, store):
+    template = create_template(client, store, name="补偿券", channels=[])
+    a, b = (_member_id(client, member_headers(client, store["merchant"].code, f"s{i}")) for i in range(2))
+    url = f"{M}/coupon-grants"
+    first = client.post(url, json={"template_id": template["id"], "member_ids": [a, b]}, headers=store["staff"])
+    again = client.post(url, json={"template_id": template["id"], "member_ids": [a, b]}, headers=store["staff"])
+    other = client.post(url, json={"template_id": template["id"], "member_ids": [b]}, headers=store["staff"])
+    assert (first.status_code, again.status_code, other.status_code) == (202, 202, 202)
+    assert again.json["id"] == first.json["id"] != other.json["id"]
+
+
 @pytest.mark.parametrize(
     ("member_ids", "field"),
     [([], "member_ids"), (list(range(1, 10_002)), "member_ids"), ("unknown", "member_ids")],

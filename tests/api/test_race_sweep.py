@@ -361,6 +361,16 @@ def race_coupon_claims(app: Flask) -> None:
     assert _codes(responses, 409) == {"coupon_sold_out"}
 
 
+def race_coupon_grants(app: Flask) -> None:
+    w = _world(app)
+    template = w.client().post(f"{M}/coupon-templates", json=COUPON_TEMPLATE, headers=w.owner).json
+    member_id = w.client().get(f"{V1}/me", headers=w.member).json["id"]
+    body = {"template_id": template["id"], "member_ids": [member_id]}
+    responses = race(4, lambda i: w.client().post(f"{M}/coupon-grants", json=body, headers=w.owner))
+    assert set(_no_5xx(responses)) == {202}
+    assert len({r.json["id"] for r in responses}) == 1  # sent four times at once: one grant
+
+
 RACES: list[tuple[Callable[[Flask], None], set[tuple[str, str]]]] = [
     (race_staff_same_username, {("POST", f"{M}/staff")}),
     (race_first_settings_change, {("PATCH", f"{M}/settings/orders")}),
@@ -383,6 +393,7 @@ RACES: list[tuple[Callable[[Flask], None], set[tuple[str, str]]]] = [
     (race_invite_opens, {("POST", f"{V1}/invites/<id>/open")}),
     (race_coupon_templates_and_their_edits, {("POST", f"{M}/coupon-templates")}),
     (race_coupon_claims, {("POST", f"{V1}/coupon-centre/<id>/claim")}),
+    (race_coupon_grants, set()),
 ]
 
 # Routes that write by inserting a row on first use (an upsert answers 200, not 201).
