@@ -299,6 +299,15 @@ def apply_in_turn(
     return _in_turn(candidates, _Order(lines), shipping_fee=shipping_fee, fee_for=fee_for)
 
 
+def _spread(order: _Order, terms: Terms, discount: int, discounts: list[int]) -> None:
+    """Add a goods coupon's `discount` to `discounts`, over its lines by what each still costs (as
+    shop spreads an adjustment)."""
+    eligible = order.scope(terms).eligible(terms.kind)
+    shares = allocate(discount, [order.goods[p] - discounts[p] for p in eligible])
+    for position, share in zip(eligible, shares, strict=True):
+        discounts[position] += share
+
+
 def _in_turn(
     candidates: Sequence[Candidate],
     order: _Order,
@@ -307,7 +316,6 @@ def _in_turn(
     fee_for: Callable[[int], int] | None = None,
 ) -> Outcome:
     discounts = list(order.start)  # they grow as coupons apply; the order's lines never change
-    goods = order.goods
     uses: list[Use] = []
     shipping: list[Candidate] = []
     for candidate in candidates:
@@ -316,12 +324,9 @@ def _in_turn(
             continue
         evaluation = _evaluate(candidate.terms, order, discounts, 0)
         if evaluation.applicable:
-            eligible = order.scope(candidate.terms).eligible(candidate.terms.kind)
-            shares = allocate(evaluation.discount, [goods[p] - discounts[p] for p in eligible])
-            for position, share in zip(eligible, shares, strict=True):
-                discounts[position] += share
+            _spread(order, candidate.terms, evaluation.discount, discounts)
         uses.append(Use(candidate.coupon_id, evaluation))
-    goods_paid = sum(goods) - sum(discounts)
+    goods_paid = sum(order.goods) - sum(discounts)
     fee = fee_for(goods_paid) if fee_for is not None else shipping_fee
     for candidate in shipping:
         evaluation = _evaluate(candidate.terms, order, discounts, fee)
@@ -422,7 +427,6 @@ def _stacked(
     if last < 2:
         return []
     by_size: dict[int, list[tuple[int, tuple[Candidate, ...]]]] = {}
-    goods = order.goods
 
     def finish(
         sequence: tuple[Candidate, ...], discounts: list[int] | None, paid: int, ship: tuple[Candidate, ...]
@@ -460,11 +464,8 @@ def _stacked(
                 finish((*sequence, candidate), None, paid - discount, ship)
                 continue
             after = list(discounts)
-            eligible = order.scope(candidate.terms).eligible(candidate.terms.kind)
-            shares = allocate(discount, [goods[p] - after[p] for p in eligible])
-            for position, share in zip(eligible, shares, strict=True):
-                after[position] += share
+            _spread(order, candidate.terms, discount, after)
             extend((*taken, index), (*sequence, candidate), after, paid - discount, ship)
 
-    extend((), (), list(order.start), sum(goods) - sum(order.start), ())
+    extend((), (), list(order.start), sum(order.goods) - sum(order.start), ())
     return [choice for size in sorted(by_size) for choice in by_size[size]]
