@@ -747,3 +747,19 @@ def write_section(text: str, section: str) -> Path:
         updated = "".join(lines[:start]) + text + ("\n" + tail if tail else "")
     path.write_text(updated, encoding="utf-8")
     return path
+
+
+def publish(text: str, section: str, results: dict[str, Result], checks: list[tuple[str, bool]]) -> int:
+    """Print the checks; write `text` as `section` of BENCHMARKS.md unless BENCH_NO_WRITE is set
+    or a request failed or a check did not hold (then print it, and answer the exit code 1)."""
+    for line, ok in checks:
+        print(f"{'ok  ' if ok else 'FAIL'} {line}")
+    failed = any(r.errors for r in results.values()) or not all(ok for _, ok in checks)
+    if os.environ.get("BENCH_NO_WRITE") or failed:
+        print(text)
+        if failed:
+            print("errors or failed checks: BENCHMARKS.md left as it was")
+            return 1
+        return 0
+    print(f"written to {write_section(text, section).relative_to(ROOT)}")
+    return 0

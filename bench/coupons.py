@@ -53,9 +53,9 @@ from common import (
     measure,
     migrate_and_seed,
     prepare_stores,
+    publish,
     request,
     rounds_description,
-    write_section,
 )
 from orders import RawPostgres, libpq_url, server_settings
 
@@ -382,17 +382,7 @@ def main() -> int:
             print(f"{r.name:<20} {r.rps:9.1f} req/s  p50 {r.percentile(0.5):7.2f} ms  p99 {r.percentile(0.99):7.2f} ms")
         print(f"claims / raw: {results['claim'].rps / results['raw'].rps:.1%}")
         print(f"quote 30 coupons / none: {results['rich'].rps / results['poor'].rps:.1%}")
-        for line, ok in checks:
-            print(f"{'ok  ' if ok else 'FAIL'} {line}")
-        failed = any(r.errors for r in results.values()) or not all(ok for _, ok in checks)
-        if os.environ.get("BENCH_NO_WRITE") or failed:
-            print(text)
-            if failed:
-                print("errors or failed checks: BENCHMARKS.md left as it was")
-                return 1
-        else:
-            print(f"written to {write_section(text, SECTION).relative_to(common.ROOT)}")
-        return 0
+        return publish(text, SECTION, results, checks)
     finally:
         if server is not None:
             server.stop()

@@ -91,11 +91,11 @@ from common import (
     member_token,
     migrate_and_seed,
     prepare_stores,
+    publish,
     request,
     round_from_latencies,
     rounds_description,
     run_processes,
-    write_section,
     wrk_threads,
 )
 
@@ -856,17 +856,7 @@ def main() -> int:
             )
         print(f"hot / many: {results['hot'].rps / results['many'].rps:.1%}")
         print(f"placement (many) / raw PostgreSQL: {results['many'].rps / results['raw'].rps:.1%}")
-        for line, ok in checks:
-            print(f"{'ok  ' if ok else 'FAIL'} {line}")
-        failed = any(r.errors for r in results.values()) or not all(ok for _, ok in checks)
-        if os.environ.get("BENCH_NO_WRITE") or failed:
-            print(text)
-            if failed:
-                print("errors or failed checks: BENCHMARKS.md left as it was")
-                return 1
-        else:
-            print(f"written to {write_section(text, SECTION).relative_to(common.ROOT)}")
-        return 0
+        return publish(text, SECTION, results, checks)
     finally:
         if server is not None:
             server.stop()
