@@ -107,15 +107,29 @@ class MemberJoined(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class MemberBound(Event):
+class InviterRecorded(Event):
     """A member's first-touch inviter was recorded (members.invited_by_id set, once, never
-    changed). Published by the invites module (issue 12 item 5); distribution binds on it.
+    changed). Published by the invites module (issue 12 item 5).
 
-    merchant_id, member_id: the member now bound; inviter_id: the member who invited them."""
+    merchant_id, member_id: the member; inviter_id: the member who invited them."""
 
     merchant_id: int
     member_id: int
     inviter_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemberBound(Event):
+    """A member was bound to a distributor (锁粉) by the program's binding rule, or moved from one
+    to another. Published by distribution (its `member_invited` subscriber).
+
+    merchant_id, member_id: the member now bound; distributor_member_id: the distributor (a
+    member) they are bound to; previous_id: the distributor they were bound to before, or None."""
+
+    merchant_id: int
+    member_id: int
+    distributor_member_id: int
+    previous_id: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +301,7 @@ class GroupFailed(Event):
 KNOWN_EVENTS: frozenset[type[Event]] = frozenset(
     {
         MemberJoined,
+        InviterRecorded,
         MemberBound,
         MemberInvited,
         OrderPlaced,

@@ -36,7 +36,7 @@ from sqlalchemy.orm import aliased
 
 from shop.core.db import db, utcnow
 from shop.core.errors import NotFound
-from shop.core.events import MemberBound, MemberInvited, bus
+from shop.core.events import InviterRecorded, MemberInvited, bus
 from shop.core.locking import locked
 from shop.core.pagination import Page, keyset_page
 from shop.identity.invite_codes import normalize
@@ -164,4 +164,4 @@ def _record(member: Member, inviter: Member, channel: str, *, new_member: bool, 
         MemberInvited(merchant_id=member.merchant_id, member_id=member.id, inviter_id=inviter.id, new_member=new_member)
     )
     if bound:
-        bus.publish(MemberBound(merchant_id=member.merchant_id, member_id=member.id, inviter_id=inviter.id))
+        bus.publish(InviterRecorded(merchant_id=member.merchant_id, member_id=member.id, inviter_id=inviter.id))
