@@ -229,9 +229,11 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         health,
         member_api,
         member_coupons,
+        member_distribution,
         member_orders,
         merchant_api,
         merchant_coupons,
+        merchant_distribution,
         merchant_orders,
         payments_api,
     )
@@ -248,6 +250,8 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         merchant_api.blp,
         merchant_orders.blp,
         merchant_coupons.blp,
+        member_distribution.blp,
+        merchant_distribution.blp,
         payments_api.blp,
     ):
         api.register_blueprint(blueprint)

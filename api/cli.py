@@ -233,5 +233,50 @@ def unlock_login_command(merchant_code: str, username: str) -> None:
     click.echo(f"login lockout of {username} at {merchant_code} lifted")
 
 
+@group.command("settle-commissions")
+@click.option(
+    "--batch", default=10_000, show_default=True, type=click.IntRange(1, 100_000), help="commissions per transaction"
+)
+def settle_commissions_command(batch: int) -> None:
+    """Settle every due commission now (what the settlement sweep does), batch by batch. Safe to
+    run beside the sweep or another run: each batch takes rows nobody else holds."""
+    from distribution.commissions import due_count
+    from distribution.jobs import settle
+    from shop.core.db import transaction
+
+    with transaction():
+        due = due_count()
+    with click.progressbar(length=due, label=f"settling {due} due commissions") as bar:
+        settled = settle(batch=batch, progress=bar.update)
+    click.echo(f"settled {settled} commissions")
+
+
+@group.command("reconcile-commissions")
+@click.option("--merchant", "merchant_code", default=None, help="one merchant's code (default: all)")
+def reconcile_commissions_command(merchant_code: str | None) -> None:
+    """Prove every distributor's balances are the sums of their ledger entries and commissions;
+    exit 1 listing what does not add up."""
+    from distribution.ledger import reconcile
+    from shop.core.db import db
+    from shop.identity.models import Merchant
+
+    merchant_id = None
+    if merchant_code is not None:
+        merchant = db.session.query(Merchant).filter_by(code=merchant_code).one_or_none()
+        if merchant is None:
+            raise click.ClickException(f"no merchant {merchant_code!r}")
+        merchant_id = merchant.id
+    checked, problems = reconcile(merchant_id)
+    for problem in problems:
+        click.echo(
+            f"distributor {problem.distributor_id}: {problem.what} is {problem.found},"
+            f" its entries say {problem.expected}",
+            err=True,
+        )
+    click.echo(f"{checked} distributors checked, {len(problems)} problems")
+    if problems:
+        raise SystemExit(1)
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(group)

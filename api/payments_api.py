@@ -12,7 +12,10 @@ from sqlalchemy import update
 
 from api.blueprint import Blueprint
 from api.schemas.common import NoBodySchema
+from api.schemas.distribution import WithdrawalSchema
 from api.schemas.orders import OrderSchema
+from distribution import withdrawals
+from distribution.models import Withdrawal
 from shop.core.db import db, transaction
 from shop.core.errors import Conflict, NotFound
 from shop.identity.models import Member, Merchant
@@ -20,6 +23,7 @@ from shop.orders.models import Order
 from shop.payments.errors import NotificationRejected
 from shop.payments.providers import FakeWeChatPay, payment_provider
 from shop.payments.service import handle_notification
+from shop.payments.transfers import read_transfer_notification
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -73,6 +77,43 @@ def refund_notification(merchant_code: str) -> tuple[dict[str, str], int] | tupl
     return _notify()
 
 
+@blp.route("/wechatpay/<merchant_code>/transfer-notify", methods=["POST"])
+@blp.doc(summary="WeChat Pay merchant transfer notification", **NOTIFICATION_DOC)
+def transfer_notification(merchant_code: str) -> tuple[dict[str, str], int] | tuple[str, int]:
+    """WeChat Pay calls this when a transfer (a distributor's withdrawal, 商家转账) reached its
+    final state: SUCCESS (paid), FAIL or CANCELLED (the money returns to the balance). Applied
+    once: a duplicate changes nothing and is answered 204 too."""
+    return _transfer_notify(merchant_code, dict(request.headers), request.get_data(as_text=True))
+
+
+def _transfer_notify(
+    merchant_code: str, headers: dict[str, str], body: str
+) -> tuple[dict[str, str], int] | tuple[str, int]:
+    try:
+        with transaction():
+            notice = read_transfer_notification(payment_provider(), merchant_code, headers, body)
+            found = withdrawals.apply_transfer_state(
+                notice.merchant_id,
+                notice.out_bill_no,
+                notice.state,
+                transfer_bill_no=notice.transfer_bill_no,
+                fail_reason=notice.fail_reason,
+                amount=notice.amount,
+            )
+            if found is None:
+                raise NotificationRejected("unknown_withdrawal", "no withdrawal has that out_bill_no")
+    except NotificationRejected as exc:
+        current_app.logger.warning("transfer notification refused: %s", exc.reason)
+        return _fail(404 if exc.reason == "unknown_withdrawal" else 400, exc.message)
+    except Conflict as exc:  # the amount is not the withdrawal's
+        current_app.logger.error("transfer notification refused: %s", exc.message)
+        return _fail(400, exc.message)
+    except Exception:
+        current_app.logger.exception("transfer notification failed")
+        return _fail(500, "internal error; retry later")
+    return "", 204
+
+
 def _fake_provider_only(view: Callable[P, R]) -> Callable[P, R]:
     """Anywhere but development and test with the fake provider, the dev hook does not exist (a
     404 whatever is sent): checked before the body is read."""
@@ -117,3 +158,43 @@ def fake_pay(order_no: str) -> Order | None:
         raise Conflict(exc.message, code=f"payment_{exc.reason}") from None
     db.session.expire_all()
     return db.session.get(Order, order.id)
+
+
+@blp.route("/fake/transfers/<out_bill_no>/confirm", methods=["POST"])
+@_fake_provider_only
+@blp.arguments(NoBodySchema, as_kwargs=True, required=False)
+@blp.response(200, WithdrawalSchema)
+def fake_transfer_confirm(out_bill_no: str) -> Withdrawal:
+    """Dev and test only: the distributor confirms a transfer waiting for them (as
+    wx.requestMerchantTransfer would). The notification that follows is signed and encrypted like
+    WeChat Pay's and goes through the real transfer-notify handler."""
+    return _fake_transfer(out_bill_no, "confirm")
+
+
+@blp.route("/fake/transfers/<out_bill_no>/fail", methods=["POST"])
+@_fake_provider_only
+@blp.arguments(NoBodySchema, as_kwargs=True, required=False)
+@blp.response(200, WithdrawalSchema)
+def fake_transfer_fail(out_bill_no: str) -> Withdrawal:
+    """Dev and test only: WeChat Pay fails a transfer (PAYEE_ACCOUNT_ABNORMAL); its notification
+    goes through the real handler, and the money returns to the distributor's balance."""
+    return _fake_transfer(out_bill_no, "fail")
+
+
+def _fake_transfer(out_bill_no: str, outcome: str) -> Withdrawal:
+    provider = payment_provider()
+    withdrawal = db.session.query(Withdrawal).filter_by(out_bill_no=out_bill_no).one_or_none()
+    if withdrawal is None or provider.transfer_bill(out_bill_no) is None:
+        raise NotFound("transfer not found")
+    merchant = db.session.get(Merchant, withdrawal.merchant_id)
+    db.session.rollback()
+    if outcome == "confirm":
+        provider.confirm_transfer(out_bill_no)
+    else:
+        provider.fail_transfer(out_bill_no)
+    headers, body = provider.transfer_notification(merchant, out_bill_no=out_bill_no)
+    answer = _transfer_notify(merchant.code, headers, body)
+    if answer[1] != 204:
+        raise Conflict(f"the transfer notification was refused: {answer[0]}", code="transfer_notification_refused")
+    db.session.expire_all()
+    return db.session.get(Withdrawal, withdrawal.id)

@@ -19,6 +19,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from distribution.models import Distributor, LedgerEntry, Override, Program, Tier, Withdrawal
 from shop.catalog.models import Category, Sku, StockMovement
 from shop.checkout.models import CartItem
 from shop.core.db import db
@@ -371,6 +372,198 @@ def race_coupon_grants(app: Flask) -> None:
     assert len({r.json["id"] for r in responses}) == 1  # sent four times at once: one grant
 
 
+# --- distribution
+MD = f"{M}/distribution"
+PROGRAM = {"enabled": True, "levels": 2, "rates_bp": [1000, 500], "join_rule": "open"}
+
+
+def _distributor(w: World, balance: int = 0) -> int:
+    """Open the program and make the world's member a distributor with `balance` fen: their id."""
+    client = w.client()
+    opened = client.patch(f"{MD}/settings", json=PROGRAM, headers=w.owner)
+    assert opened.status_code == 200, opened.json
+    joined = client.post(f"{V1}/distribution/application", json={}, headers=w.member)
+    assert joined.status_code == 200 and joined.json["status"] == "active", joined.json
+    distributor_id = client.get(f"{V1}/distribution/summary", headers=w.member).json["distributor_id"]
+    if balance:
+        body = {"amount": balance, "reason": "开业奖励"}
+        funded = client.post(f"{MD}/distributors/{distributor_id}/adjustments", json=body, headers=w.owner)
+        assert funded.status_code == 201, funded.json
+    return distributor_id
+
+
+def _post_tier(w: World, rank: int) -> int:
+    response = w.client().post(f"{MD}/tiers", json={"name": f"t{rank}", "rank": rank}, headers=w.owner)
+    assert response.status_code == 201, response.json
+    return response.json["id"]
+
+
+def _said(responses) -> list[tuple[int, str]]:
+    """What each response answered (a 204 has no JSON to show)."""
+    return [(r.status_code, r.get_data(as_text=True)[:300]) for r in responses]
+
+
+def _product_of(app: Flask, w: World) -> int:
+    return _count(app, select(Sku.product_id).where(Sku.id == w.sku_id))
+
+
+def race_distribution_settings_first_change(app: Flask) -> None:
+    """The program's row is made by the first change: changes at once leave one row, all 200."""
+    for _ in range(ROUNDS):
+        w = _world(app)
+        bodies = [{**PROGRAM, "rates_bp": [1000 + i, 500]} for i in range(4)]
+        responses = _together(w, *[("patch", f"{MD}/settings", body) for body in bodies])
+        assert set(_no_5xx(responses)) == {200}
+        assert _count(app, select(func.count()).where(Program.merchant_id == w.merchant_id)) == 1
+
+
+def race_distribution_applications(app: Flask) -> None:
+    """A member applies from several launches at once: all 200, one distributor, active."""
+    w = _world(app)
+    opened = w.client().patch(f"{MD}/settings", json=PROGRAM, headers=w.owner)
+    assert opened.status_code == 200, opened.json
+    url = f"{V1}/distribution/application"
+    responses = race(8, lambda i: w.client().post(url, json={"note": f"第{i}次"}, headers=w.member))
+    assert set(_no_5xx(responses)) == {200}
+    assert {r.json["status"] for r in responses} == {"active"}
+    assert _count(app, select(func.count()).where(Distributor.merchant_id == w.merchant_id)) == 1
+
+
+def race_distribution_tier_ranks(app: Flask) -> None:
+    """Two tiers of one rank at once: one is made, the others 409 tier_rank_taken; other ranks all made."""
+    w = _world(app)
+    for rank in range(1, ROUNDS + 1):
+        body = {"name": f"同级{rank}", "rank": rank}
+        responses = race(4, lambda i, body=body: w.client().post(f"{MD}/tiers", json=body, headers=w.owner))
+        assert Counter(_no_5xx(responses)) == {201: 1, 409: 3}
+        assert _codes(responses, 409) == {"tier_rank_taken"}
+    responses = race(6, lambda i: w.client().post(f"{MD}/tiers", json={"name": "x", "rank": 50 + i}, headers=w.owner))
+    assert set(_no_5xx(responses)) == {201}
+    assert _count(app, select(func.count()).where(Tier.merchant_id == w.merchant_id)) == ROUNDS + 6
+
+
+def race_distribution_tier_deletes(app: Flask) -> None:
+    """One tier deleted five times at once: one 204, four 404."""
+    w = _world(app)
+    outcomes = []
+    for rank in range(1, ROUNDS + 1):
+        tier_id = _post_tier(w, rank)
+        responses = _together(w, *[("delete", f"{MD}/tiers/{tier_id}", None)] * 5)
+        outcomes.append(Counter(_no_5xx(responses)))
+        assert set(outcomes[-1]) <= {204, 404}, _said(responses)
+        assert _codes(responses, 404) <= {"not_found"}
+        assert _count(app, select(func.count()).where(Tier.id == tier_id)) == 0
+    assert all(outcome == {204: 1, 404: 4} for outcome in outcomes), outcomes
+
+
+def race_distribution_tier_against_its_delete(app: Flask) -> None:
+    """A distributor put in a tier (or the tier edited) while it is deleted: in turn, either the
+    change lands and the delete empties it, or the tier is gone (422 naming tier_id; an edit 404)."""
+    w = _world(app)
+    distributor_id = _distributor(w)
+    for rank in range(1, ROUNDS + 1):
+        tier_id = _post_tier(w, rank)
+        put, delete = _together(
+            w,
+            ("put", f"{MD}/distributors/{distributor_id}/tier", {"tier_id": tier_id}),
+            ("delete", f"{MD}/tiers/{tier_id}", None),
+        )
+        pair = tuple(_no_5xx([put, delete]))
+        assert pair in {(200, 204), (422, 204)}, _said([put, delete])
+        if pair == (422, 204):
+            assert "tier_id" in put.json["error"]["details"]["fields"], put.json
+        assert _count(app, select(Distributor.tier_id).where(Distributor.id == distributor_id)) is None
+    for rank in range(ROUNDS + 1, 2 * ROUNDS + 1):
+        tier_id = _post_tier(w, rank)
+        edit, delete = _together(
+            w, ("patch", f"{MD}/tiers/{tier_id}", {"name": "改名"}), ("delete", f"{MD}/tiers/{tier_id}", None)
+        )
+        assert tuple(_no_5xx([edit, delete])) in {(200, 204), (404, 204)}, _said([edit, delete])
+
+
+def race_distribution_override_puts(app: Flask) -> None:
+    """The same product's (and SKU's) override set several times at once: one row each, no 5xx;
+    a loser may be told 409 override_exists, and the row holds what one of the 200s said."""
+    w = _world(app)
+    product_id = _product_of(app, w)
+    for sku_id in (None, w.sku_id):
+        bodies = [
+            {"product_id": product_id, "sku_id": sku_id, "level": 1, "mode": "rate", "rate_bp": 1000 + i}
+            for i in range(6)
+        ]
+        responses = _together(w, *[("put", f"{MD}/overrides", body) for body in bodies])
+        statuses = _no_5xx(responses)
+        assert set(statuses) <= {200, 409} and 200 in statuses, _said(responses)
+        assert _codes(responses, 409) <= {"override_exists"}
+        same = Override.sku_id.is_(None) if sku_id is None else Override.sku_id == sku_id
+        rows = select(Override.rate_bp).where(Override.merchant_id == w.merchant_id, Override.level == 1, same)
+        with app.app_context():
+            try:
+                rates = list(db.session.execute(rows).scalars())
+            finally:
+                db.session.remove()
+        assert len(rates) == 1
+        assert rates[0] in {r.json["rate_bp"] for r in responses if r.status_code == 200}
+
+
+def race_distribution_override_deletes(app: Flask) -> None:
+    """One override removed five times at once: one 204, four 404."""
+    w = _world(app)
+    product_id = _product_of(app, w)
+    for level in (1, 2) * (ROUNDS // 2):
+        body = {"product_id": product_id, "level": level, "mode": "none"}
+        made = w.client().put(f"{MD}/overrides", json=body, headers=w.owner)
+        assert made.status_code == 200, made.json
+        responses = _together(w, *[("delete", f"{MD}/overrides/{made.json['id']}", None)] * 5)
+        assert Counter(_no_5xx(responses)) == {204: 1, 404: 4}
+        assert _count(app, select(func.count()).where(Override.id == made.json["id"])) == 0
+
+
+def race_distribution_adjustments(app: Flask) -> None:
+    """Adjustments at once all apply: the balance is their sum, one ledger entry each."""
+    w = _world(app)
+    distributor_id = _distributor(w)
+    amounts = [100, 200, -50, 300, 400, -150, 500, 600]
+    url = f"{MD}/distributors/{distributor_id}/adjustments"
+    responses = race(
+        len(amounts), lambda i: w.client().post(url, json={"amount": amounts[i], "reason": "补发"}, headers=w.owner)
+    )
+    assert set(_no_5xx(responses)) == {201}
+    assert sorted(r.json["available"] for r in responses) == sorted(amounts)
+    assert _count(app, select(Distributor.available).where(Distributor.id == distributor_id)) == sum(amounts)
+    entries = select(func.count(), func.sum(LedgerEntry.d_available)).where(
+        LedgerEntry.distributor_id == distributor_id, LedgerEntry.kind == "adjustment"
+    )
+    with app.app_context():
+        try:
+            assert tuple(db.session.execute(entries).one()) == (len(amounts), sum(amounts))
+        finally:
+            db.session.remove()
+
+
+def race_distribution_withdrawals(app: Flask) -> None:
+    """Eight withdrawals of 10 yuan at once from 35 yuan: three are made, five 409
+    insufficient_balance, and the balance never goes below 0."""
+    w = _world(app)
+    distributor_id = _distributor(w, balance=3500)
+    url = f"{V1}/distribution/withdrawals"
+    responses = race(8, lambda i: w.client().post(url, json={"amount": 1000}, headers=w.member))
+    assert Counter(_no_5xx(responses)) == {201: 3, 409: 5}
+    assert _codes(responses, 409) == {"insufficient_balance"}
+    with app.app_context():
+        try:
+            row = db.session.get(Distributor, distributor_id)
+            assert (row.available, row.withdrawing, row.withdrawn) == (500, 3000, 0)
+            ledger = select(func.sum(LedgerEntry.d_available), func.sum(LedgerEntry.d_withdrawing)).where(
+                LedgerEntry.distributor_id == distributor_id
+            )
+            assert tuple(db.session.execute(ledger).one()) == (500, 3000)
+            made = select(func.count(), func.sum(Withdrawal.amount)).where(Withdrawal.distributor_id == distributor_id)
+            assert tuple(db.session.execute(made).one()) == (3, 3000)
+        finally:
+            db.session.remove()
+
+
 RACES: list[tuple[Callable[[Flask], None], set[tuple[str, str]]]] = [
     (race_staff_same_username, {("POST", f"{M}/staff")}),
     (race_first_settings_change, {("PATCH", f"{M}/settings/orders")}),
@@ -394,6 +587,15 @@ RACES: list[tuple[Callable[[Flask], None], set[tuple[str, str]]]] = [
     (race_coupon_templates_and_their_edits, {("POST", f"{M}/coupon-templates")}),
     (race_coupon_claims, {("POST", f"{V1}/coupon-centre/<id>/claim")}),
     (race_coupon_grants, set()),
+    (race_distribution_settings_first_change, {("PATCH", f"{MD}/settings")}),
+    (race_distribution_applications, {("POST", f"{V1}/distribution/application")}),
+    (race_distribution_tier_ranks, {("POST", f"{MD}/tiers")}),
+    (race_distribution_tier_deletes, {("DELETE", f"{MD}/tiers/<id>")}),
+    (race_distribution_tier_against_its_delete, {("DELETE", f"{MD}/tiers/<id>")}),
+    (race_distribution_override_puts, {("PUT", f"{MD}/overrides")}),
+    (race_distribution_override_deletes, {("DELETE", f"{MD}/overrides/<id>")}),
+    (race_distribution_adjustments, {("POST", f"{MD}/distributors/<id>/adjustments")}),
+    (race_distribution_withdrawals, {("POST", f"{V1}/distribution/withdrawals")}),
 ]
 
 # Routes that write by inserting a row on first use (an upsert answers 200, not 201).
@@ -402,6 +604,9 @@ UPSERTS = {
     ("PUT", f"{V1}/cart/items/<id>"),
     ("POST", f"{V1}/auth/wx-login"),
     ("POST", f"{V1}/invites/<id>/open"),  # records an open (200), once per launch
+    ("PATCH", f"{MD}/settings"),  # the distribution program's row, made by its first change
+    ("POST", f"{V1}/distribution/application"),  # the member's distributor row, made once
+    ("PUT", f"{MD}/overrides"),  # a product's (or SKU's) override at a level: made or replaced
 }
 
 
