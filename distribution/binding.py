@@ -22,6 +22,7 @@ cycle between them), then the member's binding row. Nothing else.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 from sqlalchemy import func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert
@@ -167,19 +168,20 @@ def touch(member_id: int, now: datetime) -> None:
 
 
 def upline(merchant_id: int, member_id: int, levels: int) -> list[int]:
-    """The distributors (member ids) above the member, nearest first, at most `levels` of them."""
+    """The distributors (member ids) above the member, nearest first, at most `levels` of them:
+    one query, a join per level."""
+    if levels <= 0:
+        return []
+    steps = [aliased(Binding) for _ in range(levels)]
+    query = select(*(step.distributor_member_id for step in steps)).select_from(steps[0])
+    for below, step in pairwise(steps):
+        query = query.outerjoin(step, step.member_id == below.distributor_member_id)
+    row = db.session.execute(query.where(steps[0].member_id == member_id, steps[0].merchant_id == merchant_id)).first()
     chain: list[int] = []
-    current = member_id
-    for _ in range(levels):
-        above = db.session.execute(
-            select(Binding.distributor_member_id).where(
-                Binding.member_id == current, Binding.merchant_id == merchant_id
-            )
-        ).scalar_one_or_none()
+    for above in row or ():
         if above is None or above in chain or above == member_id:
             break
         chain.append(above)
-        current = above
     return chain
 
 

@@ -24,8 +24,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, literal, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import BigInteger, Integer, bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from distribution import binding, distributors
 from distribution.ledger import lock_distributors, post
@@ -118,47 +118,56 @@ def record(
             )
     if not values:
         return 0
-    made = (
-        insert(Commission)
-        .values(values)
-        .on_conflict_do_nothing(constraint="uq_commissions_line_level")
-        .returning(
-            Commission.id, Commission.distributor_id, Commission.merchant_id, Commission.order_id, Commission.amount
-        )
-        .cte("made")
+    columns = {name: [row[name] for row in values] for name in _RECORD_COLUMNS}
+    made = db.session.execute(
+        _RECORD, {"merchant_id": merchant_id, "order_id": order_id, "buyer_id": buyer_id, **columns}
     )
-    zero = literal(0)
-    entries = insert(LedgerEntry).from_select(
-        [
-            "merchant_id",
-            "distributor_id",
-            "kind",
-            "d_pending",
-            "d_available",
-            "d_withdrawing",
-            "d_withdrawn",
-            "commission_id",
-            "order_id",
-            "commissions",
-            "reason",
-            "created_at",
-        ],
-        select(
-            made.c.merchant_id,
-            made.c.distributor_id,
-            literal("commission_pending"),
-            made.c.amount,
-            zero,
-            zero,
-            zero,
-            made.c.id,
-            made.c.order_id,
-            zero,
-            literal(""),
-            func.now(),
-        ),
+    return len(made.all())
+
+
+# One statement whatever the number of lines: the commissions as arrays (so it is compiled once,
+# not per shape), inserted once per (line, level), and a `commission_pending` entry for each new one.
+_RECORD_COLUMNS = (
+    "distributor_id",
+    "line_id",
+    "level",
+    "product_id",
+    "sku_id",
+    "quantity",
+    "base_amount",
+    "rate_bp",
+    "fixed_amount",
+    "amount",
+)
+_RECORD = text(
+    """
+    WITH made AS (
+        INSERT INTO commissions
+            (merchant_id, order_id, buyer_id, distributor_id, line_id, level, product_id, sku_id, quantity,
+             base_amount, rate_bp, fixed_amount, original_amount, amount, clawed_back, status, created_at)
+        SELECT :merchant_id, :order_id, :buyer_id, t.distributor_id, t.line_id, t.level, t.product_id, t.sku_id,
+               t.quantity, t.base_amount, t.rate_bp, t.fixed_amount, t.amount, t.amount, 0, 'pending', now()
+        FROM unnest(:distributor_id, :line_id, :level, :product_id, :sku_id, :quantity, :base_amount, :rate_bp,
+                    :fixed_amount, :amount)
+             AS t(distributor_id, line_id, level, product_id, sku_id, quantity, base_amount, rate_bp,
+                  fixed_amount, amount)
+        ON CONFLICT ON CONSTRAINT uq_commissions_line_level DO NOTHING
+        RETURNING id, distributor_id, amount
     )
-    return len(db.session.execute(entries.returning(LedgerEntry.id)).all())
+    INSERT INTO distribution_ledger
+        (merchant_id, distributor_id, kind, d_pending, d_available, d_withdrawing, d_withdrawn, commission_id,
+         order_id, commissions, reason, created_at)
+    SELECT :merchant_id, made.distributor_id, 'commission_pending', made.amount, 0, 0, 0, made.id, :order_id, 0, '',
+           now()
+    FROM made
+    RETURNING id
+    """
+).bindparams(
+    *(
+        bindparam(name, type_=ARRAY(Integer if name in ("level", "quantity", "rate_bp") else BigInteger))
+        for name in _RECORD_COLUMNS
+    )
+)
 
 
 def _rule(commission: Commission) -> Rule:
@@ -192,7 +201,7 @@ def recompute(order_id: int, line_ids: set[int] | None = None) -> int:
         )
     }
     taken = 0
-    clawbacks: list[tuple[Commission, int]] = []
+    clawbacks: list[tuple[Commission, int, int]] = []  # (commission, fen back, base it lost)
     for commission in commissions:
         line = lines[commission.line_id]
         base = max(line.paid_amount - line.refunded_amount, 0)
@@ -219,15 +228,21 @@ def recompute(order_id: int, line_ids: set[int] | None = None) -> int:
             taken += less
         elif commission.status == CommissionStatus.SETTLED:
             less = commission.amount - commission.clawed_back - worth
+            lost = commission.base_amount - base
             commission.base_amount, commission.quantity = base, quantity
-            if less > 0:
-                clawbacks.append((commission, less))
+            if less > 0 or lost > 0:
+                clawbacks.append((commission, max(less, 0), max(lost, 0)))
     if clawbacks:
-        locked_rows = lock_distributors(c.distributor_id for c, _ in clawbacks)
-        for commission, less in clawbacks:
+        locked_rows = lock_distributors(c.distributor_id for c, _, _ in clawbacks)
+        for commission, less, lost in clawbacks:
+            distributor = locked_rows[commission.distributor_id]
+            if commission.buyer_id != distributor.member_id:
+                distributor.team_sales -= lost  # the team's settled sales, net of this refund
+            if less == 0:
+                continue
             commission.clawed_back += less
             post(
-                locked_rows[commission.distributor_id],
+                distributor,
                 "commission_clawback",
                 available=-less,
                 commission_id=commission.id,

@@ -207,6 +207,7 @@ def describe(distributor: Distributor, member: Member | None = None) -> dict[str
         "available": distributor.available,
         "withdrawing": distributor.withdrawing,
         "withdrawn": distributor.withdrawn,
+        "team_sales": distributor.team_sales,
     }
 
 

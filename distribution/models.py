@@ -194,6 +194,9 @@ class Distributor(IdMixin, TimestampMixin, MerchantScoped, db.Model):
     available: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
     withdrawing: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
     withdrawn: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
+    # What their team paid for lines that earned them a commission, counted when it settles (the
+    # tier conditions read it; settlement adds each batch's share in the statement that credits).
+    team_sales: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=text("now()"), default=utcnow, onupdate=utcnow
     )

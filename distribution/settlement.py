@@ -3,12 +3,14 @@ in set-based batches.
 
 One batch is one transaction of three statements:
 
-1. pick up to `batch` due commissions (`FOR UPDATE SKIP LOCKED`: a second worker takes other
+1. pick up to `batch` due commissions (their ids as an array, so the UPDATE finds them by primary
+   key whatever the planner thinks of the table's size) (`FOR UPDATE SKIP LOCKED`: a second worker takes other
    rows, never the same; a refund holding one makes the batch skip it), mark them settled with
    a new batch number, and answer the sums per distributor;
 2. lock those distributors' rows in id order;
 3. write one `commission_settled` entry per distributor (pending -, available +, how many
-   commissions, the batch number) and add the sums to their kept available balance.
+   commissions, the batch number) and add the sums to their kept available balance (and the
+   team's sales it settled to their kept `team_sales`, which the tier conditions read).
 
 A batch commits whole or not at all: a worker killed halfway leaves its commissions pending for
 the next run. Settling is idempotent by construction (a settled commission is never picked
@@ -47,15 +49,15 @@ _SETTLE = text(
     settled AS (
         UPDATE commissions AS c
         SET status = :settled, settled_at = :now, settlement_id = (SELECT id FROM batch)
-        FROM picked
-        WHERE c.id = picked.id
-        RETURNING c.merchant_id, c.distributor_id, c.amount
+        WHERE c.id = ANY(ARRAY(SELECT id FROM picked))
+        RETURNING c.merchant_id, c.distributor_id, c.amount, c.buyer_id, c.base_amount
     )
-    SELECT (SELECT id FROM batch) AS batch_id, merchant_id, distributor_id,
-           CAST(sum(amount) AS bigint) AS total, CAST(count(*) AS integer) AS n
-    FROM settled
-    GROUP BY merchant_id, distributor_id
-    ORDER BY distributor_id
+    SELECT (SELECT id FROM batch) AS batch_id, s.merchant_id, s.distributor_id,
+           CAST(sum(s.amount) AS bigint) AS total, CAST(count(*) AS integer) AS n,
+           CAST(sum(CASE WHEN s.buyer_id <> d.member_id THEN s.base_amount ELSE 0 END) AS bigint) AS sales
+    FROM settled AS s JOIN distributors AS d ON d.id = s.distributor_id
+    GROUP BY s.merchant_id, s.distributor_id
+    ORDER BY s.distributor_id
     """
 )
 _LOCK = text("SELECT id FROM distributors WHERE id = ANY(:ids) ORDER BY id FOR NO KEY UPDATE").bindparams(
@@ -64,7 +66,7 @@ _LOCK = text("SELECT id FROM distributors WHERE id = ANY(:ids) ORDER BY id FOR N
 _CREDIT = text(
     """
     WITH paid AS (
-        SELECT * FROM unnest(:ids, :merchants, :totals, :counts) AS t(id, merchant_id, total, n)
+        SELECT * FROM unnest(:ids, :merchants, :totals, :counts, :sales) AS t(id, merchant_id, total, n, sales)
     ),
     entries AS (
         INSERT INTO distribution_ledger
@@ -72,7 +74,8 @@ _CREDIT = text(
              settlement_id, commissions, reason, created_at)
         SELECT merchant_id, id, 'commission_settled', -total, total, 0, 0, :batch_id, n, '', :now FROM paid
     )
-    UPDATE distributors AS d SET available = d.available + paid.total, updated_at = :now
+    UPDATE distributors AS d
+    SET available = d.available + paid.total, team_sales = d.team_sales + paid.sales, updated_at = :now
     FROM paid WHERE d.id = paid.id
     """
 ).bindparams(
@@ -80,6 +83,7 @@ _CREDIT = text(
     bindparam("merchants", type_=ARRAY(BigInteger)),
     bindparam("totals", type_=ARRAY(BigInteger)),
     bindparam("counts", type_=ARRAY(BigInteger)),
+    bindparam("sales", type_=ARRAY(BigInteger)),
 )
 
 
@@ -108,6 +112,7 @@ def settle_batch(*, batch: int = DEFAULT_BATCH, now: datetime | None = None) -> 
             "merchants": [row.merchant_id for row in rows],
             "totals": [row.total for row in rows],
             "counts": [row.n for row in rows],
+            "sales": [row.sales for row in rows],
             "batch_id": rows[0].batch_id,
             "now": now,
         },

@@ -1,8 +1,9 @@
 """Tier upgrades, checked after each settlement for the distributors it paid.
 
 A tier's conditions are any of: direct team size (members bound to the distributor), team sales
-(what their team paid for lines that earned them a commission, net of refunds, settled or not)
-and own sales (what they paid for their own goods orders, net of refunds). `match` says whether
+(what their team paid for lines that earned them a commission, counted as the commissions settle:
+the distributor's kept `team_sales`) and own sales (what they paid for their own goods orders, net
+of refunds). Only distributors below their merchant's best tier are looked at. `match` says whether
 any or all of the conditions it sets must hold; a tier that sets none is given by staff only.
 A distributor moves to the best tier (highest rank) they qualify for, never down.
 """
@@ -12,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import and_, func, select, update
+from sqlalchemy.orm import aliased
 
-from distribution.models import Binding, Commission, Distributor, Tier
+from distribution.models import Binding, Distributor, Tier
 from shop.core.db import db
 from shop.orders.models import Order
 
@@ -43,16 +45,6 @@ def metrics(distributor_ids: Sequence[int]) -> dict[int, tuple[int, int, int]]:
         .correlate(Distributor)
         .scalar_subquery()
     )
-    sales = (
-        select(func.coalesce(func.sum(Commission.base_amount), 0))
-        .where(
-            Commission.distributor_id == Distributor.id,
-            Commission.buyer_id != Distributor.member_id,
-            Commission.status != "reversed",
-        )
-        .correlate(Distributor)
-        .scalar_subquery()
-    )
     own = (
         select(func.coalesce(func.sum(Order.paid_total - Order.refunded_total), 0))
         .where(
@@ -66,7 +58,9 @@ def metrics(distributor_ids: Sequence[int]) -> dict[int, tuple[int, int, int]]:
         .correlate(Distributor)
         .scalar_subquery()
     )
-    rows = db.session.execute(select(Distributor.id, team, sales, own).where(Distributor.id.in_(list(distributor_ids))))
+    rows = db.session.execute(
+        select(Distributor.id, team, Distributor.team_sales, own).where(Distributor.id.in_(list(distributor_ids)))
+    )
     return {row[0]: (int(row[1]), int(row[2]), int(row[3])) for row in rows}
 
 
@@ -75,10 +69,13 @@ def upgrade(distributor_ids: Sequence[int]) -> int:
     (Their rows are locked by the caller, or the UPDATE's own lock serializes.)"""
     if not distributor_ids:
         return 0
+    current = aliased(Tier)
+    best = select(func.max(Tier.rank)).where(Tier.merchant_id == Distributor.merchant_id).scalar_subquery()
     candidates = db.session.execute(
         select(Distributor.id, Distributor.merchant_id, Distributor.tier_id)
+        .outerjoin(current, current.id == Distributor.tier_id)
         .where(Distributor.id.in_(list(distributor_ids)))
-        .where(select(Tier.id).where(Tier.merchant_id == Distributor.merchant_id).exists())
+        .where(func.coalesce(current.rank, 0) < best)  # NULL (no tiers) is never true
     ).all()
     if not candidates:
         return 0

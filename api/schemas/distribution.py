@@ -190,6 +190,7 @@ class DistributorSchema(Schema):
     available = fields.Integer(metadata={"description": "withdrawable fen (below 0 after a clawback)"})
     withdrawing = Fen()
     withdrawn = Fen()
+    team_sales = Fen(metadata={"description": "what their team paid, counted as commissions settle (tiers read it)"})
 
 
 class DistributorPageSchema(Schema):

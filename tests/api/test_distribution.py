@@ -365,9 +365,13 @@ def test_a_staff_refund_after_settlement_claws_back_and_blocks_withdrawals_until
     assert [(c["amount"], c["clawed_back"], c["status"]) for c in shop.commissions(shop.bob)] == [
         (2000, 2000, "settled")
     ]
+    bob_url = f"{S}/distributors/{shop.distributor_id(shop.bob)}"
+    bob = client.get(bob_url, headers=shop.owner).json
+    assert (bob["available"], bob["team_sales"]) == (-2000, 0)  # the team's settled sales, net of the refund
     _complete(client, shop, 3)  # 3000 more: nets the 2000 owed
     _settle(app)
     assert shop.summary(shop.bob)["balances"]["withdrawable"] == 1000
+    assert client.get(bob_url, headers=shop.owner).json["team_sales"] == 30000
     _reconciled(client, shop.owner)
 
 
@@ -561,3 +565,30 @@ def test_a_bad_transfer_notification_is_refused_and_changes_nothing(app, client,
     elsewhere = client.post("/api/v1/payments/wechatpay/nosuchshop/transfer-notify", data=body, headers=headers)
     assert elsewhere.status_code in (400, 404) and elsewhere.json["code"] == "FAIL"
     assert client.get(f"{D}/withdrawals/{withdrawal['id']}", headers=shop.bob).json["status"] == "wait_user_confirm"
+
+
+def test_a_tier_matching_all_conditions_waits_for_all_and_never_moves_down(app, client, shop):
+    silver = client.post(
+        f"{S}/tiers",
+        json={"name": "银牌", "rank": 1, "rates_bp": [1200, None], "min_team_sales": 10000, "match": "any"},
+        headers=shop.owner,
+    ).json
+    gold = client.post(
+        f"{S}/tiers",
+        json={"name": "金牌", "rank": 2, "min_team_size": 2, "min_team_sales": 10000, "match": "all"},
+        headers=shop.owner,
+    ).json
+    _complete(client, shop, 1)
+    _settle(app)
+    assert shop.summary(shop.bob)["tier_id"] == silver["id"]  # team sales 10000, but a team of 1
+    dan, _ = _login(client, shop.merchant.code, "dan", shop.bob_member["invite_code"])
+    completed_order(client, shop.owner, dan, order_body(shop.sku, 1))
+    _settle(app)
+    assert shop.summary(shop.bob)["tier_id"] == gold["id"]
+    bob_id = shop.distributor_id(shop.bob)
+    listed = client.get(f"{S}/distributors/{bob_id}", headers=shop.owner).json
+    assert listed["team_sales"] == 20000
+    client.patch(f"{S}/tiers/{gold['id']}", json={"min_team_size": 50}, headers=shop.owner)
+    _complete(client, shop, 1)
+    _settle(app)
+    assert shop.summary(shop.bob)["tier_id"] == gold["id"]  # never down
