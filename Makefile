@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench-catalog bench-orders bench-coupons clean
+.PHONY: install run test lint bench-catalog bench-orders bench-coupons bench-settlement clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,9 @@ bench-orders: install
 
 bench-coupons: install
 	$(BIN)/python bench/coupons.py
+
+bench-settlement: install
+	$(BIN)/python bench/settlement.py
 
 clean:
 	rm -rf $(VENV) .data
