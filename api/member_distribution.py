@@ -105,7 +105,7 @@ def team() -> dict[str, Any]:
 @blp.arguments(TeamArgsSchema, location="query")
 @blp.response(200, TeamMemberPageSchema)
 def team_members(args: dict[str, Any]) -> Page:
-    """The members of one level of my team (names masked), newest binding first."""
+    """The members of one level of my team (names masked), the newest members first."""
     caller = current_caller()
     return dashboard.team_members(caller.merchant_id, caller.subject_id, **args)
 

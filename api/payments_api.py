@@ -99,13 +99,14 @@ def _transfer_notify(
                 transfer_bill_no=notice.transfer_bill_no,
                 fail_reason=notice.fail_reason,
                 amount=notice.amount,
+                openid=notice.openid,
             )
             if found is None:
                 raise NotificationRejected("unknown_withdrawal", "no withdrawal has that out_bill_no")
     except NotificationRejected as exc:
         current_app.logger.warning("transfer notification refused: %s", exc.reason)
         return _fail(404 if exc.reason == "unknown_withdrawal" else 400, exc.message)
-    except Conflict as exc:  # the amount is not the withdrawal's
+    except Conflict as exc:  # the amount or the payee is not the withdrawal's
         current_app.logger.error("transfer notification refused: %s", exc.message)
         return _fail(400, exc.message)
     except Exception:

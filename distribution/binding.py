@@ -15,8 +15,9 @@ distributor, never while the program is off. Every attempt while it is on is a
 moved publishes `member_bound`.
 Nothing here ever raises for a business reason: a login never fails over a binding.
 
-Locks: the merchant's binding advisory lock (transaction-scoped, so two bindings cannot close a
-cycle between them), then the member's binding row. Nothing else.
+Locks: only to bind (the rule is read first without any): the merchant's binding advisory lock
+(transaction-scoped, so two bindings cannot close a cycle between them), then the member's binding
+row. Nothing else; an attempt the rule refuses locks nothing.
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ def bind(merchant_id: int, member_id: int, distributor_member_id: int, *, now: d
         return PROGRAM_DISABLED  # no program, no binding attempt to record
     reason = _refusal(merchant_id, member_id, distributor_member_id)
     previous: int | None = None
+    if reason is None:
+        # The rule first, without any lock (most attempts stop here: the member is bound already);
+        # then, only to write, the merchant's lock and the member's row, and the rule and the
+        # cycle checked again under them.
+        current = db.session.get(Binding, member_id)
+        reason = _rule_refusal(program.binding_rule, program.lapse_days, current, distributor_member_id, now)
     if reason is None:
         db.session.execute(
             text("SELECT pg_advisory_xact_lock(:namespace, CAST(:merchant AS integer))"),

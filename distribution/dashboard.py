@@ -182,7 +182,7 @@ def team(merchant_id: int, member_id: int) -> dict[str, Any]:
 def team_members(
     merchant_id: int, member_id: int, *, level: int = 1, cursor: str | None = None, limit: int = 20
 ) -> Page:
-    """The members of one level of the team, newest binding first, names masked."""
+    """The members of one level of the team, the newest members (highest id) first, names masked."""
     active_distributor(merchant_id, member_id)
     first = aliased(Binding)
     if level == 1:

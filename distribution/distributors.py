@@ -82,13 +82,19 @@ def _move(distributor: Distributor, action: DistributorAction) -> bool:
 
 
 def apply(merchant_id: int, member_id: int, *, real_name: str = "", note: str = "") -> Distributor:
-    """A member asks to become a distributor (answered with their row, whatever its status)."""
+    """A member asks to become a distributor (answered with their row, whatever its status). One
+    the merchant rejected applies again only where staff decide (join rule `application`)."""
     program = get_program(merchant_id)
     if not program.enabled:
         raise Conflict("the merchant's distribution program is not open", code="program_disabled")
     member = db.session.get(Member, member_id)
     if member is None or member.merchant_id != merchant_id:
         raise NotFound("member not found")
+    existing = distributor_of(merchant_id, member_id)
+    if existing is not None and existing.status == DistributorStatus.ACTIVE:
+        return existing  # in already: nothing to check again (spending may have fallen since)
+    if existing is not None and existing.status == DistributorStatus.REJECTED and program.join_rule != "application":
+        return existing  # the merchant said no: only staff (approve) can change that
     admitted = program.join_rule == "open"
     if program.join_rule == "spending":
         spent = member_spent(merchant_id, member_id)

@@ -51,8 +51,18 @@ def pay_withdrawal(withdrawal_id: int) -> str | None:
         account = provider.account(order.merchant) if order is not None else None
     if order is None or account is None:
         return None
+    resend = order.status in (withdrawals.W.APPROVED, withdrawals.W.PAYING) or (
+        order.status == withdrawals.W.WAIT_USER_CONFIRM and not order.package_info
+    )
+    expired = (
+        order.status == withdrawals.W.WAIT_USER_CONFIRM
+        and order.submitted_at is not None
+        and utcnow() - order.submitted_at > withdrawals.CONFIRM_WITHIN
+    )
     try:
-        if order.status == withdrawals.W.APPROVED:
+        if resend and not expired:
+            # The same out_bill_no is the same bill: WeChat Pay answers it as it stands, with the
+            # package_info the distributor needs while it waits for them (a query has none).
             result = provider.transfer(
                 account,
                 out_bill_no=order.out_bill_no,
@@ -63,11 +73,7 @@ def pay_withdrawal(withdrawal_id: int) -> str | None:
                 notify_url=withdrawals.transfer_notify_url(order.merchant.code),
                 report_infos=withdrawals.REPORT_INFOS,
             )
-        elif (
-            order.status == withdrawals.W.WAIT_USER_CONFIRM
-            and order.submitted_at is not None
-            and utcnow() - order.submitted_at > withdrawals.CONFIRM_WITHIN
-        ):
+        elif expired:
             try:
                 provider.cancel_transfer(account, order.out_bill_no)
             except DomainError as refused:  # confirmed meanwhile, or already final: the query says
@@ -76,6 +82,16 @@ def pay_withdrawal(withdrawal_id: int) -> str | None:
         else:
             result = provider.query_transfer(account, order.out_bill_no)
     except DomainError as refused:
+        details = refused.details if isinstance(refused.details, dict) else {}
+        wechat_code = details.get("wechat_code")
+        if order.status == withdrawals.W.APPROVED and wechat_code in withdrawals.FINAL_REFUSALS:
+            # refused for good (sending the same bill again changes nothing): the money returns
+            log.warning("transfer of withdrawal %s refused by WeChat Pay: %s", withdrawal_id, wechat_code)
+            with transaction():
+                withdrawals.apply_transfer_state(
+                    order.merchant_id, order.out_bill_no, "FAIL", fail_reason=f"REFUSED_{wechat_code}"
+                )
+            return "FAIL"
         log.warning("transfer of withdrawal %s not sent or not known yet: %s", withdrawal_id, refused.message)
         return None
     checkpoint("distribution.pay_withdrawal.answered")

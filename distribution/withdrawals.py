@@ -28,7 +28,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from distribution import ledger
-from distribution.distributors import NOT_A_DISTRIBUTOR, active_distributor
+from distribution.distributors import NOT_A_DISTRIBUTOR, active_distributor, distributor_of
 from distribution.models import Distributor, Withdrawal
 from distribution.program import get_program
 from distribution.states import WITHDRAWAL_MACHINE, DistributorStatus, WithdrawalAction, WithdrawalStatus
@@ -42,6 +42,11 @@ from shop.identity.models import Member, Merchant
 from shop.payments.providers import payment_provider
 
 PAY_JOB = "distribution.pay_withdrawal"
+# WeChat Pay asks for the payee's (encrypted) real name on transfers of 2,000 yuan or more; a
+# withdrawal stays below that.
+MAX_WITHDRAWAL = 199_999
+# WeChat's refusals of a transfer that repeating the same bill will not change: the money returns.
+FINAL_REFUSALS = frozenset({"PARAM_ERROR", "INVALID_REQUEST", "NO_AUTH", "ACCOUNT_ERROR", "OPENID_INVALID"})
 CONFIRM_WITHIN = timedelta(hours=24)
 # WeChat Pay's states of a transfer bill, and what each means for the withdrawal.
 FINAL_SUCCESS = {"SUCCESS"}
@@ -70,6 +75,12 @@ def request_withdrawal(merchant_id: int, member_id: int, amount: int) -> Withdra
             f"withdraw at least {program.min_withdrawal} fen",
             code="below_minimum",
             details={"fields": {"amount": [f"at least {program.min_withdrawal}"]}, "minimum": program.min_withdrawal},
+        )
+    if amount > MAX_WITHDRAWAL:
+        raise InvalidInput(
+            f"withdraw at most {MAX_WITHDRAWAL} fen at a time",
+            code="above_maximum",
+            details={"fields": {"amount": [f"at most {MAX_WITHDRAWAL}"]}, "maximum": MAX_WITHDRAWAL},
         )
     fee = apply_rate(amount, program.withdrawal_fee_bp)
     if amount - fee <= 0:
@@ -160,6 +171,7 @@ class TransferOrder:
     scene_id: str
     status: str
     submitted_at: datetime | None
+    package_info: str | None
 
 
 def transfer_order(withdrawal_id: int) -> TransferOrder | None:
@@ -180,6 +192,7 @@ def transfer_order(withdrawal_id: int) -> TransferOrder | None:
         scene_id=get_program(withdrawal.merchant_id).transfer_scene_id,
         status=withdrawal.status,
         submitted_at=withdrawal.submitted_at,
+        package_info=withdrawal.package_info,
     )
 
 
@@ -198,6 +211,7 @@ def apply_transfer_state(
     fail_reason: str | None = None,
     submitted: bool = False,
     amount: int | None = None,
+    openid: str | None = None,
 ) -> Withdrawal | None:
     """Record what WeChat Pay says of a transfer (its answer, a notification or a query), once.
     None when no withdrawal of this merchant has that bill number; 409 when `amount` (what a
@@ -213,6 +227,8 @@ def apply_transfer_state(
             f"the transfer of {amount} fen is not the withdrawal's payout of {withdrawal.payout}",
             code="transfer_amount_mismatch",
         )
+    if openid is not None and openid != db.session.get(Member, distributor.member_id).openid:
+        raise Conflict("the transfer's payee is not the withdrawal's distributor", code="transfer_payee_mismatch")
     if transfer_bill_no and not withdrawal.transfer_bill_no:
         withdrawal.transfer_bill_no = transfer_bill_no
     if submitted and withdrawal.submitted_at is None:
@@ -226,13 +242,16 @@ def apply_transfer_state(
         if state in WAITING
         else WA.SUBMIT
     )
+    if package_info and withdrawal.status in (W.APPROVED, W.PAYING, W.WAIT_USER_CONFIRM):
+        withdrawal.package_info = package_info  # any answer may carry it (a query never does)
     if not WITHDRAWAL_MACHINE.allows(withdrawal.status, action):
+        if withdrawal.status in (W.PAYING, W.WAIT_USER_CONFIRM):
+            withdrawal.updated_at = utcnow()  # asked just now: the sweep comes back to it last
+        db.session.flush()
         return withdrawal  # a repeat, news older than what we know, or about a bill never sent
     step = WITHDRAWAL_MACHINE.step(withdrawal.status, action)
     withdrawal.status = step.to
     withdrawal.transfer_state = state
-    if step.to == W.WAIT_USER_CONFIRM and package_info:
-        withdrawal.package_info = package_info
     if step.to == W.PAID:
         withdrawal.finished_at = utcnow()
         ledger.post(
@@ -277,8 +296,17 @@ def _mchid(merchant: Merchant) -> str:
         return ""
 
 
+def _own_distributor(merchant_id: int, member_id: int) -> Distributor:
+    """The caller's distributor row, active or disabled (a disabled one still sees their
+    withdrawals and receives what finance approved)."""
+    found = distributor_of(merchant_id, member_id)
+    if found is None or found.status not in (DistributorStatus.ACTIVE, DistributorStatus.DISABLED):
+        return active_distributor(merchant_id, member_id)  # the 403 not_a_distributor
+    return found
+
+
 def get_own(merchant_id: int, member_id: int, withdrawal_id: int) -> Withdrawal:
-    distributor = active_distributor(merchant_id, member_id)
+    distributor = _own_distributor(merchant_id, member_id)
     found = db.session.get(Withdrawal, withdrawal_id)
     if found is None or found.distributor_id != distributor.id:
         raise NotFound("withdrawal not found")
@@ -293,7 +321,7 @@ def get_withdrawal(merchant_id: int, withdrawal_id: int) -> Withdrawal:
 
 
 def list_own(merchant_id: int, member_id: int, *, cursor: str | None = None, limit: int = 20) -> Page:
-    distributor = active_distributor(merchant_id, member_id)
+    distributor = _own_distributor(merchant_id, member_id)
     query = select(Withdrawal).where(Withdrawal.distributor_id == distributor.id)
     return keyset_page(query, [Withdrawal.id], cursor=cursor, limit=limit)
 
@@ -327,5 +355,5 @@ def due_for_payout(now: datetime | None = None) -> Any:
                 & (Withdrawal.updated_at < now - timedelta(minutes=10))
             )
         )
-        .order_by(Withdrawal.id)
+        .order_by(Withdrawal.updated_at, Withdrawal.id)  # the longest unasked first; asking touches it
     )

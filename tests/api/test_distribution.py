@@ -592,3 +592,92 @@ def test_a_tier_matching_all_conditions_waits_for_all_and_never_moves_down(app, 
     _complete(client, shop, 1)
     _settle(app)
     assert shop.summary(shop.bob)["tier_id"] == gold["id"]  # never down
+
+
+def test_a_transfer_answered_accepted_first_gets_its_package_info_when_the_bill_is_sent_again(app, client, shop):
+    """WeChat Pay may answer ACCEPTED (no package_info yet); its query never carries one: the job
+    sends the same bill again, and the answer's package_info is kept."""
+    from distribution.jobs import pay_withdrawal
+    from distribution.models import Withdrawal
+
+    withdrawal = _approved(app, client, shop)
+    with transaction():
+        db.session.execute(
+            update(Withdrawal).where(Withdrawal.id == withdrawal["id"]).values(status="paying", package_info=None)
+        )
+    assert client.get(f"{D}/withdrawals/{withdrawal['id']}/confirmation", headers=shop.bob).status_code == 409
+    assert pay_withdrawal(withdrawal["id"]) == "WAIT_USER_CONFIRM"
+    confirmation = client.get(f"{D}/withdrawals/{withdrawal['id']}/confirmation", headers=shop.bob)
+    assert confirmation.status_code == 200, confirmation.json
+    assert confirmation.json["package_info"] == f"fake_package_{withdrawal['out_bill_no']}"
+
+
+def test_a_transfer_refused_for_good_fails_and_the_money_returns(app, client, shop, monkeypatch):
+    from distribution.jobs import pay_withdrawal
+    from shop.core.errors import UpstreamError
+
+    _complete(client, shop, 2)
+    _settle(app)
+    asked = client.post(f"{D}/withdrawals", json={"amount": 1000}, headers=shop.bob).json
+    client.post(f"{S}/withdrawals/{asked['id']}/approve", json={}, headers=shop.owner)
+
+    def refuse(*args, **kwargs):
+        raise UpstreamError("refused", code="transfer_refused", details={"wechat_code": "NO_AUTH"})
+
+    monkeypatch.setattr(app.extensions["groupshop.payments"], "transfer", refuse)
+    assert pay_withdrawal(asked["id"]) == "FAIL"
+    after = client.get(f"{D}/withdrawals/{asked['id']}", headers=shop.bob).json
+    assert (after["status"], after["fail_reason"]) == ("failed", "REFUSED_NO_AUTH")
+    assert shop.summary(shop.bob)["balances"]["withdrawable"] == 2000
+    _reconciled(client, shop.owner)
+
+
+def test_a_transfer_notification_for_another_payee_is_refused(app, client, shop):
+    withdrawal = _approved(app, client, shop)
+    provider = app.extensions["groupshop.payments"]
+    provider.confirm_transfer(withdrawal["out_bill_no"])
+    bill = provider.transfer_bill(withdrawal["out_bill_no"])
+    resource = {
+        "mch_id": bill.get("mch_id", bill.get("mchid")),
+        "out_bill_no": withdrawal["out_bill_no"],
+        "transfer_bill_no": bill["transfer_bill_no"],
+        "transfer_amount": bill["transfer_amount"],
+        "state": "SUCCESS",
+        "openid": "o-somebody-else",
+        "create_time": bill.get("create_time", ""),
+        "update_time": bill.get("update_time", ""),
+    }
+    headers, body = provider.notification(shop.merchant, "MCHTRANSFER.BILL.FINISHED", resource, "mch_payment")
+    refused = client.post(
+        f"/api/v1/payments/wechatpay/{shop.merchant.code}/transfer-notify", data=body, headers=headers
+    )
+    assert refused.status_code == 400 and refused.json["code"] == "FAIL", refused.get_data(as_text=True)
+    assert client.get(f"{D}/withdrawals/{withdrawal['id']}", headers=shop.bob).json["status"] == "wait_user_confirm"
+
+
+def test_a_disabled_distributor_still_receives_what_finance_approved(app, client, shop):
+    withdrawal = _approved(app, client, shop)
+    bob_id = shop.distributor_id(shop.bob)
+    client.post(f"{S}/distributors/{bob_id}/disable", json={}, headers=shop.owner)
+    assert client.get(f"{D}/withdrawals", headers=shop.bob).status_code == 200
+    assert client.get(f"{D}/withdrawals/{withdrawal['id']}/confirmation", headers=shop.bob).status_code == 200
+    assert client.get(f"{D}/summary", headers=shop.bob).status_code == 403
+
+
+def test_a_rejected_member_cannot_make_themselves_a_distributor_again(client, shop):
+    _settings(client, shop.owner, join_rule="application")
+    erin, erin_member = _login(client, shop.merchant.code, "erin")
+    _apply(client, erin)
+    listed = client.get(f"{S}/distributors", query_string={"status": "applied"}, headers=shop.owner).json["items"]
+    erin_id = next(d["id"] for d in listed if d["member_id"] == erin_member["id"])
+    client.post(f"{S}/distributors/{erin_id}/reject", json={"note": "不符合"}, headers=shop.owner)
+    _settings(client, shop.owner, join_rule="open")
+    assert _apply(client, erin)["status"] == "rejected"
+
+
+def test_a_withdrawal_from_two_thousand_yuan_is_refused(client, shop):
+    bob_id = shop.distributor_id(shop.bob)
+    client.post(f"{S}/distributors/{bob_id}/adjustments", json={"amount": 300000, "reason": "奖励"}, headers=shop.owner)
+    refused = client.post(f"{D}/withdrawals", json={"amount": 200000}, headers=shop.bob)
+    assert (refused.status_code, refused.json["error"]["code"]) == (422, "above_maximum")
+    assert client.post(f"{D}/withdrawals", json={"amount": 199999}, headers=shop.bob).status_code == 201
