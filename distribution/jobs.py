@@ -93,6 +93,8 @@ def pay_withdrawal(withdrawal_id: int) -> str | None:
                 )
             return "FAIL"
         log.warning("transfer of withdrawal %s not sent or not known yet: %s", withdrawal_id, refused.message)
+        with transaction():
+            withdrawals.asked(withdrawal_id)  # tried just now: the sweep tries the others first
         return None
     checkpoint("distribution.pay_withdrawal.answered")
     with transaction():

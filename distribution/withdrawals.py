@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from distribution import ledger
 from distribution.distributors import NOT_A_DISTRIBUTOR, active_distributor, distributor_of
@@ -129,6 +129,17 @@ def _locked_pair(merchant_id: int, withdrawal_id: int) -> tuple[Distributor, Wit
     distributor = ledger.lock_distributors([found.distributor_id])[found.distributor_id]
     withdrawal = db.session.execute(locked(select(Withdrawal).where(Withdrawal.id == withdrawal_id))).scalar_one()
     return distributor, withdrawal
+
+
+def asked(withdrawal_id: int) -> None:
+    """The payout job tried this withdrawal and must try again later (WeChat Pay did not answer,
+    or refused for a reason that may pass): it goes to the back of the sweep's line."""
+    db.session.execute(
+        update(Withdrawal)
+        .where(Withdrawal.id == withdrawal_id)
+        .values(updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _return_money(distributor: Distributor, withdrawal: Withdrawal, reason: str) -> None:

@@ -681,3 +681,33 @@ def test_a_withdrawal_from_two_thousand_yuan_is_refused(client, shop):
     refused = client.post(f"{D}/withdrawals", json={"amount": 200000}, headers=shop.bob)
     assert (refused.status_code, refused.json["error"]["code"]) == (422, "above_maximum")
     assert client.post(f"{D}/withdrawals", json={"amount": 199999}, headers=shop.bob).status_code == 201
+
+
+def test_a_transfer_refused_for_a_passing_reason_stays_approved_and_goes_to_the_back_of_the_line(
+    app, client, shop, monkeypatch
+):
+    from distribution.jobs import pay_withdrawal
+    from distribution.models import Withdrawal
+    from distribution.withdrawals import due_for_payout
+    from shop.core.errors import UpstreamError
+
+    _complete(client, shop, 2)
+    _settle(app)
+    first = client.post(f"{D}/withdrawals", json={"amount": 500}, headers=shop.bob).json
+    second = client.post(f"{D}/withdrawals", json={"amount": 500}, headers=shop.bob).json
+    for withdrawal in (first, second):
+        client.post(f"{S}/withdrawals/{withdrawal['id']}/approve", json={}, headers=shop.owner)
+
+    def short_of_money(*args, **kwargs):
+        raise UpstreamError(
+            "the merchant's balance is short", code="transfer_refused", details={"wechat_code": "NOT_ENOUGH"}
+        )
+
+    monkeypatch.setattr(app.extensions["groupshop.payments"], "transfer", short_of_money)
+    assert pay_withdrawal(first["id"]) is None
+    assert client.get(f"{D}/withdrawals/{first['id']}", headers=shop.bob).json["status"] == "approved"
+    with transaction():
+        due = list(db.session.execute(due_for_payout()).scalars())
+    assert due == [second["id"], first["id"]]
+    assert shop.summary(shop.bob)["balances"]["withdrawing"] == 1000
+    assert db.session.get(Withdrawal, first["id"]).status == "approved"
