@@ -138,11 +138,7 @@ def delete_override(override_id: int) -> None:
 @blp.response(200, DistributorPageSchema)
 def list_distributors(args: dict[str, Any]) -> Page:
     """The distributors, newest first; filter by status, search by nickname or invite code."""
-    page = distributors.list_distributors(current_caller().merchant_id, **args)
-    members = distributors.members_of(page.items)
-    return Page(
-        items=[distributors.describe(d, members.get(d.member_id)) for d in page.items], next_cursor=page.next_cursor
-    )
+    return distributors.list_distributors(current_caller().merchant_id, **args)
 
 
 @blp.route("/distributors/<int:distributor_id>")
@@ -193,8 +189,7 @@ def set_tier(args: dict[str, Any], distributor_id: int) -> dict[str, Any]:
 @blp.response(200, LedgerPageSchema)
 def distributor_ledger(args: dict[str, Any], distributor_id: int) -> Page:
     """Every movement of the distributor's money, newest first."""
-    distributors.get_distributor(current_caller().merchant_id, distributor_id)
-    return dashboard.ledger_page(distributor_id, **args)
+    return dashboard.distributor_ledger(current_caller().merchant_id, distributor_id, **args)
 
 
 @blp.route("/distributors/<int:distributor_id>/adjustments", methods=["POST"])
@@ -206,9 +201,9 @@ def adjust(args: dict[str, Any], distributor_id: int) -> LedgerEntry:
     reason (required)."""
     caller = current_caller()
     with transaction():
-        found = distributors.get_distributor(caller.merchant_id, distributor_id)
-        locked_row = ledger.lock_distributors([found.id])[found.id]
-        return ledger.adjust(locked_row, args["amount"], args["reason"], staff_id=caller.subject_id)
+        return distributors.adjust(
+            caller.merchant_id, distributor_id, args["amount"], args["reason"], staff_id=caller.subject_id
+        )
 
 
 @blp.route("/commissions")

@@ -190,14 +190,3 @@ def upline(merchant_id: int, member_id: int, levels: int) -> list[int]:
             break
         chain.append(above)
     return chain
-
-
-def history(merchant_id: int, member_id: int, limit: int = 50) -> list[BindingLog]:
-    return list(
-        db.session.execute(
-            select(BindingLog)
-            .where(BindingLog.merchant_id == merchant_id, BindingLog.member_id == member_id)
-            .order_by(BindingLog.id.desc())
-            .limit(limit)
-        ).scalars()
-    )

@@ -15,7 +15,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import aliased
 
 from distribution import ledger
-from distribution.distributors import active_distributor
+from distribution.distributors import active_distributor, get_distributor
 from distribution.models import Binding, Commission, Distributor, LedgerEntry
 from shop.core.db import db, utcnow
 from shop.core.masking import mask_name
@@ -259,6 +259,12 @@ def invite(merchant_id: int, member_id: int) -> dict[str, Any]:
     active_distributor(merchant_id, member_id)
     member = db.session.get(Member, member_id)
     return {"invite_code": member.invite_code, "share": share_payload(member.invite_code)}
+
+
+def distributor_ledger(merchant_id: int, distributor_id: int, *, cursor: str | None = None, limit: int = 20) -> Page:
+    """Staff: a distributor's ledger, newest first (404 for another merchant's)."""
+    get_distributor(merchant_id, distributor_id)
+    return ledger_page(distributor_id, cursor=cursor, limit=limit)
 
 
 def ledger_page(distributor_id: int, *, cursor: str | None = None, limit: int = 20) -> Page:

@@ -10,13 +10,13 @@ applications at once leave one row.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 
-from distribution.models import Distributor, Program, Tier
+from distribution import ledger
+from distribution.models import Distributor, LedgerEntry, Program, Tier
 from distribution.program import get_program
 from distribution.states import DISTRIBUTOR_MACHINE, DistributorAction, DistributorStatus
 from shop.core.db import db, utcnow
@@ -155,6 +155,12 @@ def decide(merchant_id: int, distributor_id: int, action: str, *, note: str | No
     return distributor
 
 
+def adjust(merchant_id: int, distributor_id: int, amount: int, reason: str, *, staff_id: int | None) -> LedgerEntry:
+    """Staff: a manual adjustment of the distributor's withdrawable balance, with its reason."""
+    distributor = get_distributor(merchant_id, distributor_id, lock=True)
+    return ledger.adjust(distributor, amount, reason, staff_id=staff_id)
+
+
 def set_tier(merchant_id: int, distributor_id: int, tier_id: int | None) -> Distributor:
     distributor = get_distributor(merchant_id, distributor_id, lock=True)
     if tier_id is not None:
@@ -166,16 +172,11 @@ def set_tier(merchant_id: int, distributor_id: int, tier_id: int | None) -> Dist
     return distributor
 
 
-@dataclass(frozen=True)
-class DistributorRow:
-    distributor: Distributor
-    member: Member
-
-
 def list_distributors(
     merchant_id: int, *, status: str | None = None, q: str | None = None, cursor: str | None = None, limit: int = 20
 ) -> Page:
-    """The merchant's distributors, newest first; `q` matches the nickname or the invite code."""
+    """The merchant's distributors (as `describe` shows them), newest first; `q` matches the
+    nickname or the invite code."""
     query = (
         select(Distributor)
         .join(Member, Member.id == Distributor.member_id)
@@ -186,7 +187,9 @@ def list_distributors(
     if q:
         pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(or_(Member.nickname.ilike(pattern), Member.invite_code == q.upper()))
-    return keyset_page(query, [Distributor.id], cursor=cursor, limit=limit)
+    page = keyset_page(query, [Distributor.id], cursor=cursor, limit=limit)
+    members = members_of(page.items)
+    return Page(items=[describe(d, members.get(d.member_id)) for d in page.items], next_cursor=page.next_cursor)
 
 
 def members_of(distributors: list[Distributor]) -> dict[int, Member]:

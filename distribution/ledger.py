@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, select
 
 from distribution.models import Commission, Distributor, LedgerEntry
 from shop.core.db import db
@@ -191,13 +191,3 @@ def _commission_problems(merchant_id: int | None) -> list[Problem]:
         Problem(row.distributor_id, f"commission {row.id}", int(row.expected), int(row.pending or 0))
         for row in db.session.execute(query.limit(100))
     ]
-
-
-def kept_update(distributor_id: int, available: int) -> Any:
-    """An UPDATE moving a distributor's kept available sum (for set-based paths)."""
-    return (
-        update(Distributor)
-        .where(Distributor.id == distributor_id)
-        .values(available=Distributor.available + available)
-        .execution_options(synchronize_session=False)
-    )

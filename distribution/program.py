@@ -10,7 +10,6 @@ with that reason (422 `levels_not_allowed`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -169,16 +168,6 @@ def delete_tier(merchant_id: int, tier_id: int) -> None:
 
 
 # --- overrides ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OverrideSpec:
-    product_id: int
-    sku_id: int | None
-    level: int
-    mode: str
-    rate_bp: int | None
-    fixed_amount: int | None
 
 
 def list_overrides(merchant_id: int, product_id: int | None = None) -> list[Override]:

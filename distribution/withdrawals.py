@@ -48,16 +48,20 @@ MAX_WITHDRAWAL = 199_999
 # WeChat's refusals of a transfer that repeating the same bill will not change: the money returns.
 FINAL_REFUSALS = frozenset({"PARAM_ERROR", "INVALID_REQUEST", "NO_AUTH", "ACCOUNT_ERROR", "OPENID_INVALID"})
 CONFIRM_WITHIN = timedelta(hours=24)
-# WeChat Pay's states of a transfer bill, and what each means for the withdrawal.
-FINAL_SUCCESS = {"SUCCESS"}
-FINAL_RETURNED = {"FAIL", "CANCELLED"}
-WAITING = {"WAIT_USER_CONFIRM"}
 # The transfer scene 佣金报酬 (1005) asks for these two report lines.
 REPORT_INFOS = [
     {"info_type": "岗位类型", "info_content": "分销员"},
     {"info_type": "报酬说明", "info_content": "分销佣金"},
 ]
 W, WA = WithdrawalStatus, WithdrawalAction
+# WeChat Pay's states of a transfer bill, and what each does to the withdrawal; any other state
+# (ACCEPTED, PROCESSING, TRANSFERING, CANCELING) means on its way: SUBMIT.
+ACTION_OF_STATE = {
+    "SUCCESS": WA.PAY,
+    "FAIL": WA.FAIL,
+    "CANCELLED": WA.FAIL,
+    "WAIT_USER_CONFIRM": WA.AWAIT_CONFIRM,
+}
 
 
 def new_out_bill_no() -> str:
@@ -244,15 +248,7 @@ def apply_transfer_state(
         withdrawal.transfer_bill_no = transfer_bill_no
     if submitted and withdrawal.submitted_at is None:
         withdrawal.submitted_at = utcnow()
-    action = (
-        WA.PAY
-        if state in FINAL_SUCCESS
-        else WA.FAIL
-        if state in FINAL_RETURNED
-        else WA.AWAIT_CONFIRM
-        if state in WAITING
-        else WA.SUBMIT
-    )
+    action = ACTION_OF_STATE.get(state, WA.SUBMIT)
     if package_info and withdrawal.status in (W.APPROVED, W.PAYING, W.WAIT_USER_CONFIRM):
         withdrawal.package_info = package_info  # any answer may carry it (a query never does)
     if not WITHDRAWAL_MACHINE.allows(withdrawal.status, action):

@@ -280,6 +280,16 @@ def paid_by_service(order_id: int) -> Any:
     return order
 
 
+def in_app(app: Any, call: Callable[[], Any]) -> Any:
+    """`call()` in an app context of its own (its own connection), the session removed after:
+    how a race's request or a check stands apart from the others."""
+    with app.app_context():
+        try:
+            return call()
+        finally:
+            db.session.remove()
+
+
 def race(n: int, call: Callable[[int], Any], timeout: float = 60) -> list[Any]:
     """Run call(0..n-1) on n threads released together by a barrier; return the results in order."""
     barrier = threading.Barrier(n)

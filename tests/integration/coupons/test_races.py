@@ -15,18 +15,11 @@ from coupons.models import Coupon, CouponTemplate
 from shop.core.db import db, transaction
 from shop.core.errors import Conflict
 from shop.identity.models import Member
+from tests.factories import in_app as _in_app
 from tests.factories import make_merchant, make_product, member_headers, order_body, race, staff_headers
 
 pytestmark = pytest.mark.committing
 _seq = itertools.count(1)
-
-
-def _in_app(app: Flask, call):
-    with app.app_context():
-        try:
-            return call()
-        finally:
-            db.session.remove()
 
 
 def _shop(app: Flask, **terms: Any) -> dict[str, Any]:

@@ -15,17 +15,10 @@ from distribution import distributors, jobs, ledger, program, settlement, withdr
 from distribution.models import Commission, Distributor, LedgerEntry, Withdrawal
 from shop.core.db import db, transaction, utcnow
 from shop.core.errors import Conflict
+from tests.factories import in_app as _in_app
 from tests.factories import make_member, make_merchant, make_product, paid_by_service, placed_by_service, race
 
 pytestmark = pytest.mark.committing
-
-
-def _in_app(app: Flask, call):
-    with app.app_context():
-        try:
-            return call()
-        finally:
-            db.session.remove()
 
 
 def _program_with_chain(app: Flask, orders: int = 0, lines: int = 3) -> dict[str, Any]:
