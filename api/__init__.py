@@ -228,13 +228,17 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     from api import (
         health,
         member_api,
+        member_campaigns,
         member_coupons,
         member_distribution,
         member_orders,
+        member_referrals,
         merchant_api,
+        merchant_campaigns,
         merchant_coupons,
         merchant_distribution,
         merchant_orders,
+        merchant_referrals,
         payments_api,
     )
     from api.schemas.common import ErrorSchema
@@ -250,6 +254,10 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         merchant_api.blp,
         merchant_orders.blp,
         merchant_coupons.blp,
+        member_campaigns.blp,
+        merchant_campaigns.blp,
+        member_referrals.blp,
+        merchant_referrals.blp,
         member_distribution.blp,
         merchant_distribution.blp,
         payments_api.blp,

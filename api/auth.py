@@ -43,6 +43,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "settings:manage": frozenset({"owner"}),
     "coupons:read": frozenset(STAFF_ROLES),
     "coupons:write": frozenset({"owner", "operator"}),
+    "prizes:redeem": frozenset({"owner", "operator"}),
     "distribution:read": frozenset(STAFF_ROLES),
     "distribution:manage": frozenset({"owner", "operator"}),
 }

@@ -139,7 +139,7 @@ def _selections(args: dict[str, Any]) -> dict[str, Any] | None:
     return selections or None
 
 
-def _idempotency_key() -> str:
+def idempotency_key() -> str:
     key = request.headers.get("Idempotency-Key", "")
     if not IDEMPOTENCY_KEY.fullmatch(key):
         raise InvalidInput(
@@ -171,7 +171,7 @@ class Orders(MethodView):
     def post(self, args: dict[str, Any]) -> tuple[Order, int]:
         """Place an order from the cart or "buy now": reserves stock; unpaid, it expires."""
         caller = current_caller()
-        key = _idempotency_key()
+        key = idempotency_key()
         with transaction():
             placed = orders.place_order(
                 caller.merchant_id,

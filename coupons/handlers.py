@@ -10,10 +10,20 @@
   or expire if their validity has passed meanwhile.
 - `order_refunded` leaving the whole order refunded: its used coupons are given back likewise; a
   partial refund keeps them used.
+- `order_paid` of a goods order also gives the entries of running `per_order` campaigns; of a
+  `prize_upgrade` order, it asks for the upgrade job (`coupons.issue_upgrade`, job id
+  `upgrade-<order>`), which gives the better prize after this transaction commits.
+- `order_cancelled` / `order_refunded` of a `prize_upgrade` order release the upgrade (the held
+  gift back, the better one voided, the quota returned); a goods order fully refunded withdraws
+  its campaign entries not drawn yet.
+- `group_joined`: the entries of running `per_group` campaigns.
+- `member_invited` (a first login through an invite) and `order_completed` (an invitee's first
+  paid goods order, final): the inviter earns the referral rewards (`coupons.referrals`), issued
+  by a job after the commit.
 - `member_joined`: the welcome gift (引流礼品), one coupon of each active template offered on
   first login; a template sold out or not for this member is skipped, and the login goes on.
 
-Orders whose `kind` is not `goods` are ignored.
+Coupons ignore orders whose `kind` is not `goods`.
 """
 
 from __future__ import annotations
@@ -22,12 +32,22 @@ import logging
 
 from sqlalchemy import case, select, update
 
-from coupons import service
+from coupons import campaigns, prizes, referrals, service
 from coupons.checkout import coupon_ids
 from coupons.models import Coupon, CouponTemplate
 from shop.core.db import db, utcnow
 from shop.core.errors import Conflict, DomainError
-from shop.core.events import MemberJoined, OrderCancelled, OrderPaid, OrderPlaced, OrderRefunded
+from shop.core.events import (
+    GroupJoined,
+    MemberInvited,
+    MemberJoined,
+    OrderCancelled,
+    OrderCompleted,
+    OrderPaid,
+    OrderPlaced,
+    OrderRefunded,
+)
+from shop.core.runner import enqueue
 
 log = logging.getLogger(__name__)
 GOODS = "goods"
@@ -68,6 +88,9 @@ def on_order_placed(event: OrderPlaced) -> None:
 
 
 def on_order_paid(event: OrderPaid) -> None:
+    if event.kind == prizes.UPGRADE_KIND:
+        enqueue(prizes.UPGRADE_JOB, event.order_id, job_id=prizes.upgrade_job_id(event.order_id))
+        return
     if event.kind != GOODS:
         return
     db.session.execute(
@@ -76,6 +99,8 @@ def on_order_paid(event: OrderPaid) -> None:
         .values(status="used", used_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+    goods_paid = sum(line.paid_amount for line in event.lines)
+    campaigns.enter_for_order(event.merchant_id, event.member_id, event.order_id, goods_paid)
 
 
 def give_back(order_id: int, status: str) -> int:
@@ -96,11 +121,30 @@ def give_back(order_id: int, status: str) -> int:
 def on_order_cancelled(event: OrderCancelled) -> None:
     if event.kind == GOODS:
         give_back(event.order_id, "locked")
+    elif event.kind == prizes.UPGRADE_KIND:
+        prizes.release_upgrade(event.order_id, refunded=False)
 
 
 def on_order_refunded(event: OrderRefunded) -> None:
     if event.kind == GOODS and event.fully_refunded:
         give_back(event.order_id, "used")
+        campaigns.withdraw_order_entries(event.merchant_id, event.order_id)
+    elif event.kind == prizes.UPGRADE_KIND and event.fully_refunded:
+        prizes.release_upgrade(event.order_id, refunded=True)
+
+
+def on_group_joined(event: GroupJoined) -> None:
+    campaigns.enter_for_group(event.merchant_id, event.member_id, event.group_id)
+
+
+def on_member_invited(event: MemberInvited) -> None:
+    referrals.on_invited(event.merchant_id, event.member_id, event.inviter_id, event.new_member)
+
+
+def on_order_completed(event: OrderCompleted) -> None:
+    if event.kind == GOODS:
+        kept = sum(line.paid_amount for line in event.lines)
+        referrals.on_completed(event.merchant_id, event.member_id, event.order_id, kept)
 
 
 def on_member_joined(event: MemberJoined) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from coupons import service
+from coupons import prizes, referrals, service
 from shop.core.db import db, transaction, utcnow
 from shop.core.errors import DomainError
 from shop.core.runner import checkpoint, each_due, job, register_sweep
@@ -15,6 +15,8 @@ log = logging.getLogger(__name__)
 EXPIRY_SWEEP_EVERY = 60  # seconds
 BIRTHDAY_SWEEP_EVERY = 3600
 GRANT_SWEEP_EVERY = 120
+UPGRADE_SWEEP_EVERY = 60
+REFERRAL_SWEEP_EVERY = 120
 
 
 @job(service.GRANT_JOB)
@@ -26,6 +28,35 @@ def run_grant(grant_id: int) -> None:
         with transaction():
             more = service.run_grant_chunk(grant_id)
         checkpoint("coupons.grant_chunk")
+
+
+@job(prizes.UPGRADE_JOB)
+def issue_upgrade(order_id: int) -> bool:
+    """Give a paid upgrade's better prize and void the one it replaces (once: the database says
+    whether it is done)."""
+    with transaction():
+        checkpoint("coupons.upgrade_started")
+        done = prizes.issue_upgrade(order_id)
+        checkpoint("coupons.upgrade_written")
+    checkpoint("coupons.upgrade_committed")
+    return done
+
+
+def sweep_upgrades() -> int:
+    """Paid upgrades a lost job did not issue."""
+    return each_due(prizes.paid_upgrades_due(), issue_upgrade)
+
+
+@job(referrals.REFERRAL_JOB)
+def issue_referral(grant_id: int) -> bool:
+    """Issue an earned referral reward when it is due (once: the grant's status says)."""
+    with transaction():
+        return referrals.issue(grant_id)
+
+
+def sweep_referrals() -> int:
+    """Earned referral rewards a lost job did not issue."""
+    return each_due(referrals.pending_due(), issue_referral)
 
 
 def sweep_grants() -> int:
@@ -70,5 +101,7 @@ def sweep_birthdays() -> int:
 
 
 register_sweep(sweep_grants, GRANT_SWEEP_EVERY)
+register_sweep(sweep_upgrades, UPGRADE_SWEEP_EVERY)
+register_sweep(sweep_referrals, REFERRAL_SWEEP_EVERY)
 register_sweep(sweep_expiry, EXPIRY_SWEEP_EVERY)
 register_sweep(sweep_birthdays, BIRTHDAY_SWEEP_EVERY)

@@ -1,11 +1,20 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 MAX_FEN = 10_000_000_00  # 10 million yuan: far above any real price, far below overflow
 MAX_ID = 2**63 - 1  # ids are PostgreSQL bigints; a larger number can name no row
+# A date and time a merchant sets (a window's ends): an instant PostgreSQL stores and Python reads
+# back. An offset can carry an instant past either end of Python's years (year 1 at +08:00 is
+# 1 BC in UTC): stored, every later read of the row would fail.
+STORABLE_INSTANT = validate.Range(
+    min=datetime(2000, 1, 1, tzinfo=UTC),
+    max=datetime(9999, 1, 1, tzinfo=UTC),
+    error="between 2000-01-01 and 9999-01-01 (UTC)",
+)
 
 
 def Fen(**kwargs) -> fields.Integer:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from api.schemas.common import MAX_ID, Fen, InputSchema, PageArgsSchema
+from api.schemas.common import MAX_ID, STORABLE_INSTANT, Fen, InputSchema, PageArgsSchema
 from coupons.models import COUPON_STATUSES, GRANT_STATUSES, OFFERED_CHANNELS, TEMPLATE_STATUSES
 from coupons.rules import KINDS, SCOPES
 from coupons.service import MAX_GRANT
@@ -52,8 +52,12 @@ class TemplateTermsFields(InputSchema):
     offer_lines = fields.Boolean(
         metadata={"description": "whether lines at an offer price (group buy, flash sale) count"}
     )
-    valid_from = fields.AwareDateTime(allow_none=True, metadata={"description": "a fixed window: from"})
-    valid_until = fields.AwareDateTime(allow_none=True, metadata={"description": "a fixed window: until"})
+    valid_from = fields.AwareDateTime(
+        allow_none=True, validate=STORABLE_INSTANT, metadata={"description": "a fixed window: from"}
+    )
+    valid_until = fields.AwareDateTime(
+        allow_none=True, validate=STORABLE_INSTANT, metadata={"description": "a fixed window: until"}
+    )
     valid_days = fields.Integer(
         strict=True,
         allow_none=True,

@@ -138,6 +138,18 @@ registry.add_cases(
         Bad(TEMPLATE_CREATE, "a naive date", with_(valid_days=None, valid_from="2030-01-01T00:00:00"), ("valid_from",)),
         Bad(
             TEMPLATE_CREATE,
+            "a window ending past year 9999 in UTC (unreadable once stored)",
+            with_(valid_days=None, valid_from="2030-01-01T00:00:00+08:00", valid_until="9999-12-31T23:59:59-08:00"),
+            ("valid_until",),
+        ),
+        Bad(
+            TEMPLATE_CREATE,
+            "a window starting before year 1 in UTC",
+            with_(valid_days=None, valid_from="0001-01-01T00:00:00+08:00", valid_until="2030-01-01T00:00:00+08:00"),
+            ("valid_from",),
+        ),
+        Bad(
+            TEMPLATE_CREATE,
             "per-member limit above the total",
             with_(total_quantity=3, per_member_limit=4),
             ("per_member_limit",),

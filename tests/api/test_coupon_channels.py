@@ -201,8 +201,8 @@ def test_an_expired_coupon_given_back_by_a_cancellation_stays_expired(client, st
     assert datetime.now(UTC) > db.session.get(Coupon, coupon["id"]).valid_until
 
 
-def test_the_demo_shop_has_coupons_in_its_claim_centre_and_a_welcome_gift_once(app, ctx):
-    from coupons.models import CouponTemplate
+def test_the_demo_shop_has_coupons_in_its_claim_centre_a_welcome_gift_a_referral_reward_and_a_lottery_once(app, ctx):
+    from coupons.models import Campaign, CouponTemplate, ReferralReward, UpgradeOffer
     from shop.demo import DEMO_MERCHANT
     from shop.identity.models import Merchant
 
@@ -211,7 +211,12 @@ def test_the_demo_shop_has_coupons_in_its_claim_centre_and_a_welcome_gift_once(a
         assert runner.invoke(args=["groupshop", "seed-demo"]).exit_code == 0
     demo_id = db.session.execute(select(Merchant.id).where(Merchant.code == DEMO_MERCHANT)).scalar_one()
     templates = db.session.execute(select(CouponTemplate).where(CouponTemplate.merchant_id == demo_id)).scalars().all()
-    assert sorted(t.channels[0] for t in templates) == ["centre", "centre", "welcome"]
+    assert sorted(t.channels[0] if t.channels else "-" for t in templates) == ["-", "centre", "centre", "welcome"]
+    rewards = db.session.execute(select(ReferralReward).where(ReferralReward.merchant_id == demo_id)).scalars().all()
+    assert [(r.trigger, r.reward_kind) for r in rewards] == [("joined", "coupon")]
+    campaign = db.session.execute(select(Campaign).where(Campaign.merchant_id == demo_id)).scalar_one()
+    offers = db.session.execute(select(UpgradeOffer.price).where(UpgradeOffer.campaign_id == campaign.id))
+    assert sorted(offers.scalars()) == [2900, 9900]
 
 
 def test_installing_coupons_twice_registers_its_adjuster_handlers_and_sweeps_once(app):

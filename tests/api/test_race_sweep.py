@@ -13,16 +13,28 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from api.worker import run_burst
+from coupons.models import (
+    Campaign,
+    CampaignDraw,
+    CampaignTier,
+    Prize,
+    PrizeUpgrade,
+    ReferralGrant,
+    ReferralReward,
+    UpgradeOffer,
+)
 from distribution.models import Distributor, LedgerEntry, Override, Program, Tier, Withdrawal
 from shop.catalog.models import Category, Sku, StockMovement
 from shop.checkout.models import CartItem
-from shop.core.db import db
+from shop.core.db import db, utcnow
 from shop.identity.models import Member, MemberInvite, MerchantSettings, Staff
 from shop.orders.models import IdempotencyKey, Order, Refund
 from tests.factories import (
@@ -564,6 +576,178 @@ def race_distribution_withdrawals(app: Flask) -> None:
             db.session.remove()
 
 
+# --- campaigns (lottery, prizes, upgrades)
+def _campaign_body(**overrides: Any) -> dict[str, Any]:
+    """A running `once` campaign: first prize (1 of it) and second (5), no odds; the guaranteed
+    third has all of them, so every draw wins it (no roll to rig)."""
+    now = utcnow()
+    return {
+        "name": "周年庆抽奖",
+        "starts_at": (now - timedelta(hours=1)).isoformat(),
+        "ends_at": (now + timedelta(days=7)).isoformat(),
+        "entry_rule": "once",
+        "tiers": [
+            {"name": "一等奖", "prize_kind": "gift", "quota": 1, "odds_bp": 0, "cost": 30000},
+            {"name": "二等奖", "prize_kind": "gift", "quota": 5, "odds_bp": 0, "cost": 10000},
+            {"name": "三等奖", "prize_kind": "gift", "odds_bp": 10000, "guaranteed": True, "cost": 1000},
+        ],
+        **overrides,
+    }
+
+
+def _post_campaign(w: World, **overrides: Any) -> tuple[int, list[int]]:
+    """A campaign of the world's merchant: its id and its tiers' ids, best first."""
+    response = w.client().post(f"{M}/campaigns", json=_campaign_body(**overrides), headers=w.owner)
+    assert response.status_code == 201, response.json
+    return response.json["id"], [tier["id"] for tier in response.json["tiers"]]
+
+
+def _post_offer(w: World, campaign_id: int, from_tier_id: int, to_tier_id: int) -> int:
+    body = {"from_tier_id": from_tier_id, "to_tier_id": to_tier_id, "price": 9900}
+    response = w.client().post(f"{M}/campaigns/{campaign_id}/upgrade-offers", json=body, headers=w.owner)
+    assert response.status_code == 201, response.json
+    return response.json["id"]
+
+
+def _drawn_prize(w: World, member: dict[str, str], campaign_id: int) -> int:
+    headers = {**member, "Idempotency-Key": f"race-sweep-setup-{next(_seq):06d}"}
+    response = w.client().post(f"{V1}/campaigns/{campaign_id}/draws", headers=headers)
+    assert response.status_code == 201, response.json
+    return response.json["prize"]["id"]
+
+
+def race_campaign_creations(app: Flask) -> None:
+    """Campaigns created at once (a double click): names are not unique, every one is made with
+    its own tiers, ranked 1-3."""
+    w = _world(app)
+    responses = race(6, lambda i: w.client().post(f"{M}/campaigns", json=_campaign_body(), headers=w.owner))
+    assert set(_no_5xx(responses)) == {201}, _said(responses)
+    assert len({r.json["id"] for r in responses}) == 6
+    assert all([t["rank"] for t in r.json["tiers"]] == [1, 2, 3] for r in responses)
+    assert _count(app, select(func.count()).where(Campaign.merchant_id == w.merchant_id)) == 6
+    assert _count(app, select(func.count()).where(CampaignTier.merchant_id == w.merchant_id)) == 18
+
+
+def race_campaign_upgrade_offers(app: Flask) -> None:
+    """The same pair of tiers offered four times at once: one offer, three 409 offer_exists."""
+    w = _world(app)
+    campaign_id, tiers = _post_campaign(w)
+    url = f"{M}/campaigns/{campaign_id}/upgrade-offers"
+    for source, target in ((2, 0), (2, 1), (1, 0)):
+        body = {"from_tier_id": tiers[source], "to_tier_id": tiers[target]}
+        responses = race(4, lambda i, body=body: w.client().post(url, json={**body, "price": 100 + i}, headers=w.owner))
+        assert Counter(_no_5xx(responses)) == {201: 1, 409: 3}, _said(responses)
+        assert _codes(responses, 409) == {"offer_exists"}
+        pair = select(func.count()).where(
+            UpgradeOffer.from_tier_id == tiers[source], UpgradeOffer.to_tier_id == tiers[target]
+        )
+        assert _count(app, pair) == 1
+    assert _count(app, select(func.count()).where(UpgradeOffer.campaign_id == campaign_id)) == 3
+
+
+def race_campaign_draws(app: Flask) -> None:
+    """A member's draw sent eight times with one Idempotency-Key: one draw, answered 201 once and
+    200 (the same draw) for the rest. Six keys at once in a `once` campaign: one draw, five 409
+    no_entries. Six members at once on a tier of 1 (the guaranteed one below): one wins it, five
+    fall back, and the tier never gives more than its quota."""
+    w = _world(app)
+    campaign_id, _ = _post_campaign(w)
+    url = f"{V1}/campaigns/{campaign_id}/draws"
+    headers = {**w.member, "Idempotency-Key": "race-sweep-draw-0001"}
+    responses = race(8, lambda i: w.client().post(url, headers=headers))
+    assert Counter(_no_5xx(responses)) == {201: 1, 200: 7}, _said(responses)
+    assert len({r.json["id"] for r in responses}) == 1
+    assert len({r.json["prize"]["id"] for r in responses}) == 1
+    assert _count(app, select(func.count()).where(CampaignDraw.campaign_id == campaign_id)) == 1
+    assert _count(app, select(func.count()).where(Prize.campaign_id == campaign_id)) == 1
+
+    campaign_id, _ = _post_campaign(w)
+    url = f"{V1}/campaigns/{campaign_id}/draws"
+    responses = race(
+        6, lambda i: w.client().post(url, headers={**w.member, "Idempotency-Key": f"race-sweep-once-{i:04d}"})
+    )
+    assert Counter(_no_5xx(responses)) == {201: 1, 409: 5}, _said(responses)
+    assert _codes(responses, 409) == {"no_entries"}
+    assert _count(app, select(func.count()).where(CampaignDraw.campaign_id == campaign_id)) == 1
+
+    first = {"name": "一等奖", "prize_kind": "gift", "quota": 1, "odds_bp": 10000}
+    rest = {"name": "参与奖", "prize_kind": "gift", "odds_bp": 0, "guaranteed": True}
+    campaign_id, tiers = _post_campaign(w, tiers=[first, rest])
+    url = f"{V1}/campaigns/{campaign_id}/draws"
+    members = [member_headers(w.client(), w.code, f"drawer{next(_seq)}") for _ in range(6)]
+    responses = race(
+        6, lambda i: w.client().post(url, headers={**members[i], "Idempotency-Key": "race-sweep-stampede"})
+    )
+    assert set(_no_5xx(responses)) == {201}, _said(responses)
+    assert sorted(r.json["fell_back"] for r in responses) == [False] + [True] * 5
+    assert Counter(r.json["prize"]["tier_id"] for r in responses) == {tiers[0]: 1, tiers[1]: 5}
+    assert _count(app, select(CampaignTier.taken).where(CampaignTier.id == tiers[0])) == 1
+    assert _count(app, select(func.count()).where(Prize.campaign_id == campaign_id)) == 6
+
+
+def race_prize_upgrades(app: Flask) -> None:
+    """One prize upgraded six times at once with different keys: one upgrade order, five 409
+    prize_not_upgradable, one of the better tier's quota taken. Another prize upgraded six times
+    with one key: one order, answered 201 once and 200 for the rest."""
+    w = _world(app)
+    campaign_id, tiers = _post_campaign(w)
+    to_first = _post_offer(w, campaign_id, tiers[2], tiers[0])
+    prize_id = _drawn_prize(w, w.member, campaign_id)
+    url = f"{V1}/prizes/{prize_id}/upgrade"
+    responses = race(
+        6,
+        lambda i: w.client().post(
+            url, json={"offer_id": to_first}, headers={**w.member, "Idempotency-Key": f"race-sweep-upgrade-{i:04d}"}
+        ),
+    )
+    assert Counter(_no_5xx(responses)) == {201: 1, 409: 5}, _said(responses)
+    assert _codes(responses, 409) == {"prize_not_upgradable"}
+    assert _count(app, select(func.count()).where(PrizeUpgrade.from_prize_id == prize_id)) == 1
+    upgrades = select(func.count()).where(Order.merchant_id == w.merchant_id, Order.kind == "prize_upgrade")
+    assert _count(app, upgrades) == 1
+    assert _count(app, select(CampaignTier.taken).where(CampaignTier.id == tiers[0])) == 1
+    assert _count(app, select(Prize.status).where(Prize.id == prize_id)) == "held"
+
+    to_second = _post_offer(w, campaign_id, tiers[2], tiers[1])
+    other = member_headers(w.client(), w.code, f"upgrader{next(_seq)}")
+    prize_id = _drawn_prize(w, other, campaign_id)
+    url = f"{V1}/prizes/{prize_id}/upgrade"
+    headers = {**other, "Idempotency-Key": "race-sweep-upgrade-same"}
+    responses = race(6, lambda i: w.client().post(url, json={"offer_id": to_second}, headers=headers))
+    assert Counter(_no_5xx(responses)) == {201: 1, 200: 5}, _said(responses)
+    assert len({r.json["id"] for r in responses}) == 1
+    assert _count(app, select(func.count()).where(PrizeUpgrade.from_prize_id == prize_id)) == 1
+    assert _count(app, upgrades) == 2
+    assert _count(app, select(CampaignTier.taken).where(CampaignTier.id == tiers[1])) == 1
+
+
+def race_referral_rewards(app: Flask) -> None:
+    """Six rewards made at once (a double click): six rewards. Then a new member's first login
+    through the invite sent six times at once: one member, one reward earned, issued once."""
+    w = _world(app)
+    template = w.client().post(
+        f"{M}/coupon-templates",
+        json={"name": "邀请有礼", "kind": "amount_off", "amount": 500, "valid_days": 7, "total_quantity": 50},
+        headers=w.owner,
+    )
+    assert template.status_code == 201, template.json
+    body = {"name": "邀请新人", "trigger": "joined", "reward_kind": "coupon", "template_id": template.json["id"]}
+    responses = race(6, lambda i: w.client().post(f"{M}/referral-rewards", json=body, headers=w.owner))
+    assert set(_no_5xx(responses)) == {201}, _said(responses)
+    assert _count(app, select(func.count()).where(ReferralReward.merchant_id == w.merchant_id)) == 6
+
+    invite = w.client().get(f"{V1}/me", headers=w.member).json["invite_code"]
+    login = {"merchant": w.code, "code": f"test:invitee{next(_seq)}", "invite": invite}
+    responses = race(6, lambda i: w.client().post(f"{V1}/auth/wx-login", json=login))
+    assert set(_no_5xx(responses)) <= {200, 409}, _said(responses)
+    assert sum(r.json.get("new_member", False) for r in responses if r.status_code == 200) == 1
+    with app.app_context():
+        run_burst(app)
+        db.session.remove()
+    grants = select(func.count()).where(ReferralGrant.merchant_id == w.merchant_id, ReferralGrant.status == "issued")
+    assert _count(app, grants) == 6  # one per reward, for the one invitee
+
+
 RACES: list[tuple[Callable[[Flask], None], set[tuple[str, str]]]] = [
     (race_staff_same_username, {("POST", f"{M}/staff")}),
     (race_first_settings_change, {("PATCH", f"{M}/settings/orders")}),
@@ -596,6 +780,11 @@ RACES: list[tuple[Callable[[Flask], None], set[tuple[str, str]]]] = [
     (race_distribution_override_deletes, {("DELETE", f"{MD}/overrides/<id>")}),
     (race_distribution_adjustments, {("POST", f"{MD}/distributors/<id>/adjustments")}),
     (race_distribution_withdrawals, {("POST", f"{V1}/distribution/withdrawals")}),
+    (race_campaign_creations, {("POST", f"{M}/campaigns")}),
+    (race_campaign_upgrade_offers, {("POST", f"{M}/campaigns/<id>/upgrade-offers")}),
+    (race_campaign_draws, {("POST", f"{V1}/campaigns/<id>/draws")}),
+    (race_prize_upgrades, {("POST", f"{V1}/prizes/<id>/upgrade")}),
+    (race_referral_rewards, {("POST", f"{M}/referral-rewards")}),
 ]
 
 # Routes that write by inserting a row on first use (an upsert answers 200, not 201).

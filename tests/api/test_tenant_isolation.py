@@ -54,7 +54,7 @@ def _url(case: PathCase, ids_of: Shop | None) -> str:
 def _call(client, case: PathCase, headers: dict[str, str], *, ids_of: Shop | None, body_of: Shop):
     """Call the route with the ids of `ids_of` (None: ids no row has) and the body made for `body_of`."""
     body = case.body(body_of) if case.body else None
-    return client.open(_url(case, ids_of), method=case.method, headers=headers, json=body)
+    return client.open(_url(case, ids_of), method=case.method, headers={**headers, **case.extra_headers}, json=body)
 
 
 CALLER_CASES = [case for case in ALL_PATH_CASES if case.caller in ("staff", "member")]

@@ -264,6 +264,7 @@ class PathCase:
     ids: dict[str, str]  # path argument -> the Shop attribute naming the row
     body: Callable[[Shop], dict[str, Any]] | None = None  # a valid body, given the shop whose ids are used
     ok: int = 200  # the status when the shop uses its own id
+    extra_headers: dict[str, str] = field(default_factory=dict)  # e.g. the Idempotency-Key a route needs
 
     def __str__(self) -> str:
         return f"{self.method} {self.rule}"
