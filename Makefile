@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench-catalog bench-orders bench-coupons bench-settlement clean
+.PHONY: install run test lint bench-catalog bench-orders bench-coupons bench-settlement bench-campaigns clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,9 @@ bench-coupons: install
 
 bench-settlement: install
 	$(BIN)/python bench/settlement.py
+
+bench-campaigns: install
+	$(BIN)/python bench/campaigns.py
 
 clean:
 	rm -rf $(VENV) .data
