@@ -1,5 +1,7 @@
 """End-to-end smoke test of a running Groupshop (`make run`): browse, order, pay through the fake
-provider, ship, refund; the refund needs the RQ worker process, so this proves it runs too.
+provider, ship, refund; the refund needs the RQ worker process, so this proves it runs too. Then the
+demo lottery: a new member draws, buys the upgrade of their gift (paid through the fake provider,
+issued by the worker's job) and staff redeem the better gift's code.
 
 Usage: python .ci/smoke.py http://127.0.0.1:8000
 """
@@ -79,6 +81,51 @@ def main(base: str) -> int:
     print(
         f"smoke: order {order['order_no']} paid {paid['paid_total']} fen, shipped, "
         f"refunded {current['refunded_total']} fen through the worker"
+    )
+    return lottery(base, staff)
+
+
+def lottery(base: str, staff: str) -> int:
+    _, login = call(
+        base, "POST", "/api/v1/auth/wx-login", {"merchant": "demo", "code": f"test:lucky-{uuid.uuid4().hex[:8]}"}
+    )
+    member = login["token"]
+    _, campaigns = call(base, "GET", "/api/v1/campaigns", token=member)
+    campaign = next(c for c in campaigns["items"] if c["state"] == "running" and c["chances"])
+    status, drawn = call(
+        base, "POST", f"/api/v1/campaigns/{campaign['id']}/draws", token=member, Idempotency_Key=f"smoke-{uuid.uuid4()}"
+    )
+    assert status == 201 and drawn["won"], drawn
+    prize = drawn["prize"]
+    _, prize = call(base, "GET", f"/api/v1/prizes/{prize['id']}", token=member)
+    offers = [o for o in prize["upgrade_offers"] if not o["sold_out"]]
+    if offers:  # the guaranteed gift, almost always: take the best upgrade
+        status, upgrade = call(
+            base,
+            "POST",
+            f"/api/v1/prizes/{prize['id']}/upgrade",
+            {"offer_id": offers[0]["offer_id"]},
+            member,
+            Idempotency_Key=f"smoke-{uuid.uuid4()}",
+        )
+        assert status == 201 and upgrade["kind"] == "prize_upgrade", upgrade
+        _, paid = call(base, "POST", f"/api/v1/payments/fake/orders/{upgrade['order_no']}/pay")
+        assert paid["status"] == "paid", paid
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the worker's job gives the better gift
+            _, mine = call(base, "GET", "/api/v1/prizes", token=member)
+            better = [p for p in mine["items"] if p["origin"] == "upgrade"]
+            if better:
+                break
+            time.sleep(0.5)
+        assert better and better[0]["tier_rank"] == offers[0]["to_tier_rank"], mine
+        prize = better[0]
+    _, redeemed = call(base, "POST", "/api/v1/merchant/prizes/redeem", {"code": prize["code"]}, staff)
+    assert redeemed["status"] == "redeemed", redeemed
+    _, numbers = call(base, "GET", f"/api/v1/merchant/campaigns/{campaign['id']}/economics", token=staff)
+    print(
+        f"smoke: drew {drawn['prize']['tier_name']}, redeemed {prize['tier_name']} ({prize['code']}); "
+        f"upgrade revenue {numbers['upgrade_revenue']} fen against prizes costing {numbers['prize_cost']} fen"
     )
     return 0
 
