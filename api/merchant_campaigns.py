@@ -20,6 +20,7 @@ from api.schemas.campaigns import (
     PrizeSchema,
     PrizeTierSchema,
     PrizeTierUpdateSchema,
+    RedeemedPrizeSchema,
     RedeemSchema,
     StaffPrizeArgsSchema,
     UpgradeOfferCreateSchema,
@@ -160,12 +161,13 @@ def prize_detail(prize_id: int) -> dict[str, Any]:
 @blp.route("/prizes/redeem", methods=["POST"])
 @staff_required("prizes:redeem")
 @blp.arguments(RedeemSchema)
-@blp.response(200, PrizeSchema)
+@blp.response(200, RedeemedPrizeSchema)
 def redeem(args: dict[str, Any]) -> dict[str, Any]:
     """Redeem a gift in store by its 8-digit code (核销), once: a repeat answers the first
-    redemption. 404 for a code unknown here; 409 prize_not_redeemable (voided, or held by an
-    upgrade being paid), prize_expired, refund_in_progress."""
+    redemption with already_redeemed true (a code shown twice: hand nothing over again). 404 for a
+    code unknown here; 409 prize_not_redeemable (voided, or held by an upgrade being paid),
+    prize_expired, refund_in_progress."""
     caller = current_caller()
     with transaction():
-        prize, _ = prizes.redeem(caller.merchant_id, args["code"], staff_id=caller.subject_id)
-    return prize
+        prize, replayed = prizes.redeem(caller.merchant_id, args["code"], staff_id=caller.subject_id)
+    return {**prize, "already_redeemed": replayed}

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from coupons import prizes
@@ -68,8 +68,13 @@ def _tier_problems(merchant_id: int, tiers: Sequence[Mapping[str, Any]]) -> dict
     odds = sum(int(tier.get("odds_bp") or 0) for tier in tiers)
     if odds != ODDS_TOTAL:
         problems["tiers"] = [f"the odds add up to {odds} bp, not {ODDS_TOTAL}"]
-    if sum(1 for tier in tiers if tier.get("guaranteed")) > 1:
+    guaranteed = [index for index, tier in enumerate(tiers) if tier.get("guaranteed")]
+    if len(guaranteed) > 1:
         problems.setdefault("tiers", []).append("at most one guaranteed tier")
+    elif guaranteed and guaranteed[0] != len(tiers) - 1:
+        # "everyone wins at least it": the lowest prize, or running out of a lesser tier would
+        # hand out a better one
+        problems[f"tiers.{guaranteed[0]}.guaranteed"] = ["only the last (lowest) tier may be guaranteed"]
     template_ids = {tier["template_id"] for tier in tiers if tier.get("template_id") is not None}
     known = (
         set(
@@ -245,19 +250,12 @@ def update_tier(merchant_id: int, campaign_id: int, tier_id: int, **changes: Any
         quota = changes["quota"]
         if quota is None and not tier.guaranteed:
             raise _invalid({"quota": ["a tier that is not guaranteed has a quota"]}, "the tier is not valid")
-        if quota is not None and tier.quota is None:
-            # the guaranteed tier starts counting: what it gave so far counts against the quota
-            tier.taken = db.session.execute(
-                select(func.count()).select_from(Prize).where(Prize.tier_id == tier.id, Prize.status != "voided")
-            ).scalar_one()
         if quota is not None and quota < tier.taken:
             raise Conflict(
                 f"{tier.taken} prizes of this tier are given or held already",
                 code="quota_below_taken",
                 details={"taken": tier.taken},
             )
-        if quota is None:
-            tier.taken = 0
         tier.quota = quota
     for name in ("name", "description", "cost"):
         if name in changes:
@@ -336,13 +334,15 @@ def _member_lock(campaign_id: int, member_id: int) -> None:
 def _running(merchant_id: int, entry_rule: str, now: datetime) -> list[Campaign]:
     return list(
         db.session.execute(
-            select(Campaign).where(
+            select(Campaign)
+            .where(
                 Campaign.merchant_id == merchant_id,
                 Campaign.entry_rule == entry_rule,
                 Campaign.status == "active",
                 Campaign.starts_at <= now,
                 Campaign.ends_at > now,
             )
+            .order_by(Campaign.id)  # their member locks in one order, whoever pays at once
         ).scalars()
     )
 
@@ -400,18 +400,46 @@ def enter_for_group(merchant_id: int, member_id: int, group_id: int, *, now: dat
     )
 
 
-def withdraw_order_entries(merchant_id: int, order_id: int, *, now: datetime | None = None) -> int:
-    """A fully refunded order takes back its entries that were not drawn yet."""
+def withdraw_entries(merchant_id: int, source: str, *, now: datetime | None = None) -> int:
+    """Entries of `source` not drawn yet are taken back: "order:<id>" when the order is refunded in
+    full, "group:<id>" when the group buy failed (its orders are refunded)."""
     return db.session.execute(
         update(CampaignEntry)
         .where(
             CampaignEntry.merchant_id == merchant_id,
-            CampaignEntry.source == f"order:{order_id}",
+            CampaignEntry.source == source,
             CampaignEntry.status == "open",
         )
         .values(status="withdrawn", closed_at=now or utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
+
+
+def void_gifts_of_entries(merchant_id: int, source: str, *, now: datetime | None = None) -> int:
+    """The unredeemed gifts won with the drawn entries of `source` are voided (an order refunded in
+    full: paying, drawing and refunding wins nothing) and their units go back to their tiers. A
+    gift redeemed already, or held by an upgrade being paid, stays."""
+    now = now or utcnow()
+    won = (
+        select(Prize.id)
+        .join(CampaignDraw, CampaignDraw.id == Prize.draw_id)
+        .join(CampaignEntry, CampaignEntry.id == CampaignDraw.entry_id)
+        .where(CampaignEntry.merchant_id == merchant_id, CampaignEntry.source == source)
+    )
+    tiers = (
+        db.session.execute(
+            update(Prize)
+            .where(Prize.id.in_(won), Prize.status == "available", Prize.kind == "gift")
+            .values(status="voided", voided_at=now, void_reason="entry_refunded", updated_at=now)
+            .returning(Prize.tier_id)
+            .execution_options(synchronize_session=False)
+        )
+        .scalars()
+        .all()
+    )
+    for tier_id in sorted(tiers):
+        prizes.give_back(tier_id)
+    return len(tiers)
 
 
 # --- the draw ------------------------------------------------------------------------------------
@@ -482,6 +510,7 @@ def _spend_entry(campaign: Campaign, member_id: int, now: datetime) -> int | Non
         )
         .order_by(CampaignEntry.id)
         .limit(1)
+        .with_for_update(skip_locked=True)  # one a refund is withdrawing meanwhile: the next
         .scalar_subquery()
     )
     return db.session.execute(
@@ -717,7 +746,11 @@ def draw_page(
 def economics(merchant_id: int, campaign_id: int) -> dict[str, Any]:
     """Whether the campaign pays for itself (一分钱不花): entries and draws, prizes given per tier
     and what they cost the merchant, upgrades taken and their take-up, and the upgrade revenue
-    (paid minus refunded over the campaign's upgrade orders) against the cost of the prizes."""
+    (paid minus refunded over the campaign's upgrade orders) against the cost of the prizes.
+
+    A prize costs what its tier said when it was given; it costs nothing once voided (traded in,
+    refunded) or expired unredeemed. Take-up is upgrades kept over the prizes (of any origin, not
+    expired) of the tiers an offer starts from."""
     campaign = get_campaign(merchant_id, campaign_id)
     entries = dict(
         db.session.execute(
@@ -732,10 +765,12 @@ def economics(merchant_id: int, campaign_id: int) -> dict[str, Any]:
         .group_by(CampaignDraw.tier_id)
     ).all()
     drawn = {tier_id: (count, fell) for tier_id, count, fell in draws}
+    now = utcnow()
+    state_now = case((and_(Prize.status == "available", Prize.redeem_until <= now), "expired"), else_=Prize.status)
     given = db.session.execute(
-        select(Prize.tier_id, Prize.origin, Prize.status, func.count())
+        select(Prize.tier_id, Prize.origin, state_now, func.count(), func.sum(Prize.cost))
         .where(Prize.campaign_id == campaign.id)
-        .group_by(Prize.tier_id, Prize.origin, Prize.status)
+        .group_by(Prize.tier_id, Prize.origin, state_now)
     ).all()
     upgrades = dict(
         db.session.execute(
@@ -754,13 +789,15 @@ def economics(merchant_id: int, campaign_id: int) -> dict[str, Any]:
     tiers = []
     prize_cost = redeemed_cost = eligible = 0
     for tier in tiers_of(campaign.id):
-        rows = [(origin, status, count) for tier_id, origin, status, count in given if tier_id == tier.id]
-        live = sum(count for _, status, count in rows if status != "voided")
-        redeemed = sum(count for _, status, count in rows if status in ("redeemed", "delivered"))
+        rows = [(origin, status, count, cost) for tier_id, origin, status, count, cost in given if tier_id == tier.id]
+        # what costs the merchant: prizes handed over, or still to be (not voided, not expired unredeemed)
+        live = [(origin, count, cost) for origin, status, count, cost in rows if status not in ("voided", "expired")]
+        used = [(count, cost) for _, status, count, cost in rows if status in ("redeemed", "delivered")]
         if tier.id in offered_from:
-            eligible += sum(count for origin, _, count in rows if origin == "draw")
-        prize_cost += live * tier.cost
-        redeemed_cost += redeemed * tier.cost
+            eligible += sum(count for _, status, count, _ in rows if status != "expired")
+        cost_of_live = sum(cost for _, _, cost in live)
+        prize_cost += cost_of_live
+        redeemed_cost += sum(cost for _, cost in used)
         count, fell = drawn.get(tier.id, (0, 0))
         tiers.append(
             {
@@ -772,16 +809,13 @@ def economics(merchant_id: int, campaign_id: int) -> dict[str, Any]:
                 "taken": tier.taken,
                 "drawn": count,
                 "fell_back_to": fell,
-                "by_upgrade": sum(
-                    count for origin, status, count in rows if origin == "upgrade" and status != "voided"
-                ),
-                "by_referral": sum(
-                    count for origin, status, count in rows if origin == "referral" and status != "voided"
-                ),
-                "live": live,
-                "redeemed": redeemed,
-                "voided": sum(count for _, status, count in rows if status == "voided"),
-                "cost_of_live": live * tier.cost,
+                "by_upgrade": sum(count for origin, count, _ in live if origin == "upgrade"),
+                "by_referral": sum(count for origin, count, _ in live if origin == "referral"),
+                "live": sum(count for _, count, _ in live),
+                "redeemed": sum(count for count, _ in used),
+                "expired": sum(count for _, status, count, _ in rows if status == "expired"),
+                "voided": sum(count for _, status, count, _ in rows if status == "voided"),
+                "cost_of_live": cost_of_live,
             }
         )
     taken = upgrades.get("issued", 0) + upgrades.get("completed", 0)

@@ -15,9 +15,11 @@
   `upgrade-<order>`), which gives the better prize after this transaction commits.
 - `order_cancelled` / `order_refunded` of a `prize_upgrade` order release the upgrade (the held
   gift back, the better one voided, the quota returned); a goods order fully refunded withdraws
-  its campaign entries not drawn yet.
-- `group_joined`: the entries of running `per_group` campaigns.
-- `member_invited` (a first login through an invite) and `order_completed` (an invitee's first
+  its campaign entries not drawn yet and voids the unredeemed gifts its drawn entries won (pay,
+  draw, refund wins nothing).
+- `group_joined`: the entries of running `per_group` campaigns; `group_failed` withdraws the
+  group's entries not drawn yet.
+- `member_invited` (a first login through an invite), `inviter_recorded` and `order_completed` (an invitee's first
   paid goods order, final): the inviter earns the referral rewards (`coupons.referrals`), issued
   by a job after the commit.
 - `member_joined`: the welcome gift (引流礼品), one coupon of each active template offered on
@@ -38,7 +40,9 @@ from coupons.models import Coupon, CouponTemplate
 from shop.core.db import db, utcnow
 from shop.core.errors import Conflict, DomainError
 from shop.core.events import (
+    GroupFailed,
     GroupJoined,
+    InviterRecorded,
     MemberInvited,
     MemberJoined,
     OrderCancelled,
@@ -128,7 +132,8 @@ def on_order_cancelled(event: OrderCancelled) -> None:
 def on_order_refunded(event: OrderRefunded) -> None:
     if event.kind == GOODS and event.fully_refunded:
         give_back(event.order_id, "used")
-        campaigns.withdraw_order_entries(event.merchant_id, event.order_id)
+        campaigns.withdraw_entries(event.merchant_id, f"order:{event.order_id}")
+        campaigns.void_gifts_of_entries(event.merchant_id, f"order:{event.order_id}")
     elif event.kind == prizes.UPGRADE_KIND and event.fully_refunded:
         prizes.release_upgrade(event.order_id, refunded=True)
 
@@ -137,8 +142,16 @@ def on_group_joined(event: GroupJoined) -> None:
     campaigns.enter_for_group(event.merchant_id, event.member_id, event.group_id)
 
 
+def on_group_failed(event: GroupFailed) -> None:
+    campaigns.withdraw_entries(event.merchant_id, f"group:{event.group_id}")
+
+
 def on_member_invited(event: MemberInvited) -> None:
     referrals.on_invited(event.merchant_id, event.member_id, event.inviter_id, event.new_member)
+
+
+def on_inviter_recorded(event: InviterRecorded) -> None:
+    referrals.on_inviter_recorded(event.merchant_id, event.member_id, event.inviter_id)
 
 
 def on_order_completed(event: OrderCompleted) -> None:

@@ -14,7 +14,9 @@ from shop.core import integrity
 from shop.core.db import db, utcnow
 from shop.core.errors import Conflict
 from shop.core.events import (
+    GroupFailed,
     GroupJoined,
+    InviterRecorded,
     MemberInvited,
     MemberJoined,
     OrderCancelled,
@@ -58,6 +60,8 @@ SUBSCRIPTIONS = (
     (OrderRefunded, handlers.on_order_refunded),
     (MemberJoined, handlers.on_member_joined),
     (GroupJoined, handlers.on_group_joined),
+    (GroupFailed, handlers.on_group_failed),
+    (InviterRecorded, handlers.on_inviter_recorded),
     (MemberInvited, handlers.on_member_invited),
     (OrderCompleted, handlers.on_order_completed),
 )

@@ -223,9 +223,9 @@ class Campaign(IdMixin, TimestampMixin, MerchantScoped, db.Model):
 
 
 class CampaignTier(IdMixin, MerchantScoped, db.Model):
-    """One prize tier. `taken` counts the prizes of a tier with a quota (awarded, or held by an
-    upgrade being paid for) and never passes it: a draw or an upgrade takes one with a guarded
-    UPDATE. A tier without a quota (only the guaranteed one may be) keeps no count."""
+    """One prize tier. `taken` counts its prizes given (or held by an upgrade being paid for, or
+    traded in by an upgrade that may still be refunded) and never passes the quota: a draw or an
+    upgrade takes one with a guarded UPDATE. Only the guaranteed tier may have no quota."""
 
     __tablename__ = "campaign_tiers"
     __table_args__ = (
@@ -313,6 +313,8 @@ class Prize(IdMixin, TimestampMixin, MerchantScoped, db.Model):
         Index("uq_prizes_code", "merchant_id", "code", unique=True, postgresql_where=text("code IS NOT NULL")),
         Index("ix_prizes_member", "merchant_id", "member_id", "id"),
         Index("ix_prizes_tier", "tier_id", "status"),
+        Index("ix_prizes_campaign", "campaign_id", "tier_id"),
+        CheckConstraint("cost >= 0", name="cost"),
     )
 
     campaign_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False)
@@ -325,6 +327,9 @@ class Prize(IdMixin, TimestampMixin, MerchantScoped, db.Model):
         BigInteger, ForeignKey("campaign_draws.id", ondelete="CASCADE"), unique=True
     )
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    # what the prize costs the merchant, as its tier said when it was given (a later change of the
+    # tier's cost is for prizes given from then on)
+    cost: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
     code: Mapped[str | None] = mapped_column(String(8))
     coupon_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("coupons.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(16), nullable=False)

@@ -59,13 +59,15 @@ def upgrade_job_id(order_id: int) -> str:
 
 def take(tier: CampaignTier) -> bool:
     """One of the tier's quota, by the guarded UPDATE (`taken < quota`): False when none is left.
-    A tier without a quota (only the guaranteed one) always has one and keeps no count."""
-    if tier.quota is None:
-        return True
+    A tier without a quota (only the guaranteed one) is counted too, under the same row lock, so a
+    quota staff set on it meanwhile holds against a draw already under way."""
     return (
         db.session.execute(
             update(CampaignTier)
-            .where(CampaignTier.id == tier.id, CampaignTier.quota.is_not(None), CampaignTier.taken < CampaignTier.quota)
+            .where(
+                CampaignTier.id == tier.id,
+                or_(CampaignTier.quota.is_(None), CampaignTier.taken < CampaignTier.quota),
+            )
             .values(taken=CampaignTier.taken + 1)
             .returning(CampaignTier.id)
             .execution_options(synchronize_session=False)
@@ -75,10 +77,11 @@ def take(tier: CampaignTier) -> bool:
 
 
 def give_back(tier_id: int) -> None:
-    """Return one of the tier's quota (an upgrade cancelled or refunded)."""
+    """Return one of the tier's quota: an upgrade cancelled or refunded gives back its better
+    tier's, a completed one the tier of the gift it traded in (voided for good)."""
     db.session.execute(
         update(CampaignTier)
-        .where(CampaignTier.id == tier_id, CampaignTier.quota.is_not(None), CampaignTier.taken > 0)
+        .where(CampaignTier.id == tier_id, CampaignTier.taken > 0)
         .values(taken=CampaignTier.taken - 1)
         .execution_options(synchronize_session=False)
     )
@@ -111,6 +114,7 @@ def make_prize(
         "origin": origin,
         "draw_id": draw_id,
         "kind": tier.prize_kind,
+        "cost": tier.cost,
         "created_at": now,
         "updated_at": now,
     }
@@ -268,12 +272,15 @@ def _complete_upgrade(merchant_id: int, order_id: int, now: datetime) -> None:
     if open_refund(order_id):
         raise Conflict("a refund of this prize's upgrade is in progress", code="refund_in_progress")
     complete_special_order(merchant_id, order_id, kind=UPGRADE_KIND, now=now)
-    db.session.execute(
+    traded_in = db.session.execute(
         update(PrizeUpgrade)
         .where(PrizeUpgrade.order_id == order_id, PrizeUpgrade.status == "issued")
         .values(status="completed", updated_at=now)
+        .returning(PrizeUpgrade.from_prize_id)
         .execution_options(synchronize_session=False)
-    )
+    ).scalar_one_or_none()
+    if traded_in is not None:  # the gift it replaced can no longer come back: its unit is free
+        give_back(db.session.execute(select(Prize.tier_id).where(Prize.id == traded_in)).scalar_one())
 
 
 # --- redemption (核销) ---------------------------------------------------------------------------
@@ -419,8 +426,12 @@ def issue_upgrade(order_id: int, *, now: datetime | None = None) -> bool:
     target = db.session.get(CampaignTier, upgrade.to_tier_id)
     campaign = db.session.get(Campaign, upgrade.campaign_id)
     assert target is not None and campaign is not None
+    if not _set_prize(upgrade.from_prize_id, "held", now, status="voided", voided_at=now, void_reason="upgraded"):
+        # the gift it trades is held for as long as the upgrade is pending: a broken invariant,
+        # never papered over by giving the better gift anyway
+        log.error("upgrade %s: its gift %s is not held; nothing issued", upgrade.id, upgrade.from_prize_id)
+        return False
     better = make_prize(target, upgrade.member_id, now, origin="upgrade", redeem_days=campaign.redeem_days)
-    _set_prize(upgrade.from_prize_id, "held", now, status="voided", voided_at=now, void_reason="upgraded")
     upgrade.status = "issued"
     upgrade.to_prize_id = better.id
     upgrade.issued_at = now

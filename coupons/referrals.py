@@ -4,11 +4,12 @@ Staff configure rewards: a coupon of a template, or a prize of a campaign tier, 
 inviter when an invitee
 
 - `joined`: logged in for the first time through the inviter's invite (`member_invited` with
-  `new_member`), or
+  `new_member`; or `inviter_recorded`, when the mini-program sends the invite just after the
+  first login and shop still records it as the member's inviter), or
 - `first_order`: completed their first paid goods order (`order_completed`: the after-sales
-  window closed with goods kept; the order must be the invitee's first paid goods order, so a
-  member who bought before being invited earns their inviter nothing), after an extra
-  `delay_minutes` if the merchant wants one.
+  window closed with goods kept; the order must be the invitee's first paid goods order not
+  refunded in full, so a member who bought before being invited earns their inviter nothing),
+  after an extra `delay_minutes` if the merchant wants one.
 
 Who invited whom is shop's record (`members.invited_by_id`, or the event's inviter), never the
 distribution program's: every member's invitees count, distributor or not. A reward is never cash,
@@ -16,7 +17,8 @@ never for oneself, and goes to the direct inviter only: nothing flows up a chain
 invitee) is earned once (`uq_referral_grants_invitee`), in the transaction of the event, and
 issued by a job (`coupons.issue_referral`) when due; a sweep issues what a lost job missed. A
 reward that cannot be issued then (its coupon sold out, its tier's quota spent, the reward
-paused) is skipped with the reason, never retried into a double.
+gone) is skipped with the reason, never retried into a double; a reward paused meanwhile
+keeps what it earned pending, issued when it is resumed.
 
 Locks: the grant row (the job), then whatever `coupons.service.issue` or the campaign's award
 take after it. The event handlers only insert.
@@ -130,9 +132,9 @@ def list_rewards(merchant_id: int, *, cursor: str | None = None, limit: int = 20
 
 
 def update_reward(merchant_id: int, reward_id: int, **changes: Any) -> ReferralReward:
-    """Rename it, pause or resume it (a paused reward earns nothing new, and what it earned but
-    did not issue yet is skipped), or change the extra delay of rewards earned from now on. What
-    it gives stays: make another reward for another gift."""
+    """Rename it, pause or resume it (a paused reward earns nothing new; what it earned and did
+    not issue yet waits, issued once it is resumed), or change the extra delay of rewards earned
+    from now on. What it gives stays: make another reward for another gift."""
     reward = get_reward(merchant_id, reward_id, lock=True)
     for name in ("name", "status", "delay_minutes"):
         if name in changes:
@@ -186,6 +188,12 @@ def on_invited(
     return _earn(merchant_id, "joined", inviter_id, member_id, None, now or utcnow())
 
 
+def on_inviter_recorded(merchant_id: int, member_id: int, inviter_id: int, *, now: datetime | None = None) -> int:
+    """Shop recorded the member's inviter (at their first login, or an invite sent just after it):
+    the `joined` rewards, once per invitee whichever event comes first."""
+    return _earn(merchant_id, "joined", inviter_id, member_id, None, now or utcnow())
+
+
 def on_completed(merchant_id: int, member_id: int, order_id: int, kept: int, *, now: datetime | None = None) -> int:
     """A goods order completed with `kept` fen of goods not refunded: if it is the member's first
     paid goods order and they were invited, their inviter earns the `first_order` rewards."""
@@ -203,6 +211,7 @@ def on_completed(merchant_id: int, member_id: int, order_id: int, kept: int, *, 
             Order.member_id == member_id,
             Order.kind == GOODS,
             Order.paid_at.is_not(None),
+            Order.status != "refunded",  # a first order refunded in full (a failed group) does not count
         )
         .order_by(Order.paid_at, Order.id)
         .limit(1)
@@ -233,7 +242,7 @@ def issue(grant_id: int, *, now: datetime | None = None) -> bool:
     reward = db.session.get(ReferralReward, grant.reward_id)
     assert reward is not None
     if reward.status != "active":
-        return _skip(grant, "paused")
+        return False  # paused: pending until it is resumed (the sweep skips paused rewards)
     if reward.reward_kind == "coupon":
         assert reward.template_id is not None
         try:
@@ -253,8 +262,8 @@ def issue(grant_id: int, *, now: datetime | None = None) -> bool:
         tier = db.session.get(CampaignTier, reward.tier_id)
         assert tier is not None
         prize = campaigns.award(tier, grant.inviter_id, origin="referral", now=now)
-        if prize is None:
-            return _skip(grant, "prize_sold_out")
+        if prize is None:  # its quota spent, or its coupon refused
+            return _skip(grant, "prize_unavailable")
         grant.prize_id = prize.id
     grant.status = "issued"
     grant.issued_at = now
@@ -266,7 +275,12 @@ def pending_due(older_than: timedelta = timedelta(minutes=1)) -> Any:
     """Earned rewards due for a while and not issued (a lost job): the sweep's query."""
     return (
         select(ReferralGrant.id)
-        .where(ReferralGrant.status == "pending", ReferralGrant.due_at < utcnow() - older_than)
+        .join(ReferralReward, ReferralReward.id == ReferralGrant.reward_id)
+        .where(
+            ReferralGrant.status == "pending",
+            ReferralGrant.due_at < utcnow() - older_than,
+            ReferralReward.status == "active",
+        )
         .order_by(ReferralGrant.due_at)
     )
 

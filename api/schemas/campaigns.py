@@ -213,6 +213,12 @@ class PrizeSchema(Schema):
     pending_upgrade = fields.Nested(PendingUpgradeSchema, allow_none=True)
 
 
+class RedeemedPrizeSchema(PrizeSchema):
+    already_redeemed = fields.Boolean(
+        metadata={"description": "true: this code was redeemed before (at redeemed_at): hand nothing over again"}
+    )
+
+
 class PrizePageSchema(Schema):
     items = fields.List(fields.Nested(PrizeSchema))
     next_cursor = fields.String(allow_none=True)
@@ -314,8 +320,9 @@ class TierEconomicsSchema(Schema):
     by_referral = fields.Integer()
     live = fields.Integer(metadata={"description": "prizes given and not voided"})
     redeemed = fields.Integer()
+    expired = fields.Integer(metadata={"description": "gifts past their date, never redeemed: they cost nothing"})
     voided = fields.Integer()
-    cost_of_live = Fen()
+    cost_of_live = Fen(metadata={"description": "what the live prizes cost, at their tier's cost when given"})
 
 
 class UpgradeEconomicsSchema(Schema):

@@ -178,13 +178,18 @@ def _with_coupon_tier(client: Any, w: World) -> dict[str, Any]:
     an offer from second prize to first (the pair `offer_exists` is about), and a tier of another
     campaign (`other_campaign_tier_id`)."""
     coupon = {"name": "券", "prize_kind": "coupon", "template_id": make_template(client, w.owner), "quota": 5}
-    campaign = make_campaign(client, w.owner, name="有券的抽奖", tiers=[*LADDER, {**coupon, "odds_bp": 0}])
+    # the coupon tier goes just above the guaranteed one (which must stay the last)
+    tiers = [*LADDER[:GUARANTEED], {**coupon, "odds_bp": 0}, LADDER[GUARANTEED]]
+    campaign = make_campaign(client, w.owner, name="有券的抽奖", tiers=tiers)
+    ids = [tier["id"] for tier in campaign["tiers"]]
+    tier_ids = [*ids[:GUARANTEED], ids[-1]]  # the LADDER's, by FIRST ... GUARANTEED
+    campaign["tiers"] = [tier for tier in campaign["tiers"] if tier["id"] in tier_ids]
     make_offer(client, w.owner, campaign, SECOND, FIRST)
     other = make_campaign(client, w.owner, name="另一个抽奖")
     return {
         "campaign_id": campaign["id"],
-        "tier_ids": [tier["id"] for tier in campaign["tiers"]],
-        "coupon_tier_id": campaign["tiers"][-1]["id"],
+        "tier_ids": tier_ids,
+        "coupon_tier_id": ids[GUARANTEED],
         "other_campaign_tier_id": other["tiers"][FIRST]["id"],
     }
 

@@ -15,7 +15,7 @@ from coupons import campaigns
 from coupons.jobs import issue_upgrade
 from coupons.models import Campaign, CampaignEntry, CampaignTier, Prize, PrizeUpgrade
 from shop.core.db import db, utcnow
-from shop.core.events import GroupJoined, bus
+from shop.core.events import GroupFailed, GroupJoined, bus
 from shop.identity.models import Member
 from tests.factories import (
     fake_pay,
@@ -468,7 +468,9 @@ def test_staff_redeem_a_code_once_and_a_repeat_answers_the_first_redemption(clie
     again = redeem(client, store["staff"], third_prize["code"])
 
     assert first.status_code == 200 and first.json["status"] == "redeemed"
+    assert first.json["already_redeemed"] is False
     assert again.status_code == 200 and again.json["redeemed_at"] == first.json["redeemed_at"]
+    assert again.json["already_redeemed"] is True  # a code shown twice: nothing is handed over again
     assert prize(client, store["member"], third_prize["id"])["upgrade_offers"] == []
 
 
@@ -529,6 +531,8 @@ def test_the_seeds_campaign_end_to_end_third_prize_upgraded_to_first_and_redeeme
     assert (numbers["covered"], numbers["net"]) == (False, -20100)
     assert numbers["upgrades"]["taken"] == 1 and numbers["upgrades"]["take_up_bp"] == 10000
     assert [tier["live"] for tier in numbers["tiers"]] == [1, 0, 0]
+    # the third prize traded in is gone for good: its unit is free again
+    assert [tier["taken"] for tier in numbers["tiers"]] == [1, 0, 0]
 
 
 def test_an_upgrade_is_answered_again_for_the_same_key(client, store, third_prize):
@@ -651,3 +655,138 @@ def test_an_upgraded_gift_whose_upgrade_is_being_refunded_cannot_be_traded_on(ap
 
     assert placed.status_code == 409 and placed.json["error"]["code"] == "refund_in_progress"
     assert prize(client, store["member"], second["id"])["status"] == "available"
+
+
+def test_only_the_lowest_tier_may_be_guaranteed(client, store):
+    tiers = [
+        {"name": "一等奖", "prize_kind": "gift", "odds_bp": 100, "guaranteed": True},
+        {"name": "三等奖", "prize_kind": "gift", "quota": 0, "odds_bp": 9900},
+    ]
+
+    response = client.post(f"{M}/campaigns", json=campaign_body(tiers=tiers), headers=store["staff"])
+
+    assert response.status_code == 422
+    assert response.json["error"]["details"]["fields"] == {
+        "tiers.0.guaranteed": ["only the last (lowest) tier may be guaranteed"]
+    }
+
+
+def test_the_guaranteed_tier_counts_what_it_gives_so_a_quota_set_later_holds(client, store, monkeypatch):
+    campaign = create_campaign(client, store)
+    rig(monkeypatch, 9999, 9999)
+    assert draw(client, store["member"], campaign["id"]).status_code == 201
+    third = campaign["tiers"][2]
+    capped = client.patch(
+        f"{M}/campaigns/{campaign['id']}/tiers/{third['id']}", json={"quota": 1}, headers=store["staff"]
+    )
+    assert capped.json["taken"] == 1 and capped.json["left"] == 0
+
+    late = draw(client, member_headers(client, store["merchant"].code, "late"), campaign["id"])
+
+    assert late.status_code == 409 and late.json["error"]["code"] == "campaign_exhausted"
+
+
+def test_economics_count_a_prize_at_its_cost_when_given_and_nothing_for_an_expired_one(client, store, third_prize):
+    campaign = store["campaign"]
+    path = f"{M}/campaigns/{campaign['id']}"
+    client.patch(f"{path}/tiers/{campaign['tiers'][2]['id']}", json={"cost": 5}, headers=store["staff"])
+
+    assert client.get(f"{path}/economics", headers=store["staff"]).json["prize_cost"] == 1000  # as given
+    db.session.execute(update(Prize).values(redeem_until=utcnow() - timedelta(minutes=1)))
+    numbers = client.get(f"{path}/economics", headers=store["staff"]).json
+    assert numbers["prize_cost"] == 0 and numbers["covered"] is True
+    assert numbers["tiers"][2]["expired"] == 1 and numbers["tiers"][2]["live"] == 0
+
+
+def test_take_up_counts_every_prize_an_offer_starts_from(app, client, store, third_prize):
+    to_first = offer(client, store, store["campaign"], 1, 0, 8000)
+    paid_upgrade(app, client, store, third_prize["id"], store["to_second"]["id"])
+    second = client.get("/api/v1/prizes", headers=store["member"]).json["items"][0]
+    paid_upgrade(app, client, store, second["id"], to_first["id"])
+
+    upgrades = client.get(f"{M}/campaigns/{store['campaign']['id']}/economics", headers=store["staff"]).json["upgrades"]
+
+    assert (upgrades["taken"], upgrades["eligible_prizes"], upgrades["take_up_bp"]) == (2, 2, 10000)
+
+
+def test_a_gift_won_with_an_orders_entry_is_voided_when_the_order_is_refunded_in_full(app, client, store, monkeypatch):
+    campaign = create_campaign(client, store, entry_rule="per_order", max_entries=3)
+    order = paid_order(client, store["member"], order_body(store["tea"]))
+    rig(monkeypatch, 50)
+    won = draw(client, store["member"], campaign["id"]).json["prize"]
+    assert won["tier_rank"] == 1
+
+    settled_refund(app, client, store["staff"], store["member"], order["id"])
+
+    assert prize(client, store["member"], won["id"])["status"] == "voided"
+    assert reload(CampaignTier, campaign["tiers"][0]["id"]).taken == 0  # first prize back in the pool
+
+
+def test_a_partial_refund_keeps_the_orders_entry(app, client, store):
+    campaign = create_campaign(client, store, entry_rule="per_order", max_entries=3)
+    order = paid_order(client, store["member"], order_body(store["tea"], 2))
+
+    settled_refund(app, client, store["staff"], store["member"], order["id"], [(order["lines"][0]["id"], 1)])
+
+    assert client.get(f"/api/v1/campaigns/{campaign['id']}", headers=store["member"]).json["chances"] == 1
+
+
+def test_a_failed_group_takes_back_its_undrawn_entries(client, store):
+    campaign = create_campaign(client, store, entry_rule="per_group", max_entries=3)
+    member = db.session.execute(select(Member).where(Member.merchant_id == store["merchant"].id)).scalars().one()
+    joined = {"merchant_id": store["merchant"].id, "group_id": 7, "offer_id": 1, "product_id": store["tea_product"]}
+    bus.publish(GroupJoined(**joined, member_id=member.id, order_id=1, leader=True, members=1, size=3))
+    assert client.get(f"/api/v1/campaigns/{campaign['id']}", headers=store["member"]).json["chances"] == 1
+
+    bus.publish(GroupFailed(**joined, leader_id=member.id, order_ids=(1,), reason="expired"))
+
+    seen = client.get(f"/api/v1/campaigns/{campaign['id']}", headers=store["member"]).json
+    assert (seen["chances"], seen["withdrawn"]) == (0, 1)
+
+
+def test_an_unpaid_upgrade_that_expires_releases_the_prize_and_a_late_payment_changes_nothing(
+    client, store, third_prize
+):
+    from shop.orders.models import Order
+    from shop.payments.jobs import sweep_expired_orders
+
+    order = upgrade(client, store["member"], third_prize["id"], store["to_first"]["id"]).json
+    db.session.execute(update(Order).where(Order.id == order["id"]).values(expires_at=utcnow() - timedelta(minutes=5)))
+
+    sweep_expired_orders()
+
+    assert client.get(f"/api/v1/orders/{order['id']}", headers=store["member"]).json["status"] == "cancelled"
+    assert prize(client, store["member"], third_prize["id"])["status"] == "available"
+    assert reload(CampaignTier, store["campaign"]["tiers"][0]["id"]).taken == 0
+    fake_pay(client, order["order_no"])  # paid after it expired: refunded by shop, no prize
+    assert db.session.execute(select(Prize.id).where(Prize.origin == "upgrade")).first() is None
+    assert db.session.execute(select(PrizeUpgrade.status)).scalar_one() == "cancelled"
+
+
+def test_an_upgrade_refunded_before_its_job_ran_gives_nothing_and_releases_everything(
+    app, client, store, third_prize, monkeypatch
+):
+    from coupons import handlers
+
+    monkeypatch.setattr(handlers, "enqueue", lambda *args, **kwargs: None)  # the upgrade job is lost
+    placed = upgrade(client, store["member"], third_prize["id"], store["to_first"]["id"]).json
+    assert fake_pay(client, placed["order_no"]).json["status"] == "paid"
+
+    settled_refund(app, client, store["staff"], store["member"], placed["id"])
+
+    assert db.session.execute(select(PrizeUpgrade.status)).scalar_one() == "refunded"
+    assert issue_upgrade(placed["id"]) is False  # the job, late: nothing to do
+    assert db.session.execute(select(Prize.id).where(Prize.origin == "upgrade")).first() is None
+    assert prize(client, store["member"], third_prize["id"])["status"] == "available"
+    assert reload(CampaignTier, store["campaign"]["tiers"][0]["id"]).taken == 0
+
+
+def test_a_gift_that_expires_while_held_is_still_exchanged_when_the_upgrade_is_paid(app, client, store, third_prize):
+    order = upgrade(client, store["member"], third_prize["id"], store["to_first"]["id"]).json
+    db.session.execute(update(Prize).values(redeem_until=utcnow() - timedelta(minutes=1)))
+
+    fake_pay(client, order["order_no"])
+    run_burst(app)
+
+    mine = client.get("/api/v1/prizes", headers=store["member"]).json["items"]
+    assert [(p["tier_rank"], p["status"]) for p in mine] == [(1, "available"), (3, "voided")]

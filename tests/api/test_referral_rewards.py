@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from api.worker import run_burst
 from coupons.jobs import issue_referral, sweep_referrals
-from coupons.models import Coupon, Prize, ReferralGrant
+from coupons.models import Coupon, ReferralGrant
 from shop.core.db import db, utcnow
 from shop.core.events import MemberInvited, bus
 from shop.core.masking import ANONYMOUS
@@ -99,15 +99,17 @@ def test_every_invitee_earns_once_and_an_invitees_invitee_earns_only_their_own_i
     assert [item["status"] for item in earned(client, bob_headers)] == ["issued"]
 
 
-def test_an_existing_member_opening_an_invite_earns_nothing(app, client, store, alice):
+def test_a_member_whose_inviter_is_recorded_already_earns_a_second_inviter_nothing(app, client, store, alice):
     headers, me = alice
+    carol_headers, carol = login(client, store, "carol")
     coupon_reward(client, store)
-    login(client, store, "bob")
+    login(client, store, "bob", invite=carol["invite_code"])
 
     login(client, store, "bob", invite=me["invite_code"])
     run_burst(app)
 
     assert earned(client, headers) == []
+    assert len(earned(client, carol_headers)) == 1
 
 
 def test_a_self_invite_earns_nothing(app, client, store, alice):
@@ -198,27 +200,60 @@ def test_a_prize_reward_is_a_voucher_of_the_campaign_tier(app, client, store, al
     run_burst(app)
 
     mine = sorted(earned(client, headers), key=lambda item: item["id"])
-    assert [(item["status"], item["skip_reason"]) for item in mine] == [("issued", None), ("skipped", "prize_sold_out")]
+    assert [(item["status"], item["skip_reason"]) for item in mine] == [
+        ("issued", None),
+        ("skipped", "prize_unavailable"),
+    ]
     prizes = client.get("/api/v1/prizes", headers=headers).json["items"]
     assert [(p["id"], p["origin"], p["status"]) for p in prizes] == [(mine[0]["prize_id"], "referral", "available")]
 
 
-def test_a_reward_paused_before_it_is_issued_is_skipped(app, client, store, alice):
+def test_a_reward_paused_before_it_is_issued_waits_and_is_issued_when_resumed(app, client, store, alice):
     headers, me = alice
     made = coupon_reward(client, store, trigger="joined", delay_minutes=10)
     login(client, store, "bob", invite=me["invite_code"])
-    assert (
-        client.patch(
-            f"{M}/referral-rewards/{made['id']}", json={"status": "paused"}, headers=store["staff"]
-        ).status_code
-        == 200
-    )
-
+    path = f"{M}/referral-rewards/{made['id']}"
+    assert client.patch(path, json={"status": "paused"}, headers=store["staff"]).status_code == 200
     db.session.execute(update(ReferralGrant).values(due_at=utcnow() - timedelta(minutes=5)))
-    sweep_referrals()
 
-    assert [(item["status"], item["skip_reason"]) for item in earned(client, headers)] == [("skipped", "paused")]
-    assert db.session.execute(select(Prize.id)).first() is None
+    assert sweep_referrals() == 0
+    grant_id = earned(client, headers)[0]["id"]
+    assert issue_referral(grant_id) is False
+    assert [item["status"] for item in earned(client, headers)] == ["pending"]
+    login(client, store, "carol", invite=me["invite_code"])  # a paused reward earns nothing new
+    assert len(earned(client, headers)) == 1
+
+    assert client.patch(path, json={"status": "active"}, headers=store["staff"]).status_code == 200
+    assert sweep_referrals() == 1
+    assert [item["status"] for item in earned(client, headers)] == ["issued"]
+    assert len(wallet(client, headers)) == 1
+
+
+def test_an_invite_opened_just_after_the_first_login_still_earns_the_joined_reward(app, client, store, alice):
+    headers, me = alice
+    coupon_reward(client, store)
+    bob_headers, _ = login(client, store, "bob")  # the mini-program logged in before it read the invite
+
+    opened = client.post(f"/api/v1/invites/{me['invite_code']}/open", headers=bob_headers)
+    assert opened.status_code == 200 and opened.json["recorded"] is True, opened.json
+    run_burst(app)
+
+    assert [(item["trigger"], item["status"]) for item in earned(client, headers)] == [("joined", "issued")]
+
+
+def test_a_first_order_refunded_in_full_leaves_the_next_one_to_earn_the_reward(app, client, store, alice):
+    headers, me = alice
+    coupon_reward(client, store, trigger="first_order")
+    bob_headers, _ = login(client, store, "bob", invite=me["invite_code"])
+    first = paid_order(client, bob_headers, order_body(store["tea"]))
+    settled_refund(app, client, store["staff"], bob_headers, first["id"])
+
+    second = completed_order(client, store["staff"], bob_headers, order_body(store["tea"]))
+    run_burst(app)
+
+    mine = earned(client, headers)
+    assert [(item["trigger"], item["status"]) for item in mine] == [("first_order", "issued")]
+    assert db.session.get(ReferralGrant, mine[0]["id"]).order_id == second["id"]
 
 
 @pytest.mark.parametrize(

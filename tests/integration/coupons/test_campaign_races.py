@@ -331,6 +331,7 @@ def test_two_redemptions_of_one_code_at_once_redeem_it_once_and_answer_the_same_
 
         assert [r.status_code for r in responses] == [200, 200], [r.json for r in responses]
         first, second = (r.json for r in responses)
+        assert sorted([first.pop("already_redeemed"), second.pop("already_redeemed")]) == [False, True]
         assert first == second
         assert (first["id"], first["status"]) == (prize["id"], "redeemed")
         rows = read(app, select(Prize.status, Prize.redeemed_by).where(Prize.id == prize["id"]))
