@@ -237,10 +237,34 @@ def update_campaign(merchant_id: int, campaign_id: int, **changes: Any) -> dict[
     return describe(campaign)
 
 
+def _given(tier_id: int) -> int:
+    """What a tier without a count has given, as `taken` would have counted it: its prizes not
+    voided, those traded in by an upgrade that may still be refunded, and those an upgrade being
+    paid for holds."""
+    live = select(func.count()).select_from(Prize).where(Prize.tier_id == tier_id, Prize.status != "voided")
+    traded = (
+        select(func.count())
+        .select_from(PrizeUpgrade)
+        .join(Prize, Prize.id == PrizeUpgrade.from_prize_id)
+        .where(Prize.tier_id == tier_id, PrizeUpgrade.status == "issued")
+    )
+    held = (
+        select(func.count())
+        .select_from(PrizeUpgrade)
+        .where(PrizeUpgrade.to_tier_id == tier_id, PrizeUpgrade.status == "pending")
+    )
+    return db.session.execute(
+        select(live.scalar_subquery() + traded.scalar_subquery() + held.scalar_subquery())
+    ).scalar_one()
+
+
 def update_tier(merchant_id: int, campaign_id: int, tier_id: int, **changes: Any) -> dict[str, Any]:
     """Change a tier's name, description, cost or quota. A quota never goes below what the tier
-    has given (409 `quota_below_taken`); only the guaranteed tier may drop its quota (null)."""
+    has given (409 `quota_below_taken`); only the guaranteed tier may drop its quota (null). A
+    quota change waits for the awards in flight (`_awards_stopped`)."""
     get_campaign(merchant_id, campaign_id)
+    if "quota" in changes:
+        _awards_stopped(campaign_id)  # before the tier's row, as every award
     tier = db.session.execute(
         locked(select(CampaignTier).where(CampaignTier.id == tier_id, CampaignTier.campaign_id == campaign_id))
     ).scalar_one_or_none()
@@ -250,12 +274,17 @@ def update_tier(merchant_id: int, campaign_id: int, tier_id: int, **changes: Any
         quota = changes["quota"]
         if quota is None and not tier.guaranteed:
             raise _invalid({"quota": ["a tier that is not guaranteed has a quota"]}, "the tier is not valid")
+        if quota is not None and tier.quota is None:
+            # the tier starts counting: what it has given (and may still have to honour) counts
+            tier.taken = _given(tier.id)
         if quota is not None and quota < tier.taken:
             raise Conflict(
                 f"{tier.taken} prizes of this tier are given or held already",
                 code="quota_below_taken",
                 details={"taken": tier.taken},
             )
+        if quota is None:
+            tier.taken = 0
         tier.quota = quota
     for name in ("name", "description", "cost"):
         if name in changes:
@@ -326,9 +355,30 @@ def update_offer(merchant_id: int, campaign_id: int, offer_id: int, **changes: A
 # --- entries -------------------------------------------------------------------------------------
 
 
+def _lock_key(name: str) -> int:
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
 def _member_lock(campaign_id: int, member_id: int) -> None:
-    digest = hashlib.blake2b(f"campaign:{campaign_id}:{member_id}".encode(), digest_size=8).digest()
-    db.session.execute(select(func.pg_advisory_xact_lock(int.from_bytes(digest, "big", signed=True))))
+    db.session.execute(select(func.pg_advisory_xact_lock(_lock_key(f"campaign:{campaign_id}:{member_id}"))))
+
+
+def _award_locks(campaign_id: int, member_id: int | None = None) -> None:
+    """What a draw (or a prize given outside one) takes before it reads the tiers: the member's
+    campaign lock, and the campaign's award lock shared. The shared lock is in memory (no row is
+    written): draws never wait for each other on it, but staff setting a quota on a tier that has
+    none wait for every award in flight, and every award after them reads the new quota. That is
+    what lets a tier without a quota keep no count (no hot row for most draws to queue on)."""
+    shared = func.pg_advisory_xact_lock_shared(_lock_key(f"campaign-awards:{campaign_id}"))
+    if member_id is None:
+        db.session.execute(select(shared))
+    else:
+        db.session.execute(select(func.pg_advisory_xact_lock(_lock_key(f"campaign:{campaign_id}:{member_id}")), shared))
+
+
+def _awards_stopped(campaign_id: int) -> None:
+    """The campaign's award lock, exclusive: no award is in flight until this transaction ends."""
+    db.session.execute(select(func.pg_advisory_xact_lock(_lock_key(f"campaign-awards:{campaign_id}"))))
 
 
 def _running(merchant_id: int, entry_rule: str, now: datetime) -> list[Campaign]:
@@ -480,6 +530,8 @@ def award(tier: CampaignTier, member_id: int, *, origin: str, now: datetime | No
     has none left (or its coupon cannot be issued)."""
     campaign = db.session.get(Campaign, tier.campaign_id)
     assert campaign is not None
+    _award_locks(campaign.id)
+    db.session.refresh(tier)  # its quota as it is now that no staff change is in flight
     return _award(tier, member_id, now or utcnow(), redeem_days=campaign.redeem_days, origin=origin)
 
 
@@ -543,7 +595,7 @@ def draw(
     savepoint; refused, its quota goes back and the draw falls back like a tier run out."""
     now = now or utcnow()
     campaign = get_campaign(merchant_id, campaign_id)
-    _member_lock(campaign_id, member_id)
+    _award_locks(campaign_id, member_id)  # before the tiers are read
     earlier = db.session.execute(
         select(CampaignDraw).where(
             CampaignDraw.campaign_id == campaign_id,

@@ -225,7 +225,8 @@ class Campaign(IdMixin, TimestampMixin, MerchantScoped, db.Model):
 class CampaignTier(IdMixin, MerchantScoped, db.Model):
     """One prize tier. `taken` counts its prizes given (or held by an upgrade being paid for, or
     traded in by an upgrade that may still be refunded) and never passes the quota: a draw or an
-    upgrade takes one with a guarded UPDATE. Only the guaranteed tier may have no quota."""
+    upgrade takes one with a guarded UPDATE. Only the guaranteed tier may have no quota; then it
+    keeps no count (0), and setting a quota on it counts what it gave."""
 
     __tablename__ = "campaign_tiers"
     __table_args__ = (

@@ -59,15 +59,15 @@ def upgrade_job_id(order_id: int) -> str:
 
 def take(tier: CampaignTier) -> bool:
     """One of the tier's quota, by the guarded UPDATE (`taken < quota`): False when none is left.
-    A tier without a quota (only the guaranteed one) is counted too, under the same row lock, so a
-    quota staff set on it meanwhile holds against a draw already under way."""
+    A tier without a quota (only the guaranteed one) always has one and keeps no count: its caller
+    holds the campaign's award lock shared (`campaigns._award_locks`) from before it read the tier,
+    so a quota staff set on it meanwhile is seen, or waits for this award to commit."""
+    if tier.quota is None:
+        return True
     return (
         db.session.execute(
             update(CampaignTier)
-            .where(
-                CampaignTier.id == tier.id,
-                or_(CampaignTier.quota.is_(None), CampaignTier.taken < CampaignTier.quota),
-            )
+            .where(CampaignTier.id == tier.id, CampaignTier.taken < CampaignTier.quota)
             .values(taken=CampaignTier.taken + 1)
             .returning(CampaignTier.id)
             .execution_options(synchronize_session=False)
@@ -81,7 +81,7 @@ def give_back(tier_id: int) -> None:
     tier's, a completed one the tier of the gift it traded in (voided for good)."""
     db.session.execute(
         update(CampaignTier)
-        .where(CampaignTier.id == tier_id, CampaignTier.taken > 0)
+        .where(CampaignTier.id == tier_id, CampaignTier.quota.is_not(None), CampaignTier.taken > 0)
         .values(taken=CampaignTier.taken - 1)
         .execution_options(synchronize_session=False)
     )

@@ -385,3 +385,41 @@ def test_the_upgrade_job_under_duplicate_notifications_and_concurrent_runs_gives
     upgrade = read(app, select(PrizeUpgrade.status, PrizeUpgrade.to_prize_id))
     assert upgrade == [("issued", better[0][0])]
     assert taken(app, game.tiers[0]) == 1
+
+
+def test_a_quota_set_on_the_guaranteed_tier_waits_for_the_draws_in_flight_and_then_holds(app, monkeypatch):
+    """A draw of the guaranteed tier (no quota, no count) is paused after it chose its tier;
+    staff cap the tier meanwhile: the cap waits for the draw to commit, counts its prize, and the
+    next draw finds the tier spent."""
+    import threading
+
+    game = lottery(app, members=2)
+    chosen, go_on = threading.Event(), threading.Event()
+    make_prize = prizes.make_prize
+
+    def paused(*args: Any, **kwargs: Any) -> Any:
+        chosen.set()
+        assert go_on.wait(20)
+        return make_prize(*args, **kwargs)
+
+    monkeypatch.setattr(prizes, "make_prize", paused)
+    with ThreadPoolExecutor(2) as pool:
+        drawing = pool.submit(draw, app, game, game.members[0])
+        assert chosen.wait(20)
+        monkeypatch.setattr(prizes, "make_prize", make_prize)
+
+        def cap() -> Any:
+            return campaigns.update_tier(game.merchant_id, game.campaign_id, game.tiers[2], quota=1)
+
+        capping = pool.submit(attempt, app, cap)
+        time.sleep(0.5)
+        assert not capping.done()  # waits for the draw in flight
+        go_on.set()
+        assert drawing.result(20)[:2] == (3, False)
+        assert capping.result(20)["taken"] == 1
+
+    assert draw(app, game, game.members[1]) == "campaign_exhausted"
+    given = _in_app(
+        app, lambda: db.session.execute(select(func.count()).where(Prize.tier_id == game.tiers[2])).scalar()
+    )
+    assert given == 1
