@@ -17,6 +17,7 @@ BIRTHDAY_SWEEP_EVERY = 3600
 GRANT_SWEEP_EVERY = 120
 UPGRADE_SWEEP_EVERY = 60
 REFERRAL_SWEEP_EVERY = 120
+EXPIRED_UPGRADE_SWEEP_EVERY = 3600
 
 
 @job(service.GRANT_JOB)
@@ -45,6 +46,16 @@ def issue_upgrade(order_id: int) -> bool:
 def sweep_upgrades() -> int:
     """Paid upgrades a lost job did not issue."""
     return each_due(prizes.paid_upgrades_due(), issue_upgrade)
+
+
+def close_expired_upgrade(order_id: int) -> bool:
+    with transaction():
+        return prizes.close_expired_upgrade(order_id)
+
+
+def sweep_expired_upgrades() -> int:
+    """Issued upgrades whose better gift expired unredeemed: their orders are completed."""
+    return each_due(prizes.expired_upgrades_due(), close_expired_upgrade)
 
 
 @job(referrals.REFERRAL_JOB)
@@ -103,5 +114,6 @@ def sweep_birthdays() -> int:
 register_sweep(sweep_grants, GRANT_SWEEP_EVERY)
 register_sweep(sweep_upgrades, UPGRADE_SWEEP_EVERY)
 register_sweep(sweep_referrals, REFERRAL_SWEEP_EVERY)
+register_sweep(sweep_expired_upgrades, EXPIRED_UPGRADE_SWEEP_EVERY)
 register_sweep(sweep_expiry, EXPIRY_SWEEP_EVERY)
 register_sweep(sweep_birthdays, BIRTHDAY_SWEEP_EVERY)

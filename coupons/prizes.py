@@ -477,3 +477,30 @@ def paid_upgrades_due(older_than: timedelta = timedelta(minutes=1)) -> Any:
         )
         .order_by(Order.paid_at)
     )
+
+
+def expired_upgrades_due() -> Any:
+    """Issued upgrades whose better gift ran out unredeemed, longest expired first: the sweep's query."""
+    return (
+        select(PrizeUpgrade.order_id)
+        .join(Prize, Prize.id == PrizeUpgrade.to_prize_id)
+        .where(PrizeUpgrade.status == "issued", Prize.status == "available", Prize.redeem_until <= utcnow())
+        .order_by(Prize.redeem_until)
+    )
+
+
+def close_expired_upgrade(order_id: int, *, now: datetime | None = None) -> bool:
+    """An issued upgrade whose better gift expired unredeemed is final: its order is completed
+    (the gift's validity was its after-sales window; no refund after it), as a redemption would
+    have. False when there is nothing to do, or a refund of it is being decided (the next sweep
+    looks again)."""
+    now = now or utcnow()
+    lock_order(order_id)
+    upgrade = _locked_upgrade(order_id)
+    if upgrade is None or upgrade.status != "issued" or upgrade.to_prize_id is None:
+        return False
+    better = db.session.execute(locked(select(Prize).where(Prize.id == upgrade.to_prize_id))).scalar_one()
+    if prize_status(better, now) != "expired" or open_refund(order_id):
+        return False
+    _complete_upgrade(upgrade.merchant_id, order_id, now)
+    return True

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from api.worker import run_burst
 from coupons import campaigns
-from coupons.jobs import issue_upgrade
+from coupons.jobs import issue_upgrade, sweep_expired_upgrades
 from coupons.models import Campaign, CampaignEntry, CampaignTier, Prize, PrizeUpgrade
 from shop.core.db import db, utcnow
 from shop.core.events import GroupFailed, GroupJoined, bus
@@ -790,3 +790,32 @@ def test_a_gift_that_expires_while_held_is_still_exchanged_when_the_upgrade_is_p
 
     mine = client.get("/api/v1/prizes", headers=store["member"]).json["items"]
     assert [(p["tier_rank"], p["status"]) for p in mine] == [(1, "available"), (3, "voided")]
+
+
+def test_an_upgrade_whose_better_gift_expires_unredeemed_becomes_final(app, client, store, third_prize):
+    order = paid_upgrade(app, client, store, third_prize["id"], store["to_first"]["id"])
+    better = client.get("/api/v1/prizes", headers=store["member"]).json["items"][0]
+    assert sweep_expired_upgrades() == 0  # still valid: nothing to do
+    db.session.execute(update(Prize).where(Prize.id == better["id"]).values(redeem_until=utcnow() - timedelta(hours=1)))
+
+    assert sweep_expired_upgrades() == 1
+    assert sweep_expired_upgrades() == 0
+
+    assert client.get(f"/api/v1/orders/{order['id']}", headers=store["member"]).json["status"] == "completed"
+    refund = client.post(f"/api/v1/orders/{order['id']}/refunds", json={"reason": "x"}, headers=store["member"])
+    assert refund.status_code == 409
+    assert db.session.execute(select(PrizeUpgrade.status)).scalar_one() == "completed"
+    assert prize(client, store["member"], better["id"])["status"] == "expired"
+
+
+def test_an_expired_upgrade_with_a_refund_being_decided_waits_for_it(app, client, store, third_prize):
+    order = paid_upgrade(app, client, store, third_prize["id"], store["to_first"]["id"])
+    asked = client.post(f"/api/v1/orders/{order['id']}/refunds", json={"reason": "x"}, headers=store["member"])
+    assert asked.status_code == 201
+    db.session.execute(
+        update(Prize).where(Prize.origin == "upgrade").values(redeem_until=utcnow() - timedelta(hours=1))
+    )
+
+    sweep_expired_upgrades()
+
+    assert db.session.execute(select(PrizeUpgrade.status)).scalar_one() == "issued"
