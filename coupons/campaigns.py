@@ -27,8 +27,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import InstrumentedAttribute
 
 from coupons import prizes
 from coupons.models import (
@@ -707,13 +708,14 @@ def draw_view(record: CampaignDraw, *, prize: Prize | None = None) -> dict[str, 
 # --- what members see ----------------------------------------------------------------------------
 
 
+def _count_by(status: InstrumentedAttribute[str], *conditions: ColumnElement[bool]) -> dict[str, int]:
+    """How many rows there are of each `status`, among those `conditions` select."""
+    return dict(db.session.execute(select(status, func.count()).where(*conditions).group_by(status)).all())
+
+
 def _chances(campaign: Campaign, member_id: int) -> dict[str, int]:
-    counts = dict(
-        db.session.execute(
-            select(CampaignEntry.status, func.count())
-            .where(CampaignEntry.campaign_id == campaign.id, CampaignEntry.member_id == member_id)
-            .group_by(CampaignEntry.status)
-        ).all()
+    counts = _count_by(
+        CampaignEntry.status, CampaignEntry.campaign_id == campaign.id, CampaignEntry.member_id == member_id
     )
     opened = counts.get("open", 0)
     drawn = counts.get("drawn", 0)
@@ -804,13 +806,7 @@ def economics(merchant_id: int, campaign_id: int) -> dict[str, Any]:
     refunded) or expired unredeemed. Take-up is upgrades kept over the prizes (of any origin, not
     expired) of the tiers an offer starts from."""
     campaign = get_campaign(merchant_id, campaign_id)
-    entries = dict(
-        db.session.execute(
-            select(CampaignEntry.status, func.count())
-            .where(CampaignEntry.campaign_id == campaign.id)
-            .group_by(CampaignEntry.status)
-        ).all()
-    )
+    entries = _count_by(CampaignEntry.status, CampaignEntry.campaign_id == campaign.id)
     draws = db.session.execute(
         select(CampaignDraw.tier_id, func.count(), func.count().filter(CampaignDraw.fell_back))
         .where(CampaignDraw.campaign_id == campaign.id)
@@ -818,19 +814,13 @@ def economics(merchant_id: int, campaign_id: int) -> dict[str, Any]:
     ).all()
     drawn = {tier_id: (count, fell) for tier_id, count, fell in draws}
     now = utcnow()
-    state_now = case((and_(Prize.status == "available", Prize.redeem_until <= now), "expired"), else_=Prize.status)
+    state_now = prizes.status_at(now)
     given = db.session.execute(
         select(Prize.tier_id, Prize.origin, state_now, func.count(), func.sum(Prize.cost))
         .where(Prize.campaign_id == campaign.id)
         .group_by(Prize.tier_id, Prize.origin, state_now)
     ).all()
-    upgrades = dict(
-        db.session.execute(
-            select(PrizeUpgrade.status, func.count())
-            .where(PrizeUpgrade.campaign_id == campaign.id)
-            .group_by(PrizeUpgrade.status)
-        ).all()
-    )
+    upgrades = _count_by(PrizeUpgrade.status, PrizeUpgrade.campaign_id == campaign.id)
     revenue = db.session.execute(
         select(func.coalesce(func.sum(Order.paid_total - Order.refunded_total), 0))
         .select_from(PrizeUpgrade)

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, and_, case, not_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from coupons import service as coupons_service
@@ -141,6 +142,16 @@ def make_prize(
 # --- what members and staff see ------------------------------------------------------------------
 
 
+def expired_at(now: datetime) -> ColumnElement[bool]:
+    """SQL for `prize_status(...) == "expired"`: an available gift past its date."""
+    return and_(Prize.status == "available", Prize.redeem_until <= now)
+
+
+def status_at(now: datetime) -> ColumnElement[str]:
+    """SQL for `prize_status`: the stored status, or expired."""
+    return case((expired_at(now), "expired"), else_=Prize.status)
+
+
 def prize_status(prize: Prize, now: datetime) -> str:
     """The stored status, or `expired` for an available gift past its `redeem_until`."""
     if prize.status == "available" and prize.redeem_until is not None and prize.redeem_until <= now:
@@ -148,13 +159,12 @@ def prize_status(prize: Prize, now: datetime) -> str:
     return prize.status
 
 
-def prize_view(prize: Prize, *, now: datetime | None = None, offers: bool = False) -> dict[str, Any]:
+def prize_view(prize: Prize, *, now: datetime | None = None) -> dict[str, Any]:
     now = now or utcnow()
     tier = db.session.get(CampaignTier, prize.tier_id)
     campaign = db.session.get(Campaign, prize.campaign_id)
     assert tier is not None and campaign is not None
-    status = prize_status(prize, now)
-    view: dict[str, Any] = {
+    return {
         "id": prize.id,
         "campaign_id": prize.campaign_id,
         "campaign_name": campaign.name,
@@ -166,7 +176,7 @@ def prize_view(prize: Prize, *, now: datetime | None = None, offers: bool = Fals
         "origin": prize.origin,
         "code": prize.code,
         "coupon_id": prize.coupon_id,
-        "status": status,
+        "status": prize_status(prize, now),
         "redeem_until": prize.redeem_until,
         "redeemed_at": prize.redeemed_at,
         "voided_at": prize.voided_at,
@@ -174,35 +184,50 @@ def prize_view(prize: Prize, *, now: datetime | None = None, offers: bool = Fals
         "member_id": prize.member_id,
         "created_at": prize.created_at,
     }
-    if offers:
-        view["upgrade_offers"] = _offers_for(prize) if status == "available" else []
-        pending = db.session.execute(
-            select(PrizeUpgrade.id, PrizeUpgrade.order_id).where(
-                PrizeUpgrade.from_prize_id == prize.id, PrizeUpgrade.status == "pending"
+
+
+def views_with_upgrades(prizes: Sequence[Prize], *, now: datetime | None = None) -> list[dict[str, Any]]:
+    """The prizes' views with what can be done with each: the active upgrade offers of an
+    available gift (`upgrade_offers`) and the upgrade being paid for that holds it
+    (`pending_upgrade`). Two queries for the lot, whatever their number."""
+    now = now or utcnow()
+    views = [prize_view(prize, now=now) for prize in prizes]
+    offers: dict[int, list[dict[str, Any]]] = {}
+    tier_ids = {view["tier_id"] for view in views if view["status"] == "available"}
+    if tier_ids:
+        rows = db.session.execute(
+            select(UpgradeOffer, CampaignTier)
+            .join(CampaignTier, CampaignTier.id == UpgradeOffer.to_tier_id)
+            .where(UpgradeOffer.from_tier_id.in_(tier_ids), UpgradeOffer.status == "active")
+            .order_by(CampaignTier.rank)
+        ).all()
+        for offer, tier in rows:
+            offers.setdefault(offer.from_tier_id, []).append(
+                {
+                    "offer_id": offer.id,
+                    "to_tier_id": tier.id,
+                    "to_tier_rank": tier.rank,
+                    "to_tier_name": tier.name,
+                    "price": offer.price,
+                    "sold_out": tier.quota is not None and tier.taken >= tier.quota,
+                }
             )
-        ).first()
-        view["pending_upgrade"] = {"id": pending.id, "order_id": pending.order_id} if pending else None
-    return view
-
-
-def _offers_for(prize: Prize) -> list[dict[str, Any]]:
-    rows = db.session.execute(
-        select(UpgradeOffer, CampaignTier)
-        .join(CampaignTier, CampaignTier.id == UpgradeOffer.to_tier_id)
-        .where(UpgradeOffer.from_tier_id == prize.tier_id, UpgradeOffer.status == "active")
-        .order_by(CampaignTier.rank)
-    ).all()
-    return [
+    pending = (
         {
-            "offer_id": offer.id,
-            "to_tier_id": tier.id,
-            "to_tier_rank": tier.rank,
-            "to_tier_name": tier.name,
-            "price": offer.price,
-            "sold_out": tier.quota is not None and tier.taken >= tier.quota,
+            row.from_prize_id: {"id": row.id, "order_id": row.order_id}
+            for row in db.session.execute(
+                select(PrizeUpgrade.from_prize_id, PrizeUpgrade.id, PrizeUpgrade.order_id).where(
+                    PrizeUpgrade.from_prize_id.in_([view["id"] for view in views]), PrizeUpgrade.status == "pending"
+                )
+            )
         }
-        for offer, tier in rows
-    ]
+        if views
+        else {}
+    )
+    for view in views:
+        view["upgrade_offers"] = offers.get(view["tier_id"], []) if view["status"] == "available" else []
+        view["pending_upgrade"] = pending.get(view["id"])
+    return views
 
 
 def _own_prize(merchant_id: int, prize_id: int, member_id: int | None) -> Prize:
@@ -213,7 +238,7 @@ def _own_prize(merchant_id: int, prize_id: int, member_id: int | None) -> Prize:
 
 
 def get_prize(merchant_id: int, prize_id: int, *, member_id: int | None = None) -> dict[str, Any]:
-    return prize_view(_own_prize(merchant_id, prize_id, member_id), offers=True)
+    return views_with_upgrades([_own_prize(merchant_id, prize_id, member_id)])[0]
 
 
 def prize_page(
@@ -235,18 +260,20 @@ def prize_page(
         query = query.where(Prize.campaign_id == campaign_id)
     now = utcnow()
     if status == "expired":  # an available gift past its date
-        query = query.where(Prize.status == "available", Prize.redeem_until <= now)
+        query = query.where(expired_at(now))
     elif status == "available":
-        query = query.where(Prize.status == "available", or_(Prize.redeem_until.is_(None), Prize.redeem_until > now))
+        query = query.where(Prize.status == "available", not_(expired_at(now)))
     elif status is not None:
         query = query.where(Prize.status == status)
     if code is not None:
         query = query.where(Prize.code == code)
     page = keyset_page(query, [Prize.id], cursor=cursor, limit=limit)
-    return Page(
-        items=[prize_view(prize, now=now, offers=member_id is not None) for prize in page.items],
-        next_cursor=page.next_cursor,
+    items = (
+        views_with_upgrades(page.items, now=now)
+        if member_id is not None
+        else [prize_view(prize, now=now) for prize in page.items]
     )
+    return Page(items=items, next_cursor=page.next_cursor)
 
 
 # --- a gift given by an upgrade is used: its upgrade is final ------------------------------------
@@ -484,7 +511,7 @@ def expired_upgrades_due() -> Any:
     return (
         select(PrizeUpgrade.order_id)
         .join(Prize, Prize.id == PrizeUpgrade.to_prize_id)
-        .where(PrizeUpgrade.status == "issued", Prize.status == "available", Prize.redeem_until <= utcnow())
+        .where(PrizeUpgrade.status == "issued", expired_at(utcnow()))
         .order_by(Prize.redeem_until)
     )
 

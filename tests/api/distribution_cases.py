@@ -16,7 +16,6 @@ from shop.identity.models import Merchant
 from tests.coverage import registry
 from tests.coverage.invalid_input import (
     BAD_PATTERN,
-    FORGED,
     MISSING_ID,
     NOT_BOOL,
     NOT_INT,
@@ -29,8 +28,8 @@ from tests.coverage.invalid_input import (
     Bad,
     Endpoint,
     World,
-    cursor_of,
     merchant_of,
+    page_cases,
     provider,
     with_,
     without,
@@ -372,19 +371,6 @@ registry.add_endpoints(
 )
 
 
-def _page_cases(key: tuple[str, str]) -> list[Bad]:
-    """What every paged list refuses: a limit out of range or not a number, a cursor it never gave."""
-    return [
-        Bad(key, "limit 0", with_(limit=0), ("limit",)),
-        Bad(key, "limit 51", with_(limit=51), ("limit",)),
-        Bad(key, "limit is not a number", with_(limit="ten"), ("limit",), NOT_INT),
-        Bad(key, "a forged cursor", with_(cursor=FORGED), ("cursor",), code="invalid_cursor"),
-        Bad(key, "a cursor of a string", with_(cursor=cursor_of(["x"])), ("cursor",), code="invalid_cursor"),
-        Bad(key, "a cursor past bigint", with_(cursor=cursor_of([2**63])), ("cursor",), code="invalid_cursor"),
-        Bad(key, "a cursor past 200 characters", with_(cursor="a" * 201), ("cursor",)),
-    ]
-
-
 def _note_cases(key: tuple[str, str]) -> list[Bad]:
     """A decision's note: text of at most 200 characters, and nothing else in the body."""
     return [
@@ -405,15 +391,15 @@ registry.add_cases(
         # the distributor's own lists
         Bad(MY_COMMISSIONS, "unknown status", with_(status="paid"), ("status",)),
         Bad(MY_COMMISSIONS, "another distributor's commissions", with_(distributor_id=1), ("distributor_id",), UNKNOWN),
-        *_page_cases(MY_COMMISSIONS),
+        *page_cases(MY_COMMISSIONS),
         Bad(MY_LEDGER, "a kind filter it does not take", with_(kind="adjustment"), ("kind",), UNKNOWN),
-        *_page_cases(MY_LEDGER),
+        *page_cases(MY_LEDGER),
         Bad(TEAM_MEMBERS, "level 3 (two levels at most)", with_(level=3), ("level",)),
         Bad(TEAM_MEMBERS, "level 0", with_(level=0), ("level",)),
         Bad(TEAM_MEMBERS, "level is not a number", with_(level="one"), ("level",), NOT_INT),
-        *_page_cases(TEAM_MEMBERS),
+        *page_cases(TEAM_MEMBERS),
         Bad(MY_WITHDRAWALS, "a status filter it does not take", with_(status="paid"), ("status",), UNKNOWN),
-        *_page_cases(MY_WITHDRAWALS),
+        *page_cases(MY_WITHDRAWALS),
         # a withdrawal
         Bad(WITHDRAW, "no amount", without("amount"), ("amount",), REQUIRED),
         Bad(WITHDRAW, "amount 0", with_(amount=0), ("amount",)),
@@ -572,7 +558,7 @@ registry.add_cases(
         Bad(DISTRIBUTORS, "unknown status", with_(status="banned"), ("status",)),
         Bad(DISTRIBUTORS, "an empty search", with_(q=""), ("q",)),
         Bad(DISTRIBUTORS, "a search past 64 characters", with_(q="a" * 65), ("q",)),
-        *_page_cases(DISTRIBUTORS),
+        *page_cases(DISTRIBUTORS),
         *_note_cases(APPROVE),
         *_note_cases(REJECT),
         *_note_cases(DISABLE),
@@ -583,7 +569,7 @@ registry.add_cases(
         Bad(SET_TIER, "tier id past bigint", with_(tier_id=MAX_ID + 1), ("tier_id",)),
         Bad(SET_TIER, "tier id is a string", with_(tier_id="1"), ("tier_id",), NOT_INT),
         Bad(SET_TIER, "a tier by name", with_(tier_id=None, name="银牌"), ("name",), UNKNOWN),
-        *_page_cases(DISTRIBUTOR_LEDGER),
+        *page_cases(DISTRIBUTOR_LEDGER),
         Bad(DISTRIBUTOR_LEDGER, "a kind filter it does not take", with_(kind="adjustment"), ("kind",), UNKNOWN),
         # a manual adjustment of the balance
         Bad(ADJUST, "no reason", without("reason"), ("reason",), REQUIRED),
@@ -602,11 +588,11 @@ registry.add_cases(
         Bad(STAFF_COMMISSIONS, "distributor id 0", with_(distributor_id=0), ("distributor_id",)),
         Bad(STAFF_COMMISSIONS, "distributor id past bigint", with_(distributor_id=MAX_ID + 1), ("distributor_id",)),
         Bad(STAFF_COMMISSIONS, "order id is not a number", with_(order_id="SO1"), ("order_id",), NOT_INT),
-        *_page_cases(STAFF_COMMISSIONS),
+        *page_cases(STAFF_COMMISSIONS),
         Bad(WITHDRAWALS, "unknown status", with_(status="cancelled"), ("status",)),
         Bad(WITHDRAWALS, "distributor id 0", with_(distributor_id=0), ("distributor_id",)),
         Bad(WITHDRAWALS, "distributor id is not a number", with_(distributor_id="me"), ("distributor_id",), NOT_INT),
-        *_page_cases(WITHDRAWALS),
+        *page_cases(WITHDRAWALS),
         *_note_cases(WITHDRAWAL_APPROVE),
         Bad(WITHDRAWAL_APPROVE, "an amount of their choosing", with_(amount=1), ("amount",), UNKNOWN),
         *_note_cases(WITHDRAWAL_REJECT),

@@ -339,6 +339,19 @@ NEW_SKU = {"specs": {"规格": "1斤"}, "price": 990}
 FORGED = "this-is-not-a-cursor!"
 
 
+def page_cases(key: tuple[str, str]) -> list[Bad]:
+    """What every paged list refuses: a limit out of range or not a number, a cursor it never gave."""
+    return [
+        Bad(key, "limit 0", with_(limit=0), ("limit",)),
+        Bad(key, "limit 51", with_(limit=51), ("limit",)),
+        Bad(key, "limit is not a number", with_(limit="ten"), ("limit",), NOT_INT),
+        Bad(key, "a forged cursor", with_(cursor=FORGED), ("cursor",), code="invalid_cursor"),
+        Bad(key, "a cursor of a string", with_(cursor=cursor_of(["x"])), ("cursor",), code="invalid_cursor"),
+        Bad(key, "a cursor past bigint", with_(cursor=cursor_of([2**63])), ("cursor",), code="invalid_cursor"),
+        Bad(key, "a cursor past 200 characters", with_(cursor="a" * 201), ("cursor",)),
+    ]
+
+
 REQUIRED = "Missing data for required field."
 
 
