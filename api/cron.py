@@ -21,8 +21,8 @@ from typing import Any
 from flask import Flask
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue
-from rq.job import JobStatus
+from rq import Queue, Worker
+from rq.job import Job, JobStatus
 
 from api.worker import Backoff, interruptible_sleep
 from shop.core.cache import BACKGROUND_REDIS_EXTENSION
@@ -30,7 +30,7 @@ from shop.core.runner import sweeps
 
 log = logging.getLogger(__name__)
 
-WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
+WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
 @dataclass
@@ -71,7 +71,24 @@ class Cron:
 
     def _still_waiting(self, job_id: str) -> bool:
         job = self.queue.fetch_job(job_id)
-        return job is not None and job.get_status(refresh=False) in WAITING
+        if job is None:
+            return False
+        status = job.get_status(refresh=False)
+        return status in WAITING or (status == JobStatus.STARTED and self._being_worked(job))
+
+    def _being_worked(self, job: Job) -> bool:
+        """A started job whose worker is still registered and still names it as its current job.
+        One left `started` by a worker round that a Redis outage ended (its horse could not write
+        the result) is not: RQ would call it abandoned only minutes later, and until then the sweep
+        would never run again."""
+        if not job.worker_name:
+            return True
+        key = Worker.redis_worker_namespace_prefix + job.worker_name
+        connection = self.queue.connection
+        if key not in set(Worker.all_keys(connection=connection)):
+            return False
+        worker = Worker.find_by_key(key, connection=connection)
+        return worker is not None and worker.get_current_job_id() == job.id
 
     def run(self) -> None:
         log.info("cron: %d sweeps on queue %s", len(self.sweeps), self.queue.name)

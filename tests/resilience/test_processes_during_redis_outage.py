@@ -252,6 +252,9 @@ def test_the_launcher_restarts_a_crashed_child_keeps_running_without_redis_and_s
         crashed = psutil.Process(before["worker"])
         wait_for(lambda: any(_pgid(child) == crashed.pid for child in crashed.children()), 30)  # its scheduler
         crashed.suspend()  # it forks no work horse while its children are noted
+        # SIGSTOP lands when the worker next leaves the kernel: until it shows stopped it may still
+        # fork a horse that the note below would miss (an orphan taken for the restarted worker).
+        wait_for(lambda: crashed.status() == psutil.STATUS_STOPPED, 5)
         family = crashed.children(recursive=True)  # its scheduler, maybe a work horse (in a group of its own)
         scheduler = next(child for child in family if _pgid(child) == crashed.pid)
         adopted = frozenset(child.pid for child in family)
