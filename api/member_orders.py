@@ -119,12 +119,12 @@ def quote(args: dict[str, Any]) -> Quote:
         caller.subject_id,
         items,
         fulfilment=args["fulfilment"],
-        selections=_selections(args),
+        selections=selections_of(args),
         purpose="quote",
     )
 
 
-def _selections(args: dict[str, Any]) -> dict[str, Any] | None:
+def selections_of(args: dict[str, Any]) -> dict[str, Any] | None:
     """The pricing selections of a quote or placement: `coupons: [ids]` is the coupons adjuster's
     (`{"coupons": {"ids": [...]}}`), sent either way but not both."""
     selections = dict(args.get("selections") or {})
@@ -182,7 +182,7 @@ class Orders(MethodView):
                 address=args.get("address"),
                 pickup_point_id=args.get("pickup_point_id"),
                 remark=args["remark"],
-                selections=_selections(args),
+                selections=selections_of(args),
                 idempotency_key=key,
                 fingerprint=orders.request_fingerprint(args),
             )

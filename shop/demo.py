@@ -1,6 +1,6 @@
 """Demo data for a first look: a merchant, one staff account per role, two levels of categories
-and about twenty products with SKUs, prices, images and stock. Loaded once; running it again
-finds the demo merchant and changes nothing.
+and about twenty products with SKUs, prices, images and stock, a flash sale and a group buy.
+Loaded once; running it again finds the demo merchant and changes nothing.
 
 Feature packages add their own demo data on top (`register_demo`, from their `install()`): each
 loader is called after the shop's, with the demo merchant's id, on every `seed-demo`.
@@ -9,14 +9,17 @@ loader is called after the shop's, with the demo merchant's id, on every `seed-d
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from shop.catalog import service as catalog
-from shop.core.db import db, transaction
+from shop.core.db import db, transaction, utcnow
 from shop.identity import pickup_points, staff
 from shop.identity.merchants import create_merchant
 from shop.identity.models import Merchant
+from shop.offers.models import FLASH_SALE, GROUP_BUY, MIN_PAYMENT_MINUTES
+from shop.offers.service import create_offer
 
 DEMO_MERCHANT = "demo"
 DEMO_APPID = "wxdemo0000000001"
@@ -118,6 +121,7 @@ def _load_shop_demo() -> bool:
             staff.create_staff(merchant.id, username=username, password=password, role=role, display_name=display_name)
         tops: dict[str, int] = {}
         subs: dict[tuple[str, str], int] = {}
+        skus_by_title: dict[str, int] = {}
         for index, (top, sub, title, skus) in enumerate(_PRODUCTS):
             if top not in tops:
                 tops[top] = catalog.create_category(merchant.id, name=top, sort_order=len(tops)).id
@@ -144,6 +148,8 @@ def _load_shop_demo() -> bool:
                 ],
             )
             catalog.set_shelf(merchant.id, product.id, on_shelf=True)
+            skus_by_title[title] = product.skus[0].id
+        _demo_offers(merchant.id, skus_by_title)
         pickup_points.create_pickup_point(
             merchant.id,
             name="幸福里小区团长点",
@@ -152,3 +158,40 @@ def _load_shop_demo() -> bool:
             contact_phone="13900000000",
         )
     return True
+
+
+def _demo_offers(merchant_id: int, skus: dict[str, int]) -> None:
+    """A flash sale (秒杀) and a group buy (拼团) running for 30 days from the first start."""
+    now = utcnow()
+    window = {"starts_at": now - timedelta(minutes=1), "ends_at": now + timedelta(days=30)}
+    create_offer(
+        merchant_id,
+        kind=FLASH_SALE,
+        sku_id=skus["厨房湿巾 80抽×3"],
+        values={
+            "title": "秒杀 厨房湿巾",
+            "price": 990,
+            "quota": 50,
+            "per_member_limit": 2,
+            "payment_minutes": MIN_PAYMENT_MINUTES,
+            **window,
+        },
+        staff_id=None,
+    )
+    create_offer(
+        merchant_id,
+        kind=GROUP_BUY,
+        sku_id=skus["土鸡蛋 30枚"],
+        values={
+            "title": "3人团 土鸡蛋",
+            "price": 2980,
+            "leader_price": 2480,
+            "group_size": 3,
+            "time_limit_hours": 24,
+            "on_expiry": "refund",
+            "quota": 100,
+            "per_member_limit": 2,
+            **window,
+        },
+        staff_id=None,
+    )

@@ -18,7 +18,23 @@ from __future__ import annotations
 
 
 def install() -> None:
-    """Register shop's own jobs and sweeps (its rooms' jobs modules)."""
+    """Register shop's own jobs and sweeps (its rooms' jobs modules), and its offers: their
+    pricing (offer resolvers) and the units they keep (orders' offer-stock door)."""
     # Importing a room's jobs module registers its jobs and sweeps.
+    import shop.offers.jobs
     import shop.orders.jobs
     import shop.payments.jobs  # noqa: F401
+    from shop.checkout.pricing import register_offer_resolver
+    from shop.core.events import OrderCancelled, OrderPaid, bus
+    from shop.offers import group_buys
+    from shop.offers.flash_sales import FlashSaleResolver
+    from shop.offers.models import FLASH_SALE, GROUP_BUY
+    from shop.offers.stock import UnitKeeper
+    from shop.orders.service import register_offer_keeper
+
+    register_offer_resolver(FlashSaleResolver())
+    register_offer_keeper(UnitKeeper(FLASH_SALE))
+    register_offer_resolver(group_buys.GroupBuyResolver())
+    register_offer_keeper(group_buys.GroupKeeper(GROUP_BUY))
+    bus.subscribe(OrderPaid, group_buys.on_order_paid)
+    bus.subscribe(OrderCancelled, group_buys.on_order_cancelled)

@@ -65,12 +65,14 @@ Purpose = Literal["quote", "placement"]
 @dataclass(frozen=True)
 class Offer:
     """The offer a line is bought at: its kind (group_buy, flash_sale, ...), its id, the unit price
-    that replaces the SKU's, and a note for the member (e.g. a per-member limit)."""
+    that replaces the SKU's, and a note for the member (e.g. a per-member limit). `pay_within`:
+    minutes an order of it has to be paid, when shorter than the merchant's usual (a flash sale)."""
 
     kind: str
     id: int
     unit_price: int
     note: str = ""
+    pay_within: int | None = None
 
 
 @dataclass(frozen=True)

@@ -242,13 +242,13 @@ class OrderRefunded(Event):
     refund_kind: str = "member"
 
 
-# --- group buys (declared now; published by the group-buy package, later) -----------------------
+# --- group buys (published by shop.offers) ------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class GroupJoined(Event):
     """A member joined a group buy by paying their order (the leader too, opening it).
-    Published by the group-buy package, later.
+    Published by shop.offers in the payment's transaction.
 
     merchant_id, group_id, offer_id, product_id; member_id, order_id: the joiner and their
     order; leader: True for the member who opened the group; members: how many have joined now;
@@ -267,11 +267,14 @@ class GroupJoined(Event):
 
 @dataclass(frozen=True, slots=True)
 class GroupSucceeded(Event):
-    """A group buy reached its size: its orders go on to fulfilment. Published by the
-    group-buy package, later.
+    """A group buy reached its size (or its time, completing short: 模拟成团): its orders go on
+    to fulfilment. Published by shop.offers.
 
-    merchant_id, group_id, offer_id, product_id; leader_id: the member who opened it;
-    order_ids: the paid orders of the group, in joining order."""
+    merchant_id, group_id, offer_id, product_id; leader_id: the member who opened it (the
+    initiator, 开团人); order_ids: the paid orders of the group, in joining order (the
+    initiator's first); simulated: completed at its time short of its size (模拟成团), as the
+    offer said it would; leader_commission_bp: the initiator's reward the offer names (basis
+    points of what the group's other members paid), or None."""
 
     merchant_id: int
     group_id: int
@@ -279,12 +282,14 @@ class GroupSucceeded(Event):
     product_id: int
     leader_id: int
     order_ids: tuple[int, ...]
+    simulated: bool = False
+    leader_commission_bp: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class GroupFailed(Event):
     """A group buy expired short of its size: its paid orders are refunded by the system.
-    Published by the group-buy package, later.
+    Published by shop.offers.
 
     merchant_id, group_id, offer_id, product_id; leader_id; order_ids: the paid orders to
     refund; reason: e.g. "expired"."""

@@ -75,6 +75,11 @@ DUPLICATE: dict[str, Meaning] = {
     "uq_notification_outbox_merchant_id_dedupe_key": Meaning(
         Conflict, "notification_exists", "that notification is queued already"
     ),
+    # Offers: a member's count is an upsert; a group's seat is claimed by a guarded UPDATE first.
+    "pk_offer_buyers": Meaning(Conflict, "conflict", "the member's count of the offer changed meanwhile; retry"),
+    "uq_group_orders_order": Meaning(Conflict, "conflict", "the order is in a group already"),
+    "uq_group_orders_seat": Meaning(Conflict, "group_closed", "that seat was taken meanwhile"),
+    "uq_group_orders_member_seat": Meaning(Conflict, "already_in_group", "you are in this group already"),
 }
 
 # An insert or update points at a row that is not there (deleted meanwhile).

@@ -6,9 +6,14 @@ need, and never takes an earlier kind after a later one:
     1. the order                 (`lock_order`; one order per transaction)
     2. the order's own rows: its refund (`lock_refund`), its lines, a payment's transaction id
        (an insert into a unique index waits on, and makes others wait on, the same key)
-    3. SKUs, in id order         (`move_stock` through `reserve_stock` / `release_stock`, which
+    3. offers (shop.offers), in this order: a member's join of a group (a transaction-scoped
+       advisory lock, `xact_lock`); the groups of a group buy (a payment's seat, closing one,
+       the offer's end moving their time); the offer (`give_back_units`, a staff change,
+       closing it); the member's `offer_buyers` row; the offer's units (taken with SKIP
+       LOCKED: a placement waits on another's units only when the free ones it sees run short)
+    4. SKUs, in id order         (`move_stock` through `reserve_stock` / `release_stock`, which
                                   sort; `lock_product` for a staff edit)
-    4. products, in id order     (`record_sales`, which sorts; `lock_product`, after the SKUs)
+    5. products, in id order     (`record_sales`, which sorts; `lock_product`, after the SKUs)
 
 Rows nobody else can see yet (an order being placed, a product being created) lock nothing
 anyone waits for, and a lock on a parent taken only by a foreign-key check does not count:
@@ -28,6 +33,15 @@ EVERY PATH that locks rows, and what it takes:
   reserved (pricing comes first): at placement they may lock or guard-update their own rows
   (an offer's quota, a coupon), which must come after the idempotency key and before SKUs in
   their package's documented order; at a quote they lock nothing.
+- offers: a placement at an offer takes (through orders' offer-keeper door, before the SKUs of
+  its other lines) the member's `offer_buyers` row (a guarded upsert), then free units (SKIP
+  LOCKED); opening or joining a group adds its `group_orders` row, new. Cancelling, expiring or
+  restocking by a refund: order, the offer (`give_back_units`), the member's row, the units, then
+  the SKU when the offer is closed. A payment of a group order: order, the group (the seat's
+  guarded UPDATE; `on_order_paid` takes it again for the group's success). Closing a group
+  (job or sweep): the group alone; each of its orders is then settled by a job of its own
+  (order, then as cancelling or `issue_refund`). Staff changes and closing an offer (sweep: SKIP
+  LOCKED over due offers): the offer, its units, the SKU.
 - placing a non-goods order (`orders.special.place_special_order`): its idempotency key, new rows,
   nothing else; completing one (`complete_special_order`): the order. Paying, expiring and refunding
   one take the paths below, without SKUs or products.
@@ -67,7 +81,11 @@ EVERY PATH that locks rows, and what it takes:
 
 from __future__ import annotations
 
-from sqlalchemy import Select
+import hashlib
+
+from sqlalchemy import Select, func, select
+
+from shop.core.db import db
 
 
 def locked(query: Select, *, key_share: bool = True) -> Select:
@@ -75,3 +93,10 @@ def locked(query: Select, *, key_share: bool = True) -> Select:
     # session read before is re-read under the lock, so what another transaction committed
     # meanwhile is seen.
     return query.with_for_update(key_share=key_share).execution_options(populate_existing=True)
+
+
+def xact_lock(name: str) -> None:
+    """A transaction-scoped advisory lock named `name` (hashed to PostgreSQL's 64-bit key): for
+    serializing what no row stands for yet (e.g. one member's joins of one group)."""
+    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+    db.session.execute(select(func.pg_advisory_xact_lock(key)))

@@ -16,7 +16,7 @@ from shop.identity.models import PickupPoint
 from shop.identity.settings import merchant_settings
 from shop.orders.models import GOODS, Order
 from shop.orders.refunds import any_open_refund, open_refund
-from shop.orders.service import complete_order, lock_order, transition
+from shop.orders.service import complete_order, fulfilment_hold, lock_order, transition
 from shop.orders.states import ORDER_MACHINE, OrderAction, OrderStatus
 
 # Jobs this module asks for (by name: shop.core.runner), run by shop.orders.jobs.
@@ -35,10 +35,14 @@ def _goods_only(order: Order) -> None:
         )
 
 
-def _no_open_refund(order: Order) -> None:
-    """Goods are not sent or handed over while money for them may be going back."""
+def _nothing_holds(order: Order) -> None:
+    """Goods are not sent or handed over while money for them may be going back, nor while an
+    offer holds them (a group buy still forming)."""
     if open_refund(order.id):
         raise Conflict("a refund of this order is in progress", code="refund_in_progress")
+    held = fulfilment_hold(order)
+    if held is not None:
+        raise held
 
 
 def ship(merchant_id: int, order_id: int, *, carrier: str, tracking_no: str, now: datetime | None = None) -> Order:
@@ -47,7 +51,7 @@ def ship(merchant_id: int, order_id: int, *, carrier: str, tracking_no: str, now
     _goods_only(order)
     if order.fulfilment != "delivery":
         raise Conflict("a pickup order is not shipped; mark it ready for pickup", code="wrong_fulfilment")
-    _no_open_refund(order)
+    _nothing_holds(order)
     transition(order, OrderAction.SHIP, now=now, carrier=carrier, tracking_no=tracking_no)
     _schedule_auto_confirm(order)
     return order
@@ -58,7 +62,7 @@ def mark_ready(merchant_id: int, order_id: int, *, now: datetime | None = None) 
     _goods_only(order)
     if order.fulfilment != "pickup":
         raise Conflict("only pickup orders wait at a pickup point", code="wrong_fulfilment")
-    _no_open_refund(order)
+    _nothing_holds(order)
     transition(order, OrderAction.MARK_READY, now=now)
     _schedule_auto_confirm(order)
     return order
@@ -113,7 +117,7 @@ def _hand_over(order: Order, code: str, now: datetime) -> Order:
         raise InvalidInput("wrong pickup code", code="pickup_code_wrong", details={"fields": {"code": ["wrong code"]}})
     if not ORDER_MACHINE.step(order.status, OrderAction.PICK_UP).moved:
         raise Conflict("this order has already been collected", code="already_collected")
-    _no_open_refund(order)  # decide the refund first: goods handed over or money back, not both
+    _nothing_holds(order)  # decide the refund first: goods handed over or money back, not both
     return _receive(order, OrderAction.PICK_UP, now)
 
 
@@ -131,7 +135,7 @@ def auto_confirm(order_id: int, *, now: datetime | None = None) -> bool:
     if since is None or since + timedelta(days=days) > now:
         return False
     if order.status == OrderStatus.READY_FOR_PICKUP:
-        _no_open_refund(order)  # goods at the point with a refund pending are not handed over
+        _nothing_holds(order)  # goods at the point with a refund pending are not handed over
     _receive(order, OrderAction.AUTO_CONFIRM, now)
     return True
 

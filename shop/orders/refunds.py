@@ -28,7 +28,7 @@ from shop.core.locking import locked
 from shop.core.money import cumulative_share
 from shop.core.runner import enqueue
 from shop.orders.models import GOODS, Order, OrderLine, Refund, RefundLine
-from shop.orders.service import lock_order, release_stock, transition
+from shop.orders.service import give_back_stock, lock_order, transition
 from shop.orders.states import (
     INITIAL_REFUND_STATUS,
     OPEN_REFUND_STATUSES,
@@ -45,7 +45,8 @@ from shop.orders.states import (
 SUBMIT_REFUND_JOB = "payments.submit_refund"
 OPEN = tuple(status.value for status in OPEN_REFUND_STATUSES)
 # Refunds of the order's goods (with lines); a late payment's refund gives back another payment.
-ORDER_REFUND_KINDS = (RefundKind.MEMBER.value, RefundKind.STAFF.value, RefundKind.SYSTEM.value)
+ORDER_REFUND_KINDS = tuple(kind.value for kind in RefundKind if kind != RefundKind.LATE_PAYMENT)
+SYSTEM_KINDS = (RefundKind.SYSTEM, RefundKind.GROUP_FAILED)  # started by the shop itself
 # Kinds staff see and act on in the refund list (a late payment goes back on its own).
 LISTED_KINDS = ORDER_REFUND_KINDS
 
@@ -130,7 +131,8 @@ def issue_refund(
     now: datetime | None = None,
 ) -> Refund:
     """Pay the whole order (`lines` None) or some units of some lines back, started by staff
-    (`kind` staff, `staff_id` recorded as the decision) or by the system (`kind` system): no
+    (`kind` staff, `staff_id` recorded as the decision) or by the system (`kind` system, or
+    group_failed for an order of a group buy that failed): no
     request to decide, the refund goes straight to processing and to the provider.
 
     Staff may refund a completed order (an after-sales exception) and an order whose after-sales
@@ -139,7 +141,7 @@ def issue_refund(
     request included (409 `refund_in_progress`: decide it first), a line not on the order (422
     `line_not_found`), more units than are left (422 `refund_quantity_exceeded`).
     """
-    if kind not in (RefundKind.STAFF, RefundKind.SYSTEM):
+    if kind != RefundKind.STAFF and kind not in SYSTEM_KINDS:
         raise ValueError(f"issue_refund is for staff and system refunds, not {kind!r}")
     if (kind == RefundKind.STAFF) != (staff_id is not None):
         raise ValueError("a staff refund names its staff member, a system refund none")
@@ -310,11 +312,7 @@ def settle_refund(order: Order, refund: Refund, action: RefundAction) -> str:
         line.refunded_amount += refund_line.amount
     order.refunded_total += refund.amount
     if refund.restock:
-        release_stock(
-            order.merchant_id,
-            [(lines[rl.order_line_id].sku_id, rl.quantity) for rl in refund.lines],
-            reason="refund_restock",
-        )
+        give_back_stock(order, [(lines[rl.order_line_id], rl.quantity) for rl in refund.lines], reason="refund_restock")
     if order.kind == GOODS:  # the other kinds sold no product
         returned: dict[int, int] = {}
         for refund_line in refund.lines:

@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -149,11 +149,32 @@ def claim_idempotency_key(merchant_id: int, member_id: int, key: str, fingerprin
     return KeyClaim(order_id=earlier.id, earlier=earlier)
 
 
+class StockLine(Protocol):
+    sku_id: int
+    quantity: int
+    title: str
+
+
+def placed_with_key(merchant_id: int, member_id: int, key: str) -> bool:
+    """Has this Idempotency-Key of the member placed an order already (a retry to answer)?"""
+    return (
+        db.session.execute(
+            select(IdempotencyKey.order_id).where(
+                IdempotencyKey.merchant_id == merchant_id,
+                IdempotencyKey.member_id == member_id,
+                IdempotencyKey.key == key,
+            )
+        ).first()
+        is not None
+    )
+
+
 def check_stock(lines: Sequence[pricing.PricedLine]) -> None:
-    """Refuse at once what the stock read with the prices cannot cover (a sold-out flash sale
-    refuses thousands of placements: none of them should write an order first). A hint only:
-    `reserve_stock`'s guarded UPDATE decides."""
+    """Refuse at once what the stock read with the prices cannot cover (a sold-out SKU refuses
+    placements without writing an order first). A hint only: `reserve_stock`'s guarded UPDATE
+    decides. Lines of an offer whose kind keeps its own units are not the SKU's to check."""
     wanted: dict[int, int] = {}
+    lines = [line for line in lines if line.offer is None or line.offer.kind not in _keepers]
     for line in lines:
         wanted[line.sku_id] = wanted.get(line.sku_id, 0) + line.quantity
     for line in sorted(lines, key=lambda item: item.sku_id):
@@ -161,11 +182,11 @@ def check_stock(lines: Sequence[pricing.PricedLine]) -> None:
             raise _not_enough_stock(line)
 
 
-def _not_enough_stock(line: pricing.PricedLine) -> Conflict:
+def _not_enough_stock(line: StockLine) -> Conflict:
     return Conflict("not enough stock", code="insufficient_stock", details={"sku_id": line.sku_id, "title": line.title})
 
 
-def reserve_stock(merchant_id: int, lines: Sequence[pricing.PricedLine], *, reason: str) -> None:
+def reserve_stock(merchant_id: int, lines: Sequence[StockLine], *, reason: str) -> None:
     """Take each line's quantity off its SKU, in SKU id order (so concurrent orders lock rows in the
     same order), or fail the whole order."""
     for line in sorted(lines, key=lambda item: item.sku_id):
@@ -178,6 +199,107 @@ def release_stock(merchant_id: int, items: Sequence[tuple[int, int]], *, reason:
     for sku_id, quantity in sorted(items):
         if quantity > 0 and move_stock(merchant_id, sku_id, quantity, reason=reason) is None:
             raise Conflict("the stock cannot take that much back", code="stock_limit", details={"sku_id": sku_id})
+
+
+# --- offers' say on their orders (a door: shop.offers keeps them) --------------------------------
+
+
+class OfferKeeper(Protocol):
+    """What an offer kind (shop.offers: a flash sale, a group buy) says about the orders bought at
+    it. Registered per kind; an offer kind with no keeper sells the SKU's own stock and has no
+    say on payment or fulfilment.
+
+    - `take` runs at placement, after the order's rows are inserted and before any SKU is
+      reserved: the lines take units the offer set aside, not `skus.stock`; it refuses with a
+      domain error (409) and the placement rolls back.
+    - `give_back` gets (line, quantity) pairs of the locked order being cancelled, expired or
+      restocked by a refund; it never raises for a business reason.
+    - `accept_payment` runs when a payment arrives for the locked, unpaid order, before it is
+      marked paid: it claims what the payment needs (a group's seat) or returns False (the group
+      is full or closed): the order is then cancelled and the payment refunded, as a late one.
+    - `fulfilment_hold` says why the locked, paid order must not be shipped or made ready for
+      pickup yet (409, e.g. `group_forming`), or None."""
+
+    kind: str
+
+    def take(self, order: Order, lines: Sequence[OrderLine]) -> None: ...
+
+    def give_back(self, order: Order, units: Sequence[tuple[OrderLine, int]]) -> None: ...
+
+    def accept_payment(self, order: Order, lines: Sequence[OrderLine]) -> bool: ...
+
+    def fulfilment_hold(self, order: Order, lines: Sequence[OrderLine]) -> Conflict | None: ...
+
+
+_keepers: dict[str, OfferKeeper] = {}
+
+
+def register_offer_keeper(keeper: OfferKeeper) -> None:
+    """Idempotent: the keeper of a kind registered again replaces the earlier one."""
+    _keepers[keeper.kind] = keeper
+
+
+def unregister_offer_keeper(kind: str) -> None:
+    _keepers.pop(kind, None)
+
+
+def _offer_lines(order: Order) -> dict[str, list[OrderLine]]:
+    """The order's lines bought at an offer whose kind has a keeper, by kind (in kind order)."""
+    by_kind: dict[str, list[OrderLine]] = {}
+    for line in order.lines:
+        if _keeper(line) is not None:
+            by_kind.setdefault(line.offer_kind, []).append(line)
+    return dict(sorted(by_kind.items()))
+
+
+def offers_accept_payment(order: Order) -> bool:
+    """Do the offers of the (locked, unpaid) order accept its payment (`accept_payment`)?"""
+    return all(_keepers[kind].accept_payment(order, lines) for kind, lines in _offer_lines(order).items())
+
+
+def fulfilment_hold(order: Order) -> Conflict | None:
+    """Why an offer holds the (locked, paid) order back from fulfilment, if one does."""
+    for kind, lines in _offer_lines(order).items():
+        held = _keepers[kind].fulfilment_hold(order, lines)
+        if held is not None:
+            return held
+    return None
+
+
+def _keeper(line: OrderLine) -> OfferKeeper | None:
+    return _keepers.get(line.offer_kind) if line.offer_kind else None
+
+
+def take_stock(merchant_id: int, order: Order, lines: Sequence[OrderLine], *, reason: str) -> None:
+    """Reserve what the order's lines need: offer lines from their offers' keepers, first (in
+    kind order), then the other lines from their SKUs (`reserve_stock`)."""
+    by_kind: dict[str, list[OrderLine]] = {}
+    plain: list[OrderLine] = []
+    for line in lines:
+        if _keeper(line) is not None:
+            by_kind.setdefault(line.offer_kind, []).append(line)
+        else:
+            plain.append(line)
+    for kind in sorted(by_kind):
+        _keepers[kind].take(order, by_kind[kind])
+    reserve_stock(merchant_id, plain, reason=reason)
+
+
+def give_back_stock(order: Order, units: Sequence[tuple[OrderLine, int]], *, reason: str) -> None:
+    """Give (line, quantity) of a locked order back where they came from: an offer's units to its
+    keeper (in kind order), the rest to the SKUs (`release_stock`)."""
+    by_kind: dict[str, list[tuple[OrderLine, int]]] = {}
+    plain: list[tuple[int, int]] = []
+    for line, quantity in units:
+        if quantity <= 0:
+            continue
+        if _keeper(line) is not None:
+            by_kind.setdefault(line.offer_kind, []).append((line, quantity))
+        else:
+            plain.append((line.sku_id, quantity))
+    for kind in sorted(by_kind):
+        _keepers[kind].give_back(order, by_kind[kind])
+    release_stock(order.merchant_id, plain, reason=reason)
 
 
 def place_order(
@@ -238,7 +360,7 @@ def place_order(
         pickup_point_id=pickup_point_id if fulfilment == "pickup" else None,
         pickup_code=f"{secrets.randbelow(10**8):08d}" if fulfilment == "pickup" else None,
         remark=remark,
-        expires_at=now + timedelta(minutes=settings.order_ttl_minutes),
+        expires_at=now + timedelta(minutes=_minutes_to_pay(settings.order_ttl_minutes, quote.lines)),
         created_at=now,
     )
     lines = [
@@ -282,7 +404,7 @@ def place_order(
     # The stock after the order's rows (which nobody else sees yet): a SKU's row lock is then held
     # only from its UPDATE to the commit, so placements of one hot SKU wait on each other less.
     # Not enough stock rolls the order's rows back with everything else.
-    reserve_stock(merchant_id, quote.lines, reason="order_reserved")
+    take_stock(merchant_id, order, lines, reason="order_reserved")
     if from_cart:
         db.session.execute(
             delete(CartItem).where(
@@ -293,6 +415,12 @@ def place_order(
     if order.payable_total == 0:
         settle_free_order(order)
     return Placed(order=order, replayed=False)
+
+
+def _minutes_to_pay(usual: int, lines: Sequence[pricing.PricedLine]) -> int:
+    """The merchant's usual time to pay, or an offer's shorter one (a flash sale's)."""
+    offered = [line.offer.pay_within for line in lines if line.offer is not None and line.offer.pay_within]
+    return min([usual, *offered])
 
 
 def announce_placed(order: Order) -> None:
@@ -337,9 +465,7 @@ def cancel_order(
     if not transition(order, OrderAction.EXPIRE if expiring else OrderAction.CANCEL, now=now, cancel_reason=reason):
         return order  # an expiry after the order was paid or cancelled: a harmless repeat
     if order.kind == GOODS:  # the other kinds took no stock
-        release_stock(
-            order.merchant_id, [(line.sku_id, line.quantity) for line in order.lines], reason="order_released"
-        )
+        give_back_stock(order, [(line, line.quantity) for line in order.lines], reason="order_released")
     bus.publish(
         OrderCancelled(
             merchant_id=order.merchant_id,

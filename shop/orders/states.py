@@ -136,7 +136,8 @@ class RefundAction(StrEnum):
 class RefundKind(StrEnum):
     MEMBER = "member"  # asked for by the member, decided by staff
     STAFF = "staff"  # started by staff (`money:approve`), no request to decide
-    SYSTEM = "system"  # started by the shop itself (e.g. a failed group buy)
+    SYSTEM = "system"  # started by the shop itself
+    GROUP_FAILED = "group_failed"  # started by the shop for an order of a group buy that failed
     LATE_PAYMENT = "late_payment"  # a payment that arrived after the order closed, sent back
 
 
@@ -146,6 +147,7 @@ INITIAL_REFUND_STATUS = {
     RefundKind.MEMBER: RefundStatus.REQUESTED,
     RefundKind.STAFF: RefundStatus.PROCESSING,
     RefundKind.SYSTEM: RefundStatus.PROCESSING,
+    RefundKind.GROUP_FAILED: RefundStatus.PROCESSING,
     RefundKind.LATE_PAYMENT: RefundStatus.PROCESSING,
 }
 # Refunds still being decided or paid back.

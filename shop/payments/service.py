@@ -21,7 +21,7 @@ from shop.core.errors import Conflict
 from shop.identity.models import Member, Merchant
 from shop.orders.models import Order, Payment
 from shop.orders.refunds import refund_late_payment
-from shop.orders.service import get_order, lock_order, mark_paid
+from shop.orders.service import cancel_order, get_order, lock_order, mark_paid, offers_accept_payment
 from shop.orders.states import OrderAction, machine_for
 from shop.payments.errors import NotificationRejected
 from shop.payments.providers import PaymentProvider
@@ -163,9 +163,13 @@ def _apply_payment(provider: PaymentProvider, merchant_id: int, resource: dict[s
     if payment_id is None:
         return Handled("duplicate")
     if machine_for(order.kind).allows(order.status, OrderAction.PAY):
-        mark_paid(order, amount, transaction_id)
-        _set_outcome(payment_id, "applied")
-        return Handled("applied")
+        if offers_accept_payment(order):
+            mark_paid(order, amount, transaction_id)
+            _set_outcome(payment_id, "applied")
+            return Handled("applied")
+        # Its offer refuses it (a group buy's last seat went to another payment): the order is
+        # closed as if it had expired, and the payment goes back like a late one.
+        cancel_order(order.id, reason="offer_closed")
     # Paid after it expired (or paid twice): keep the record, give the money back.
     _set_outcome(payment_id, "late")
     refund_late_payment(order, payment_id, transaction_id, amount)

@@ -40,7 +40,7 @@ class Picky:
 
 
 class Groups:
-    kind = "group_buy"
+    kind = "bundle"
 
     def resolve(self, context, requests):
         return [Offer(kind=self.kind, id=r.offer_id, unit_price=r.sku_price // 2, note="每人限 1 件") for r in requests]
@@ -172,26 +172,26 @@ def test_selections_within_the_bounds_are_accepted(client, store, picky):
 
 def test_an_item_at_an_offer_price_is_quoted_and_ordered_with_its_offer(client, store, picky):
     body = order_body(store["sku_id"])
-    body["items"][0]["offer"] = {"kind": "group_buy", "id": 3}
+    body["items"][0]["offer"] = {"kind": "bundle", "id": 3}
     quote = _quote(client, store, body).json
     (line,) = quote["lines"]
     assert (line["sku_price"], line["unit_price"], line["goods_amount"]) == (2000, 1000, 1000)
-    assert line["offer"] == {"kind": "group_buy", "id": 3, "unit_price": 1000, "note": "每人限 1 件"}
+    assert line["offer"] == {"kind": "bundle", "id": 3, "unit_price": 1000, "note": "每人限 1 件"}
     placed = place(client, store["member"], body)
     assert placed.status_code == 201, placed.json
     (ordered,) = placed.json["lines"]
-    assert (ordered["unit_price"], ordered["offer"]) == (1000, {"kind": "group_buy", "id": 3, "unit_price": 1000})
+    assert (ordered["unit_price"], ordered["offer"]) == (1000, {"kind": "bundle", "id": 3, "unit_price": 1000})
 
 
 @pytest.mark.parametrize(
     ("offer", "field"),
     [
-        ({"kind": "group_buy"}, "id"),
+        ({"kind": "bundle"}, "id"),
         ({"id": 3}, "kind"),
         ({"kind": "Group Buy", "id": 3}, "kind"),
-        ({"kind": "group_buy", "id": "3"}, "id"),
-        ({"kind": "group_buy", "id": 0}, "id"),
-        ({"kind": "group_buy", "id": 3, "price": 1}, "price"),
+        ({"kind": "bundle", "id": "3"}, "id"),
+        ({"kind": "bundle", "id": 0}, "id"),
+        ({"kind": "bundle", "id": 3, "price": 1}, "price"),
     ],
 )
 def test_a_malformed_offer_is_422_naming_its_field(client, store, picky, offer, field):
@@ -205,7 +205,7 @@ def test_a_malformed_offer_is_422_naming_its_field(client, store, picky, offer, 
 
 def test_an_offer_of_an_unknown_kind_is_422_unknown_offer(client, store):
     body = order_body(store["sku_id"])
-    body["items"][0]["offer"] = {"kind": "flash_sale", "id": 1}
+    body["items"][0]["offer"] = {"kind": "lucky_bag", "id": 1}
     response = place(client, store["member"], body)
     assert response.status_code == 422 and response.json["error"]["code"] == "unknown_offer"
     assert response.json["error"]["details"]["fields"] == {
@@ -216,7 +216,7 @@ def test_an_offer_of_an_unknown_kind_is_422_unknown_offer(client, store):
 def test_the_cart_takes_no_offers(client, store, picky):
     response = client.post(
         "/api/v1/cart/items",
-        json={"sku_id": store["sku_id"], "quantity": 1, "offer": {"kind": "group_buy", "id": 1}},
+        json={"sku_id": store["sku_id"], "quantity": 1, "offer": {"kind": "bundle", "id": 1}},
         headers=store["member"],
     )
     assert response.status_code == 422 and "offer" in response.json["error"]["details"]["fields"]

@@ -36,6 +36,7 @@ from shop.catalog.models import Category, Sku, StockMovement
 from shop.checkout.models import CartItem
 from shop.core.db import db, utcnow
 from shop.identity.models import Member, MemberInvite, MerchantSettings, Staff
+from shop.offers.models import Group, GroupOrder, Offer, OfferBuyer, OfferUnit
 from shop.orders.models import IdempotencyKey, Order, Refund
 from tests.factories import (
     fake_pay,
@@ -748,6 +749,299 @@ def race_referral_rewards(app: Flask) -> None:
     assert _count(app, grants) == 6  # one per reward, for the one invitee
 
 
+# --- flash sales (秒杀)
+def _flash_sale_body(w: World, **overrides: Any) -> dict[str, Any]:
+    """A running flash sale of the world's SKU: from a minute ago to an hour from now."""
+    now = utcnow()
+    return {
+        "sku_id": w.sku_id,
+        "price": 990,
+        "quota": 10,
+        "per_member_limit": 5,
+        "starts_at": (now - timedelta(minutes=1)).isoformat(),
+        "ends_at": (now + timedelta(hours=1)).isoformat(),
+        **overrides,
+    }
+
+
+def _post_flash_sale(w: World, **overrides: Any) -> int:
+    response = w.client().post(f"{M}/flash-sales", json=_flash_sale_body(w, **overrides), headers=w.owner)
+    assert response.status_code == 201, response.json
+    return response.json["id"]
+
+
+def _flash_order(quantity: int = 1) -> dict[str, Any]:
+    return {"quantity": quantity, "fulfilment": "delivery", "address": order_body(0)["address"]}
+
+
+def _units(app: Flask, offer_id: int, *, held: bool) -> int:
+    taken = OfferUnit.order_id.is_not(None) if held else OfferUnit.order_id.is_(None)
+    return _count(app, select(func.count()).where(OfferUnit.offer_id == offer_id, taken))
+
+
+def _sku_stock_is_its_movements(app: Flask, w: World) -> int:
+    stock = _count(app, select(Sku.stock).where(Sku.id == w.sku_id))
+    assert stock == _count(app, select(func.sum(StockMovement.delta)).where(StockMovement.sku_id == w.sku_id))
+    return stock
+
+
+def race_flash_sale_creations(app: Flask) -> None:
+    """Eight sales of 100 units at once on a SKU of 500 (a double click, or two staff): five are
+    made, three 409 insufficient_stock; the SKU is left with none, and its stock is still the sum
+    of its movements."""
+    w = _world(app)
+    body = _flash_sale_body(w, quota=100)
+    responses = race(8, lambda i: w.client().post(f"{M}/flash-sales", json=body, headers=w.owner))
+    assert Counter(_no_5xx(responses)) == {201: 5, 409: 3}, _said(responses)
+    assert _codes(responses, 409) == {"insufficient_stock"}
+    assert _count(app, select(func.count()).where(Offer.merchant_id == w.merchant_id)) == 5
+    assert _count(app, select(func.count()).where(OfferUnit.merchant_id == w.merchant_id)) == 500
+    assert _sku_stock_is_its_movements(app, w) == 0
+
+
+def race_flash_orders(app: Flask) -> None:
+    """A flash order sent eight times with one Idempotency-Key: one order, 201 once and 200 (the
+    same order) for the rest. Six keys at once from one member within a limit of 2: two orders,
+    four 409 offer_limit_reached. Eight members at once on the last 3 units: three orders, five
+    409 sold_out, and no unit is held twice. The SKU's own stock never moves."""
+    w = _world(app)
+    offer_id = _post_flash_sale(w)
+    url = f"{V1}/flash-sales/{offer_id}/orders"
+    headers = {**w.member, "Idempotency-Key": "race-sweep-flash-0001"}
+    responses = race(8, lambda i: w.client().post(url, json=_flash_order(2), headers=headers))
+    assert Counter(_no_5xx(responses)) == {201: 1, 200: 7}, _said(responses)
+    assert len({r.json["id"] for r in responses}) == 1
+    assert _count(app, select(func.count()).where(IdempotencyKey.key == "race-sweep-flash-0001")) == 1
+    assert _count(app, select(func.count()).where(Order.merchant_id == w.merchant_id)) == 1
+    assert _units(app, offer_id, held=True) == 2
+    assert _count(app, select(func.sum(OfferBuyer.quantity)).where(OfferBuyer.offer_id == offer_id)) == 2
+
+    offer_id = _post_flash_sale(w, per_member_limit=2)
+    url = f"{V1}/flash-sales/{offer_id}/orders"
+    responses = race(
+        6,
+        lambda i: w.client().post(
+            url, json=_flash_order(), headers={**w.member, "Idempotency-Key": f"race-sweep-flash-limit-{i:04d}"}
+        ),
+    )
+    assert Counter(_no_5xx(responses)) == {201: 2, 409: 4}, _said(responses)
+    assert _codes(responses, 409) == {"offer_limit_reached"}
+    assert _units(app, offer_id, held=True) == 2
+    assert _count(app, select(OfferBuyer.quantity).where(OfferBuyer.offer_id == offer_id)) == 2
+
+    members = [member_headers(w.client(), w.code, f"flasher{next(_seq)}") for _ in range(8)]
+    for round_ in range(3):
+        offer_id = _post_flash_sale(w, quota=3, per_member_limit=1)
+        url = f"{V1}/flash-sales/{offer_id}/orders"
+        key = f"race-sweep-flash-stampede-{round_}"  # a key is one request: a new sale needs a new one
+        responses = race(
+            8,
+            lambda i, url=url, key=key: w.client().post(
+                url, json=_flash_order(), headers={**members[i], "Idempotency-Key": key}
+            ),
+        )
+        assert Counter(_no_5xx(responses)) == {201: 3, 409: 5}, _said(responses)
+        assert _codes(responses, 409) == {"sold_out"}
+        assert (_units(app, offer_id, held=True), _units(app, offer_id, held=False)) == (3, 0)
+        held = select(func.count(func.distinct(OfferUnit.order_id))).where(OfferUnit.offer_id == offer_id)
+        assert _count(app, held) == 3
+    assert _sku_stock_is_its_movements(app, w) == 500 - 10 - 10 - 3 * 3  # only the quotas left the SKU
+
+
+# --- group buys (拼团)
+def _group_buy_body(w: World, **overrides: Any) -> dict[str, Any]:
+    """A running group buy of 3-member groups on the world's SKU: from a minute ago to a day from now."""
+    now = utcnow()
+    return {
+        "sku_id": w.sku_id,
+        "price": 990,
+        "group_size": 3,
+        "time_limit_hours": 24,
+        "quota": 10,
+        "per_member_limit": 5,
+        "starts_at": (now - timedelta(minutes=1)).isoformat(),
+        "ends_at": (now + timedelta(days=1)).isoformat(),
+        **overrides,
+    }
+
+
+def _post_group_buy(w: World, **overrides: Any) -> int:
+    response = w.client().post(f"{M}/group-buys", json=_group_buy_body(w, **overrides), headers=w.owner)
+    assert response.status_code == 201, response.json
+    return response.json["id"]
+
+
+def _forming_group(w: World, offer_id: int) -> int:
+    """A group of the offer opened by a new member of the world's merchant, who paid: forming."""
+    initiator = member_headers(w.client(), w.code, f"initiator{next(_seq)}")
+    headers = {**initiator, "Idempotency-Key": f"race-sweep-group-setup-{next(_seq):04d}"}
+    opened = w.client().post(f"{V1}/group-buys/{offer_id}/groups", json=_flash_order(), headers=headers)
+    assert opened.status_code == 201, opened.json
+    assert fake_pay(w.client(), opened.json["order"]["order_no"]).status_code == 200
+    group = w.client().get(f"{V1}/groups/{opened.json['group']['id']}", headers=initiator).json
+    assert (group["status"], group["joined"]) == ("forming", 1), group
+    return group["id"]
+
+
+def _groups(app: Flask, offer_id: int) -> int:
+    return _count(app, select(func.count()).where(Group.offer_id == offer_id))
+
+
+def _group_orders(app: Flask, group_id: int, member_id: int | None = None) -> int:
+    query = select(func.count()).where(GroupOrder.group_id == group_id)
+    if member_id is not None:
+        query = query.where(GroupOrder.member_id == member_id)
+    return _count(app, query)
+
+
+def race_group_buy_creations(app: Flask) -> None:
+    """Eight group buys of 100 units at once on a SKU of 500 (a double click, or two staff): five
+    are made, three 409 insufficient_stock; the SKU is left with none, and its stock is still the
+    sum of its movements."""
+    w = _world(app)
+    body = _group_buy_body(w, quota=100)
+    responses = race(8, lambda i: w.client().post(f"{M}/group-buys", json=body, headers=w.owner))
+    assert Counter(_no_5xx(responses)) == {201: 5, 409: 3}, _said(responses)
+    assert _codes(responses, 409) == {"insufficient_stock"}
+    assert len({r.json["id"] for r in responses if r.status_code == 201}) == 5
+    made = select(func.count()).where(Offer.merchant_id == w.merchant_id, Offer.kind == "group_buy")
+    assert _count(app, made) == 5
+    assert _count(app, select(func.count()).where(OfferUnit.merchant_id == w.merchant_id)) == 500
+    assert _sku_stock_is_its_movements(app, w) == 0
+
+
+def race_group_opens(app: Flask) -> None:
+    """A group opened eight times with one Idempotency-Key: one group and one order, 201 once
+    and 200 (the same group and order) for the rest. Six keys at once from one member within a
+    limit of 2: two groups, four 409 offer_limit_reached. Eight members at once on the last 3
+    units: three groups, five 409 sold_out, and no unit is held twice. The SKU's own stock never
+    moves."""
+    w = _world(app)
+    member_id = w.client().get(f"{V1}/me", headers=w.member).json["id"]
+    offer_id = _post_group_buy(w)
+    url = f"{V1}/group-buys/{offer_id}/groups"
+    headers = {**w.member, "Idempotency-Key": "race-sweep-group-open-0001"}
+    responses = race(8, lambda i: w.client().post(url, json=_flash_order(2), headers=headers))
+    assert Counter(_no_5xx(responses)) == {201: 1, 200: 7}, _said(responses)
+    assert len({r.json["order"]["id"] for r in responses}) == 1
+    assert len({r.json["group"]["id"] for r in responses}) == 1
+    assert {r.json["group"]["status"] for r in responses} == {"opening"}
+    assert _count(app, select(func.count()).where(IdempotencyKey.key == "race-sweep-group-open-0001")) == 1
+    assert _count(app, select(func.count()).where(Order.merchant_id == w.merchant_id)) == 1
+    assert _groups(app, offer_id) == 1
+    assert _group_orders(app, responses[0].json["group"]["id"], member_id) == 1
+    assert _units(app, offer_id, held=True) == 2
+    assert _count(app, select(func.sum(OfferBuyer.quantity)).where(OfferBuyer.offer_id == offer_id)) == 2
+
+    offer_id = _post_group_buy(w, per_member_limit=2)
+    url = f"{V1}/group-buys/{offer_id}/groups"
+    responses = race(
+        6,
+        lambda i: w.client().post(
+            url, json=_flash_order(), headers={**w.member, "Idempotency-Key": f"race-sweep-group-limit-{i:04d}"}
+        ),
+    )
+    assert Counter(_no_5xx(responses)) == {201: 2, 409: 4}, _said(responses)
+    assert _codes(responses, 409) == {"offer_limit_reached"}
+    assert _groups(app, offer_id) == 2  # a refused opening leaves no group behind
+    assert _units(app, offer_id, held=True) == 2
+    assert _count(app, select(OfferBuyer.quantity).where(OfferBuyer.offer_id == offer_id)) == 2
+
+    members = [member_headers(w.client(), w.code, f"opener{next(_seq)}") for _ in range(8)]
+    for round_ in range(3):
+        offer_id = _post_group_buy(w, quota=3, per_member_limit=1)
+        url = f"{V1}/group-buys/{offer_id}/groups"
+        key = f"race-sweep-group-stampede-{round_}"  # a key is one request: a new group buy needs a new one
+        responses = race(
+            8,
+            lambda i, url=url, key=key: w.client().post(
+                url, json=_flash_order(), headers={**members[i], "Idempotency-Key": key}
+            ),
+        )
+        assert Counter(_no_5xx(responses)) == {201: 3, 409: 5}, _said(responses)
+        assert _codes(responses, 409) == {"sold_out"}
+        assert len({r.json["group"]["id"] for r in responses if r.status_code == 201}) == 3
+        assert _groups(app, offer_id) == 3
+        assert (_units(app, offer_id, held=True), _units(app, offer_id, held=False)) == (3, 0)
+        held = select(func.count(func.distinct(OfferUnit.order_id))).where(OfferUnit.offer_id == offer_id)
+        assert _count(app, held) == 3
+    assert _sku_stock_is_its_movements(app, w) == 500 - 10 - 10 - 3 * 3  # only the quotas left the SKU
+
+
+def race_group_joins(app: Flask) -> None:
+    """Joining a forming group sent eight times with one Idempotency-Key: one order, 201 once and
+    200 (the same order, the same group) for the rest. Six members joining the two seats left of
+    a group at once, then paying at once: two seats are taken, the group succeeds full, the four
+    late payments are cancelled and refunded, and no seat is held twice."""
+    w = _world(app)
+    member_id = w.client().get(f"{V1}/me", headers=w.member).json["id"]
+    offer_id = _post_group_buy(w)
+    group_id = _forming_group(w, offer_id)
+    url = f"{V1}/groups/{group_id}/orders"
+    headers = {**w.member, "Idempotency-Key": "race-sweep-group-join-0001"}
+    responses = race(8, lambda i: w.client().post(url, json=_flash_order(2), headers=headers))
+    assert Counter(_no_5xx(responses)) == {201: 1, 200: 7}, _said(responses)
+    assert len({r.json["order"]["id"] for r in responses}) == 1
+    assert {r.json["group"]["id"] for r in responses} == {group_id}
+    assert _count(app, select(func.count()).where(IdempotencyKey.key == "race-sweep-group-join-0001")) == 1
+    assert _group_orders(app, group_id, member_id) == 1
+    assert _group_orders(app, group_id) == 2  # the initiator's and the member's
+    assert _units(app, offer_id, held=True) == 1 + 2
+
+    offer_id = _post_group_buy(w, per_member_limit=1)
+    group_id = _forming_group(w, offer_id)
+    url = f"{V1}/groups/{group_id}/orders"
+    members = [member_headers(w.client(), w.code, f"joiner{next(_seq)}") for _ in range(6)]
+    responses = race(
+        6,
+        lambda i: w.client().post(
+            url, json=_flash_order(), headers={**members[i], "Idempotency-Key": "race-sweep-group-stampede"}
+        ),
+    )
+    assert set(_no_5xx(responses)) == {201}, _said(responses)  # the seats are the payments' to claim
+    orders = [r.json["order"] for r in responses]
+    paid = race(6, lambda i: fake_pay(w.client(), orders[i]["order_no"]))
+    assert set(_no_5xx(paid)) == {200}, _said(paid)
+    group = w.client().get(f"{V1}/groups/{group_id}", headers=w.member).json
+    assert (group["status"], group["joined"], group["seats_left"]) == ("succeeded", 3, 0), group
+    assert [m["seat"] for m in group["members"]] == [1, 2, 3]
+    statuses = select(Order.status, func.count()).where(Order.id.in_([o["id"] for o in orders])).group_by(Order.status)
+    late = select(func.count()).where(Refund.order_id.in_([o["id"] for o in orders]), Refund.kind == "late_payment")
+    seated = select(func.count(func.distinct(GroupOrder.seat))).where(
+        GroupOrder.group_id == group_id, GroupOrder.seat.is_not(None)
+    )
+    with app.app_context():
+        try:
+            assert dict(db.session.execute(statuses).all()) == {"paid": 2, "cancelled": 4}
+        finally:
+            db.session.remove()
+    assert _count(app, late) == 4
+    assert _count(app, seated) == 3
+    assert _units(app, offer_id, held=True) == 3  # the cancelled orders' units went back to the offer
+    assert _sku_stock_is_its_movements(app, w) == 500 - 10 - 10  # only the quotas left the SKU
+
+
+def race_group_joins_by_one_member(app: Flask) -> None:
+    """One member joining a forming group with six keys at once (six taps on "参团"): one order,
+    five 409 already_in_group, as when the taps come one after the other."""
+    w = _world(app)
+    offer_id = _post_group_buy(w)
+    group_id = _forming_group(w, offer_id)
+    url = f"{V1}/groups/{group_id}/orders"
+    joiner = member_headers(w.client(), w.code, f"joiner{next(_seq)}")
+    joiner_id = w.client().get(f"{V1}/me", headers=joiner).json["id"]
+    responses = race(
+        6,
+        lambda i: w.client().post(
+            url, json=_flash_order(), headers={**joiner, "Idempotency-Key": f"race-sweep-group-twice-{i:04d}"}
+        ),
+    )
+    assert Counter(_no_5xx(responses)) == {201: 1, 409: 5}, _said(responses)
+    assert _codes(responses, 409) == {"already_in_group"}
+    assert _group_orders(app, group_id, joiner_id) == 1
+    assert _units(app, offer_id, held=True) == 1 + 1  # the initiator's and the member's
+
+
 RACES: list[tuple[Callable[[Flask], None], set[tuple[str, str]]]] = [
     (race_staff_same_username, {("POST", f"{M}/staff")}),
     (race_first_settings_change, {("PATCH", f"{M}/settings/orders")}),
@@ -785,6 +1079,12 @@ RACES: list[tuple[Callable[[Flask], None], set[tuple[str, str]]]] = [
     (race_campaign_draws, {("POST", f"{V1}/campaigns/<id>/draws")}),
     (race_prize_upgrades, {("POST", f"{V1}/prizes/<id>/upgrade")}),
     (race_referral_rewards, {("POST", f"{M}/referral-rewards")}),
+    (race_flash_sale_creations, {("POST", f"{M}/flash-sales")}),
+    (race_flash_orders, {("POST", f"{V1}/flash-sales/<id>/orders")}),
+    (race_group_buy_creations, {("POST", f"{M}/group-buys")}),
+    (race_group_opens, {("POST", f"{V1}/group-buys/<id>/groups")}),
+    (race_group_joins, {("POST", f"{V1}/groups/<id>/orders")}),
+    (race_group_joins_by_one_member, {("POST", f"{V1}/groups/<id>/orders")}),
 ]
 
 # Routes that write by inserting a row on first use (an upsert answers 200, not 201).

@@ -25,7 +25,7 @@ FORBIDDEN = {
     "distribution": {"api", "coupons"},
 }
 REQUEST_STATE = {"request", "g"}
-ROOMS = ("core", "identity", "catalog", "checkout", "orders", "payments")
+ROOMS = ("core", "identity", "catalog", "checkout", "orders", "payments", "offers")
 
 
 def _imports(path: Path) -> list[tuple[str, list[str]]]:

@@ -126,5 +126,6 @@ def test_the_declared_events_carry_what_their_packages_need():
     for group_event in (GroupJoined, GroupSucceeded, GroupFailed):
         names = {field.name for field in dataclasses.fields(group_event)}
         assert {"merchant_id", "group_id", "offer_id", "product_id"} <= names
-        assert "group-buy package" in group_event.__doc__
+        assert "Published by shop.offers" in group_event.__doc__
+    assert {field.name for field in dataclasses.fields(GroupSucceeded)} >= {"leader_id", "order_ids", "simulated"}
     assert set(events.VETO_EVENTS) == {OrderPlaced}

@@ -34,9 +34,9 @@ from tests.factories import ADDRESS, make_merchant, make_product
 
 
 class FlashSales:
-    """A test resolver: flash sale `id` sells at `prices[id]`; sale 404 is over."""
+    """A test resolver: bundle `id` sells at `prices[id]`; bundle 404 is over."""
 
-    kind = "flash_sale"
+    kind = "bundle"
 
     def __init__(self, prices: dict[int, int]) -> None:
         self.prices = prices
@@ -47,7 +47,7 @@ class FlashSales:
         offers = []
         for request in requests:
             if request.offer_id not in self.prices:
-                raise offer_unavailable(request, self.kind, "ended", "this flash sale has ended")
+                raise offer_unavailable(request, self.kind, "ended", "this bundle has ended")
             offers.append(Offer(kind=self.kind, id=request.offer_id, unit_price=self.prices[request.offer_id]))
         return offers
 
@@ -166,19 +166,19 @@ def _stock(sku_id: int) -> int:
 def test_an_offer_price_replaces_the_sku_price_before_totals_and_shipping(shop_, door):
     sales = FlashSales({7: 5000})
     door["add"](sales)
-    items = [{"sku_id": shop_["tea"], "quantity": 2, "offer": {"kind": "flash_sale", "id": 7}}]
+    items = [{"sku_id": shop_["tea"], "quantity": 2, "offer": {"kind": "bundle", "id": 7}}]
     quote = pricing.quote(shop_["merchant_id"], shop_["member_id"], items, fulfilment="delivery")
     (line,) = quote.lines
     assert (line.sku_price, line.unit_price, line.goods_amount) == (10000, 5000, 10000)
-    assert line.offer == Offer(kind="flash_sale", id=7, unit_price=5000)
+    assert line.offer == Offer(kind="bundle", id=7, unit_price=5000)
     assert (quote.goods_total, quote.shipping_fee, quote.payable_total) == (10000, 0, 10000)
     assert sales.calls == [("quote", [shop_["tea"]])]
 
     placed = _place(shop_, items, key="offer-order-1")
     order = db.session.get(Order, placed.order.id)
     (stored,) = order.lines
-    assert (stored.unit_price, stored.offer_kind, stored.offer_id, stored.paid_amount) == (5000, "flash_sale", 7, 10000)
-    assert stored.offer == {"kind": "flash_sale", "id": 7, "unit_price": 5000}
+    assert (stored.unit_price, stored.offer_kind, stored.offer_id, stored.paid_amount) == (5000, "bundle", 7, 10000)
+    assert stored.offer == {"kind": "bundle", "id": 7, "unit_price": 5000}
     assert sales.calls[-1] == ("placement", [shop_["tea"]])
 
 
@@ -186,7 +186,7 @@ def test_the_same_sku_with_and_without_an_offer_makes_two_lines(shop_, door):
     door["add"](FlashSales({7: 5000}))
     items = [
         {"sku_id": shop_["tea"], "quantity": 1},
-        {"sku_id": shop_["tea"], "quantity": 1, "offer": {"kind": "flash_sale", "id": 7}},
+        {"sku_id": shop_["tea"], "quantity": 1, "offer": {"kind": "bundle", "id": 7}},
         {"sku_id": shop_["tea"], "quantity": 2},
     ]
     quote = pricing.quote(shop_["merchant_id"], shop_["member_id"], items, fulfilment="pickup")
@@ -200,7 +200,7 @@ def test_an_offer_the_resolver_refuses_is_409_with_the_item_and_the_reason(shop_
     door["add"](FlashSales({7: 5000}))
     items = [
         {"sku_id": shop_["cup"], "quantity": 1},
-        {"sku_id": shop_["tea"], "quantity": 1, "offer": {"kind": "flash_sale", "id": 404}},
+        {"sku_id": shop_["tea"], "quantity": 1, "offer": {"kind": "bundle", "id": 404}},
     ]
     with pytest.raises(Conflict) as refused:
         _place(shop_, items, key="offer-refused")
@@ -208,7 +208,7 @@ def test_an_offer_the_resolver_refuses_is_409_with_the_item_and_the_reason(shop_
     assert refused.value.details == {
         "index": 1,
         "sku_id": shop_["tea"],
-        "offer": {"kind": "flash_sale", "id": 404},
+        "offer": {"kind": "bundle", "id": 404},
         "reason": "ended",
     }
     assert (_stock(shop_["tea"]), _stock(shop_["cup"])) == (10, 10)
@@ -216,7 +216,7 @@ def test_an_offer_the_resolver_refuses_is_409_with_the_item_and_the_reason(shop_
 
 
 def test_an_offer_kind_nobody_registered_is_422_before_any_statement(shop_, door):
-    items = [{"sku_id": shop_["tea"], "quantity": 1, "offer": {"kind": "group_buy", "id": 1}}]
+    items = [{"sku_id": shop_["tea"], "quantity": 1, "offer": {"kind": "lucky_bag", "id": 1}}]
     with _statements() as seen, pytest.raises(InvalidInput) as refused:
         pricing.quote(shop_["merchant_id"], shop_["member_id"], items, fulfilment="pickup")
     assert refused.value.code == "unknown_offer"
@@ -226,13 +226,13 @@ def test_an_offer_kind_nobody_registered_is_422_before_any_statement(shop_, door
 
 def test_a_resolver_that_answers_the_wrong_offer_is_a_programming_error(shop_, door):
     class Wrong:
-        kind = "flash_sale"
+        kind = "bundle"
 
         def resolve(self, context, requests):
-            return [Offer(kind="flash_sale", id=99, unit_price=1) for _ in requests]
+            return [Offer(kind="bundle", id=99, unit_price=1) for _ in requests]
 
     door["add"](Wrong())
-    items = [{"sku_id": shop_["tea"], "quantity": 1, "offer": {"kind": "flash_sale", "id": 7}}]
+    items = [{"sku_id": shop_["tea"], "quantity": 1, "offer": {"kind": "bundle", "id": 7}}]
     with pytest.raises(ValueError, match="99"):
         pricing.quote(shop_["merchant_id"], shop_["member_id"], items, fulfilment="pickup")
 
@@ -246,7 +246,7 @@ def test_a_threshold_is_met_on_paid_amounts_after_offers_and_earlier_discounts(s
     door["add"](HalfOffOverThreshold(over=10000, off=1000))
     # list 10000 + 3000 = 13000; after the offer 8000 + 3000 = 11000; after 10% 9900 < 10000
     items = [
-        {"sku_id": shop_["tea"], "quantity": 1, "offer": {"kind": "flash_sale", "id": 7}},
+        {"sku_id": shop_["tea"], "quantity": 1, "offer": {"kind": "bundle", "id": 7}},
         {"sku_id": shop_["cup"], "quantity": 1},
     ]
     quote = pricing.quote(shop_["merchant_id"], shop_["member_id"], items, fulfilment="delivery")

@@ -1,0 +1,1 @@
+"""Offers on SKUs: group buys (拼团) and flash sales (秒杀), with the units they set aside."""

@@ -1,0 +1,132 @@
+"""Flash sales (秒杀): a window, a flash price, a quota set aside from the SKU, a per-member limit,
+and a payment timeout per order whose expiry gives the units back to the quota.
+
+A flash order is a single-SKU "buy now" placed through `orders.place_order` with the sale as the
+line's offer: the resolver below prices it (409 `offer_not_active` outside the window), the
+units come from the sale (shop.offers.stock, through orders' offer-stock door), and the order
+expires after the sale's `payment_minutes`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+
+from shop.checkout import pricing
+from shop.core.db import db, transaction
+from shop.core.errors import Conflict, NotFound
+from shop.offers import gate
+from shop.offers.models import FLASH_SALE, Offer
+from shop.offers.service import RUNNING, state_of
+from shop.offers.stock import limit_reached, sold_out
+from shop.orders.service import Placed, place_order, placed_with_key
+
+
+def not_active(offer: Offer, state: str) -> Conflict:
+    return Conflict(
+        "the sale is not running" if state != "ended" else "the sale has ended",
+        code="offer_not_active",
+        details={
+            "offer_id": offer.id,
+            "state": state,
+            "starts_at": offer.starts_at.isoformat(),
+            "ends_at": offer.ends_at.isoformat(),
+        },
+    )
+
+
+class FlashSaleResolver:
+    """Prices the lines that ask for a flash sale: its price while it runs, within the limit."""
+
+    kind = FLASH_SALE
+
+    def resolve(self, context: pricing.OfferContext, requests: Sequence[pricing.OfferRequest]) -> list[pricing.Offer]:
+        answers = []
+        for request in requests:
+            offer = db.session.get(Offer, request.offer_id)  # read already by a flash placement
+            if offer is None or offer.merchant_id != context.merchant_id or offer.kind != FLASH_SALE:
+                raise NotFound("flash sale not found")
+            if offer.sku_id != request.sku_id:
+                raise pricing.offer_unavailable(request, FLASH_SALE, "other_sku", "the flash sale is on another SKU")
+            state = state_of(offer, context.now)
+            if state != RUNNING:
+                raise not_active(offer, state)
+            if request.quantity > offer.per_member_limit:
+                raise limit_reached(offer.id, offer.per_member_limit)
+            answers.append(
+                pricing.Offer(
+                    kind=FLASH_SALE,
+                    id=offer.id,
+                    unit_price=offer.price,
+                    note=f"限购 {offer.per_member_limit} 件",
+                    pay_within=offer.payment_minutes,
+                )
+            )
+        return answers
+
+
+def sale_without_flush_wait(merchant_id: int, offer_id: int) -> Offer:
+    """The merchant's flash sale (404 otherwise), read by the statement that also makes this
+    transaction's commit not wait for its WAL to reach the disk (PostgreSQL's asynchronous
+    commit, `SET LOCAL synchronous_commit`: the WAL is written within `wal_writer_delay`, 200 ms
+    by default). What a database crash in that window can lose is an unpaid order nobody has
+    started paying: the first step of paying (`start_payment`) commits synchronously, which
+    flushes the WAL up to it, this order included. Its units go back with it (they were taken
+    in the same transaction), and the member's retry places it again (its key is gone too)."""
+    row = db.session.execute(
+        select(Offer, func.set_config("synchronous_commit", "off", True)).where(Offer.id == offer_id)
+    ).first()
+    if row is None or row[0].merchant_id != merchant_id or row[0].kind != FLASH_SALE:
+        raise NotFound("offer not found")
+    return row[0]
+
+
+def place_flash_order(
+    merchant_id: int,
+    member_id: int,
+    offer_id: int,
+    *,
+    quantity: int,
+    fulfilment: str,
+    address: Mapping[str, str] | None,
+    pickup_point_id: int | None,
+    remark: str,
+    selections: Mapping[str, Any] | None,
+    idempotency_key: str,
+    fingerprint: str,
+) -> Placed:
+    """Buy `quantity` of the sale's SKU at the flash price (404 for another merchant's sale).
+
+    Owns its transaction (like `start_payment`): the sold-out gate (shop.offers.gate) is asked
+    before it, and told after it rolled back on finding no unit. A sale the gate knows is sold
+    out is refused without a statement, except for a retry of an order placed before (its key
+    is looked up: the retry gets its order)."""
+    seen = gate.look(merchant_id, offer_id)
+    if seen.sold_out:
+        with transaction():
+            retry = placed_with_key(merchant_id, member_id, idempotency_key)
+        if not retry:
+            raise sold_out(offer_id)
+    ends_at = None
+    try:
+        with transaction():
+            offer = sale_without_flush_wait(merchant_id, offer_id)
+            ends_at = offer.ends_at
+            return place_order(
+                merchant_id,
+                member_id,
+                items=[{"sku_id": offer.sku_id, "quantity": quantity, "offer": {"kind": FLASH_SALE, "id": offer.id}}],
+                fulfilment=fulfilment,
+                address=address,
+                pickup_point_id=pickup_point_id,
+                remark=remark,
+                selections=selections,
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
+            )
+    except Conflict as exc:
+        if exc.code == "sold_out" and ends_at is not None:
+            gate.mark_sold_out(merchant_id, offer_id, seen, ends_at)
+        raise
