@@ -29,14 +29,14 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from distribution import binding, distributors
 from distribution.ledger import lock_distributors, post
-from distribution.models import Commission, Distributor, LedgerEntry, Program, Tier
+from distribution.models import INITIATOR_LEVEL, Commission, Distributor, LedgerEntry, Program, Tier
 from distribution.program import get_program, overrides_for, rates_of
 from distribution.rules import Rule, rule_for
 from distribution.states import COMMISSION_MACHINE, CommissionAction, CommissionStatus
 from shop.core.db import db, utcnow
-from shop.core.events import OrderCompleted, OrderLineInfo, OrderPaid, OrderRefunded
+from shop.core.events import GroupSucceeded, OrderCompleted, OrderLineInfo, OrderPaid, OrderRefunded
 from shop.core.locking import locked
-from shop.orders.models import OrderLine
+from shop.orders.models import Order, OrderLine
 
 GOODS = "goods"
 
@@ -50,6 +50,51 @@ def on_order_paid(event: OrderPaid) -> None:
     binding.touch(event.member_id, utcnow())
     distributors.admit_by_spending(event.merchant_id, event.member_id, program)
     record(event.merchant_id, event.order_id, event.member_id, event.lines, program)
+
+
+def on_group_succeeded(event: GroupSucceeded) -> None:
+    """The initiator (开团人) of a group buy that succeeded (full, or completed short) earns the
+    offer's `leader_commission_bp` on what the group's other members paid, per line, rounded down,
+    recorded at level 0 like any commission (pending until each order completes, lowered by its
+    refunds); only as an active distributor of a program that is on. A replay records nothing."""
+    if not event.leader_commission_bp:
+        return
+    program = get_program(event.merchant_id)
+    if not program.enabled:
+        return
+    initiator = distributors.distributor_of(event.merchant_id, event.leader_id)
+    if initiator is None or initiator.status != "active":
+        return
+    rule = Rule(rate_bp=event.leader_commission_bp, fixed_amount=None)
+    rows = db.session.execute(
+        select(Order.id, Order.member_id, OrderLine)
+        .join(OrderLine, OrderLine.order_id == Order.id)
+        .where(Order.id.in_(event.order_ids), Order.member_id != event.leader_id)
+        .order_by(Order.id, OrderLine.id)
+    ).all()
+    by_order: dict[tuple[int, int], list[dict[str, object]]] = {}
+    for order_id, buyer_id, line in rows:
+        quantity = line.quantity - line.refunded_quantity
+        base = line.paid_amount - line.refunded_amount
+        amount = rule.amount(base, quantity) if quantity > 0 and base > 0 else 0
+        if amount <= 0:
+            continue
+        by_order.setdefault((order_id, buyer_id), []).append(
+            {
+                "distributor_id": initiator.id,
+                "line_id": line.id,
+                "level": INITIATOR_LEVEL,
+                "product_id": line.product_id,
+                "sku_id": line.sku_id,
+                "quantity": quantity,
+                "base_amount": base,
+                "rate_bp": rule.rate_bp,
+                "fixed_amount": None,
+                "amount": amount,
+            }
+        )
+    for (order_id, buyer_id), values in by_order.items():
+        _insert(event.merchant_id, order_id, buyer_id, values)
 
 
 def beneficiaries(merchant_id: int, buyer_id: int, levels: int, self_purchase: bool) -> list[int]:
@@ -116,6 +161,11 @@ def record(
                     "amount": amount,
                 }
             )
+    return _insert(merchant_id, order_id, buyer_id, values)
+
+
+def _insert(merchant_id: int, order_id: int, buyer_id: int, values: list[dict[str, object]]) -> int:
+    """Insert an order's commissions and their pending entries (once per line and level)."""
     if not values:
         return 0
     columns = {name: [row[name] for row in values] for name in _RECORD_COLUMNS}
@@ -236,7 +286,7 @@ def recompute(order_id: int, line_ids: set[int] | None = None) -> int:
         locked_rows = lock_distributors(c.distributor_id for c, _, _ in clawbacks)
         for commission, less, lost in clawbacks:
             distributor = locked_rows[commission.distributor_id]
-            if commission.buyer_id != distributor.member_id:
+            if commission.buyer_id != distributor.member_id and commission.level != INITIATOR_LEVEL:
                 distributor.team_sales -= lost  # the team's settled sales, net of this refund
             if less == 0:
                 continue

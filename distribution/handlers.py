@@ -5,6 +5,6 @@ its own). Only goods orders earn commissions."""
 from __future__ import annotations
 
 from distribution.binding import on_member_invited
-from distribution.commissions import on_order_completed, on_order_paid, on_order_refunded
+from distribution.commissions import on_group_succeeded, on_order_completed, on_order_paid, on_order_refunded
 
-__all__ = ["on_member_invited", "on_order_completed", "on_order_paid", "on_order_refunded"]
+__all__ = ["on_group_succeeded", "on_member_invited", "on_order_completed", "on_order_paid", "on_order_refunded"]

@@ -8,7 +8,7 @@ from distribution.models import Program
 from shop.core import integrity
 from shop.core.db import db
 from shop.core.errors import Conflict, InvalidInput
-from shop.core.events import MemberInvited, OrderCompleted, OrderPaid, OrderRefunded, bus
+from shop.core.events import GroupSucceeded, MemberInvited, OrderCompleted, OrderPaid, OrderRefunded, bus
 from shop.demo import register_demo
 
 # What the distribution tables' keys mean when a race takes one (shop.core.integrity).
@@ -39,6 +39,7 @@ SUBSCRIPTIONS = (
     (OrderPaid, handlers.on_order_paid),
     (OrderRefunded, handlers.on_order_refunded),
     (OrderCompleted, handlers.on_order_completed),
+    (GroupSucceeded, handlers.on_group_succeeded),
 )
 
 

@@ -41,6 +41,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from shop.core.db import IdMixin, MerchantScoped, TimestampMixin, db, utcnow
 
 MAX_LEVELS = 2
+# A commission's level 0: the initiator (开团人) of a group buy that succeeded, on the lines of the
+# group's other members, at the rate the offer names (not a level of the binding chain).
+INITIATOR_LEVEL = 0
 JOIN_RULES = ("open", "application", "spending")
 BINDING_RULES = ("first", "first_lapsing", "last")
 OVERRIDE_MODES = ("rate", "fixed", "none")
@@ -238,7 +241,8 @@ class BindingLog(IdMixin, TimestampMixin, MerchantScoped, db.Model):
 
 
 class Commission(IdMixin, MerchantScoped, db.Model):
-    """A distributor's commission on one order line at one level. `amount` is what it is worth now
+    """A distributor's commission on one order line at one level (1, 2: up the bindings; 0: as the
+    initiator of the line's group buy). `amount` is what it is worth now
     (a refund before settlement lowers it; `original_amount` is what the payment recorded);
     `base_amount` and `quantity` what it is computed on now (the line net of refunds)."""
 
@@ -246,7 +250,7 @@ class Commission(IdMixin, MerchantScoped, db.Model):
     __table_args__ = (
         UniqueConstraint("line_id", "level", name="uq_commissions_line_level"),
         CheckConstraint(_in("status", COMMISSION_STATUSES), name="status"),
-        CheckConstraint(f"level BETWEEN 1 AND {MAX_LEVELS}", name="level"),
+        CheckConstraint(f"level BETWEEN {INITIATOR_LEVEL} AND {MAX_LEVELS}", name="level"),
         CheckConstraint(
             "amount >= 0 AND amount <= original_amount AND base_amount >= 0 AND quantity >= 0"
             " AND clawed_back >= 0 AND clawed_back <= amount",

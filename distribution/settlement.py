@@ -50,11 +50,12 @@ _SETTLE = text(
         UPDATE commissions AS c
         SET status = :settled, settled_at = :now, settlement_id = (SELECT id FROM batch)
         WHERE c.id = ANY(ARRAY(SELECT id FROM picked))
-        RETURNING c.merchant_id, c.distributor_id, c.amount, c.buyer_id, c.base_amount
+        RETURNING c.merchant_id, c.distributor_id, c.amount, c.buyer_id, c.base_amount, c.level
     )
     SELECT (SELECT id FROM batch) AS batch_id, s.merchant_id, s.distributor_id,
            CAST(sum(s.amount) AS bigint) AS total, CAST(count(*) AS integer) AS n,
-           CAST(sum(CASE WHEN s.buyer_id <> d.member_id THEN s.base_amount ELSE 0 END) AS bigint) AS sales
+           CAST(sum(CASE WHEN s.buyer_id <> d.member_id AND s.level > 0 THEN s.base_amount ELSE 0 END)
+                AS bigint) AS sales
     FROM settled AS s JOIN distributors AS d ON d.id = s.distributor_id
     GROUP BY s.merchant_id, s.distributor_id
     ORDER BY s.distributor_id
