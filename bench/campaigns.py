@@ -81,6 +81,7 @@ from common import (
     Server,
     SqlCounter,
     Target,
+    command_line,
     gunicorn_description,
     machine,
     make_app,
@@ -250,29 +251,30 @@ def _invite_code(number: int) -> str:
     return "".join(reversed(digits))
 
 
-def mint_members(database_url: str, redis_url: str, seeded: Seeded) -> list[str]:
-    """MEMBERS members of the stampede's merchant (COPY), and a member token for each, signed with
-    the benchmark's key (the server gets it too), in the order of their ids."""
+def mint_members(
+    database_url: str, redis_url: str, merchant_id: int, count: int = MEMBERS, prefix: str = "bench-draws"
+) -> list[str]:
+    """`count` members of the merchant (COPY, openids `<prefix>-<n>`), and a member token for
+    each, signed with the benchmark's key (the server gets it too), in the order of their ids."""
     import psycopg
 
     from api.auth import MEMBER, issue_token
 
     with psycopg.connect(libpq_url(database_url)) as conn:
         with conn.cursor().copy("COPY members (merchant_id, openid, invite_code) FROM STDIN") as copy:
-            for number in range(MEMBERS):
-                copy.write_row((seeded.merchant_id, f"bench-draws-{number}", _invite_code(number)))
+            for number in range(count):
+                copy.write_row((merchant_id, f"{prefix}-{number}", _invite_code(number)))
         ids = [
             row[0]
             for row in conn.execute(
-                "SELECT id FROM members WHERE merchant_id = %s AND openid LIKE 'bench-draws-%%' ORDER BY id",
-                (seeded.merchant_id,),
+                "SELECT id FROM members WHERE merchant_id = %s AND openid LIKE %s ORDER BY id",
+                (merchant_id, f"{prefix}-%"),
             )
         ]
     app = make_app(database_url, redis_url, 0, queue_name=QUEUE)
     with app.test_request_context():
         return [
-            issue_token(kind=MEMBER, subject_id=member_id, merchant_id=seeded.merchant_id, role=MEMBER)[0]
-            for member_id in ids
+            issue_token(kind=MEMBER, subject_id=member_id, merchant_id=merchant_id, role=MEMBER)[0] for member_id in ids
         ]
 
 
@@ -794,17 +796,7 @@ def _met(ok: bool) -> str:
 
 
 def _command() -> str:
-    shown = []
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        value = os.environ.get(name)
-        if value:
-            hidden = re.sub(r"//([^:@/]+):[^@]*@", r"//\1:***@", value)  # no password in the report
-            shown.append(f"{name}={hidden}")
-    for name in sorted(os.environ):
-        if name.startswith("BENCH_") and name not in ("BENCH_NO_WRITE", "BENCH_DRAW_TOKENS", "BENCH_DRAW_USED"):
-            shown.append(f"{name}={os.environ[name]}")
-    prefix = " ".join(shown)
-    return f"`{prefix + ' ' if prefix else ''}make bench-campaigns` (`.venv/bin/python bench/campaigns.py`)"
+    return command_line("bench-campaigns", "bench/campaigns.py", hidden=("BENCH_DRAW_TOKENS", "BENCH_DRAW_USED"))
 
 
 TIMELINE_OUTCOME = "second"  # the path of a win with a quota: the guarded UPDATE and the prize
@@ -1032,7 +1024,7 @@ def main() -> int:
         seeded, versions = migrate_and_seed(database_url, redis_url, seed)
         pg = server_settings(database_url)
         began = time.perf_counter()
-        pool = MemberPool(mint_members(database_url, redis_url, seeded))
+        pool = MemberPool(mint_members(database_url, redis_url, seeded.merchant_id))
         print(f"{MEMBERS:,} members and their tokens in {time.perf_counter() - began:.1f} s", flush=True)
         sql = count_draws(database_url, redis_url, seeded, pool)
         for key, got in sql["outcomes"].items():

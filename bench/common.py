@@ -699,6 +699,22 @@ def measure(loads: list[Load], *, fail_on_errors: bool = True) -> dict[str, Resu
     return results
 
 
+def command_line(target: str, script: str, *, hidden: tuple[str, ...] = ()) -> str:
+    """How a bench was run, for its section: the stores' URLs (without a password) and the BENCH_
+    knobs set (but BENCH_NO_WRITE and those in `hidden`), then `make <target>` and the script."""
+    shown = []
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        value = os.environ.get(name)
+        if value:
+            hidden_password = re.sub(r"//([^:@/]+):[^@]*@", r"//\1:***@", value)  # none in the report
+            shown.append(f"{name}={hidden_password}")
+    for name in sorted(os.environ):
+        if name.startswith("BENCH_") and name != "BENCH_NO_WRITE" and name not in hidden:
+            shown.append(f"{name}={os.environ[name]}")
+    prefix = " ".join(shown)
+    return f"`{prefix + ' ' if prefix else ''}make {target}` (`.venv/bin/python {script}`)"
+
+
 def rounds_description() -> str:
     return (
         f"{WARMUP} s warm-up per endpoint, then {ROUNDS} rounds of {ROUND_SECONDS} s per endpoint "
