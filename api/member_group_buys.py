@@ -100,6 +100,16 @@ def open_group(args: dict[str, Any], offer_id: int) -> tuple[dict[str, Any], int
     return _answer(placed)
 
 
+@blp.route("/groups")
+@member_required
+@blp.arguments(PageArgsSchema, location="query")
+@blp.response(200, GroupPageSchema)
+def my_groups(args: dict[str, Any]) -> Page:
+    """The groups I opened or joined (with an order not cancelled), newest first."""
+    caller = current_caller()
+    return group_buys.member_group_page(caller.merchant_id, caller.subject_id, **args)
+
+
 @blp.route("/groups/<int:group_id>")
 @member_required
 @blp.response(200, GroupSchema)

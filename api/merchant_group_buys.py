@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from marshmallow import fields, validate
 
 from api.auth import current_caller, staff_required
 from api.blueprint import Blueprint
-from api.schemas.common import NoBodySchema, PageArgsSchema
+from api.schemas.common import NoBodySchema
 from api.schemas.offers import (
     GroupBuyCreateSchema,
     GroupBuyPageSchema,
     GroupBuySchema,
     GroupBuyUpdateSchema,
+    GroupListArgsSchema,
     GroupPageSchema,
     OfferListArgsSchema,
 )
@@ -22,14 +22,10 @@ from shop.core.db import transaction
 from shop.core.pagination import Page
 from shop.offers import group_buys
 from shop.offers import service as offers
-from shop.offers.models import GROUP_BUY, GroupStatus
+from shop.offers.models import GROUP_BUY
 from shop.offers.service import OfferView
 
 blp = Blueprint("merchant_group_buys", __name__, url_prefix="/api/v1/merchant", description="Group buys, 拼团 (staff)")
-
-
-class GroupListArgsSchema(PageArgsSchema):
-    status = fields.String(validate=validate.OneOf([status.value for status in GroupStatus]))
 
 
 @blp.route("/group-buys")

@@ -24,14 +24,17 @@ def install() -> None:
     import shop.offers.jobs
     import shop.orders.jobs
     import shop.payments.jobs  # noqa: F401
+    from shop.catalog.service import register_detail_extra
     from shop.checkout.pricing import register_offer_resolver
     from shop.core.events import OrderCancelled, OrderPaid, bus
     from shop.offers import group_buys
     from shop.offers.flash_sales import FlashSaleResolver
     from shop.offers.models import FLASH_SALE, GROUP_BUY
+    from shop.offers.service import offers_on_product
     from shop.offers.stock import UnitKeeper
     from shop.orders.service import register_offer_keeper
 
+    register_detail_extra("offers", offers_on_product)
     register_offer_resolver(FlashSaleResolver())
     register_offer_keeper(UnitKeeper(FLASH_SALE))
     register_offer_resolver(group_buys.GroupBuyResolver())

@@ -75,6 +75,20 @@ class SpecOptionSchema(Schema):
     values = fields.List(fields.String())
 
 
+class ProductOfferSchema(Schema):
+    kind = fields.String(metadata={"description": "group_buy | flash_sale"})
+    id = fields.Integer(metadata={"description": "GET /api/v1/group-buys/{id} or /api/v1/flash-sales/{id}"})
+    sku_id = fields.Integer()
+    title = fields.String()
+    price = Fen(metadata={"description": "the group or flash price"})
+    leader_price = Fen(allow_none=True)
+    group_size = fields.Integer(allow_none=True)
+    completes_when_short = fields.Boolean(allow_none=True, metadata={"description": "模拟成团 (group buys)"})
+    per_member_limit = fields.Integer()
+    starts_at = fields.DateTime()
+    ends_at = fields.DateTime()
+
+
 class ProductDetailSchema(Schema):
     id = fields.Integer()
     title = fields.String()
@@ -88,6 +102,10 @@ class ProductDetailSchema(Schema):
     stock_status = STOCK_STATUS
     spec_options = fields.List(fields.Nested(SpecOptionSchema))
     skus = fields.List(fields.Nested(MemberSkuSchema))
+    offers = fields.List(
+        fields.Nested(ProductOfferSchema),
+        metadata={"description": "group buys and flash sales on its SKUs, upcoming or running"},
+    )
 
 
 # --- staff

@@ -9,7 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from api.schemas.common import MAX_FEN, MAX_ID, STORABLE_INSTANT, Fen, InputSchema, PageArgsSchema
 from api.schemas.orders import ID, AddressSchema, OrderSchema, Selections
-from shop.offers.models import MAX_QUOTA, MIN_PAYMENT_MINUTES
+from shop.offers.models import MAX_QUOTA, MIN_PAYMENT_MINUTES, GroupStatus
 from shop.offers.service import STATES
 
 ID_RANGE = validate.Range(min=1, max=MAX_ID)
@@ -287,6 +287,10 @@ class GroupSchema(Schema):
     share = fields.Nested(ShareSchema)
     closed_at = fields.DateTime(allow_none=True)
     created_at = fields.DateTime()
+
+
+class GroupListArgsSchema(PageArgsSchema):
+    status = fields.String(validate=validate.OneOf([status.value for status in GroupStatus]))
 
 
 class GroupPageSchema(Schema):

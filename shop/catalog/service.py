@@ -7,7 +7,7 @@ merchant's catalog cache version after commit, so cached lists are never stale.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -585,6 +585,18 @@ def member_product_page(
     return Page(items=items, next_cursor=page.next_cursor)
 
 
+# What other rooms add to a product's detail, by field name (a door: shop.offers lists the group
+# buys and flash sales on it). Each answers for (merchant_id, product_id); the detail is cached
+# in the catalog's namespace, so what a provider shows must bump it when it changes.
+ProductDetailExtra = Callable[[int, int], Any]
+_detail_extras: dict[str, ProductDetailExtra] = {}
+
+
+def register_detail_extra(name: str, provider: ProductDetailExtra) -> None:
+    """Idempotent: the provider of a name registered again replaces the earlier one."""
+    _detail_extras[name] = provider
+
+
 def member_product_detail(merchant_id: int, product_id: int) -> dict[str, Any]:
     product = db.session.execute(
         select(Product).where(
@@ -623,6 +635,7 @@ def member_product_detail(merchant_id: int, product_id: int) -> dict[str, Any]:
             }
             for s in skus
         ],
+        **{name: provider(merchant_id, product.id) for name, provider in _detail_extras.items()},
     }
 
 

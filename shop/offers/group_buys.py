@@ -179,13 +179,19 @@ class GroupKeeper(UnitKeeper):
 
     def fulfilment_hold(self, order: Order, lines: Sequence[OrderLine]) -> Conflict | None:
         group = _group_of(order.id)
-        if group is not None and group.status != GroupStatus.SUCCEEDED:
+        if group is None or group.status == GroupStatus.SUCCEEDED:
+            return None
+        if group.status == GroupStatus.FAILED:
             return Conflict(
-                "the group is still forming: its orders are sent once it is full",
-                code="group_forming",
+                "the group failed: its orders are refunded, not sent",
+                code="group_failed",
                 details={"group_id": group.id, "status": group.status},
             )
-        return None
+        return Conflict(
+            "the group is still forming: its orders are sent once it is full",
+            code="group_forming",
+            details={"group_id": group.id, "status": group.status},
+        )
 
 
 def _group_of(order_id: int) -> Group | None:
@@ -341,10 +347,7 @@ def on_order_paid(event: OrderPaid) -> None:
     assert offer is not None
     bus.publish(
         GroupJoined(
-            merchant_id=group.merchant_id,
-            group_id=group.id,
-            offer_id=offer.id,
-            product_id=offer.product_id,
+            **_about(group, offer),
             member_id=entry.member_id,
             order_id=entry.order_id,
             leader=entry.leader,
@@ -373,6 +376,16 @@ def on_order_cancelled(event: OrderCancelled) -> None:
 # --- closing -------------------------------------------------------------------------------------
 
 
+def _about(group: Group, offer: Offer) -> dict[str, int]:
+    """What every group event carries: whose group, of which offer and product."""
+    return {
+        "merchant_id": group.merchant_id,
+        "group_id": group.id,
+        "offer_id": offer.id,
+        "product_id": offer.product_id,
+    }
+
+
 def _paid_order_ids(group_id: int) -> tuple[int, ...]:
     return tuple(
         db.session.execute(
@@ -396,10 +409,7 @@ def _succeed(group: Group, offer: Offer, action: GroupAction, now: datetime) -> 
     db.session.flush()
     bus.publish(
         GroupSucceeded(
-            merchant_id=group.merchant_id,
-            group_id=group.id,
-            offer_id=offer.id,
-            product_id=offer.product_id,
+            **_about(group, offer),
             leader_id=group.leader_id,
             order_ids=_paid_order_ids(group.id),
             simulated=group.simulated,
@@ -424,10 +434,7 @@ def close_group(group_id: int, now: datetime | None = None) -> str | None:
     transition_group(group, GroupAction.FAIL, now)
     bus.publish(
         GroupFailed(
-            merchant_id=group.merchant_id,
-            group_id=group.id,
-            offer_id=offer.id,
-            product_id=offer.product_id,
+            **_about(group, offer),
             leader_id=group.leader_id,
             order_ids=_paid_order_ids(group.id),
             reason="expired",
@@ -587,5 +594,18 @@ def group_page(
     query = select(Group).where(Group.offer_id == offer_id)
     if status:
         query = query.where(Group.status == status)
+    page = keyset_page(query, [Group.id], cursor=cursor, limit=limit)
+    return Page(items=_views(list(page.items)), next_cursor=page.next_cursor)
+
+
+def member_group_page(merchant_id: int, member_id: int, *, cursor: str | None = None, limit: int = 20) -> Page:
+    """The groups the member opened or joined (an order of theirs for it, not cancelled), newest
+    first: where a mini-program finds a group again to share it or follow it."""
+    mine = (
+        select(GroupOrder.group_id)
+        .join(Order, Order.id == GroupOrder.order_id)
+        .where(GroupOrder.member_id == member_id, Order.status != OrderStatus.CANCELLED.value)
+    )
+    query = select(Group).where(Group.merchant_id == merchant_id, Group.id.in_(mine))
     page = keyset_page(query, [Group.id], cursor=cursor, limit=limit)
     return Page(items=_views(list(page.items)), next_cursor=page.next_cursor)

@@ -270,3 +270,31 @@ def current_offers(merchant_id: int, *, kind: str, member_id: int | None, limit:
         ).scalars()
     )
     return views(offers, now, member_id=member_id)
+
+
+def offers_on_product(merchant_id: int, product_id: int) -> list[dict[str, Any]]:
+    """The group buys and flash sales on a product that are upcoming or running, as its detail
+    shows them (cached with the catalog: their times are absolute, so the page counts down by
+    itself; units left are read from the offer's own endpoint)."""
+    now = utcnow()
+    offers = db.session.execute(
+        select(Offer)
+        .where(Offer.merchant_id == merchant_id, Offer.product_id == product_id, Offer.ends_at > now)
+        .order_by(Offer.starts_at, Offer.id)
+    ).scalars()
+    return [
+        {
+            "kind": offer.kind,
+            "id": offer.id,
+            "sku_id": offer.sku_id,
+            "title": offer.title,
+            "price": offer.price,
+            "leader_price": offer.leader_price,
+            "group_size": offer.group_size,
+            "completes_when_short": offer.on_expiry == "complete" if offer.kind == GROUP_BUY else None,
+            "per_member_limit": offer.per_member_limit,
+            "starts_at": offer.starts_at,
+            "ends_at": offer.ends_at,
+        }
+        for offer in offers
+    ]

@@ -19,7 +19,8 @@ from datetime import datetime
 
 from sqlalchemy import BigInteger, delete, func, select, text, update
 
-from shop.catalog.service import move_stock
+from shop.catalog.service import catalog_namespace, move_stock
+from shop.core.cache import bump_after_commit
 from shop.core.db import Direct, db, utcnow
 from shop.core.errors import Conflict
 from shop.core.locking import locked
@@ -202,6 +203,7 @@ def close(offer: Offer, now: datetime, *, staff_id: int | None = None) -> int:
     offer.returned += moved
     offer.closed_at = now
     db.session.flush()
+    bump_after_commit(catalog_namespace(offer.merchant_id))  # product details list it no more
     return moved
 
 

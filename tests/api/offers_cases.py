@@ -519,6 +519,7 @@ STAFF_GROUPS = (f"{GROUP_BUY}/groups", "GET")
 FORMING_GROUPS = (f"{MEMBER_GROUP_BUY}/groups", "GET")
 GROUP_OPEN = (f"{MEMBER_GROUP_BUY}/groups", "POST")
 GROUP_JOIN = (f"{GROUP}/orders", "POST")
+MY_GROUPS = (f"{PREFIX}/groups", "GET")
 
 NOT_BOTH = "a leader_price or a leader_commission_bp, not both"
 
@@ -649,6 +650,9 @@ registry.add_endpoints(
             lambda w: {"limit": 10},
             text_field="cursor",
             setup=_forming_group,
+        ),
+        MY_GROUPS: Endpoint(
+            lambda w: f"{PREFIX}/groups", "member", "query", lambda w: {"limit": 10}, text_field="cursor"
         ),
         GROUP_OPEN: Endpoint(
             lambda w: f"{PREFIX}/group-buys/{w.extras['offer_id']}/groups",
@@ -987,6 +991,8 @@ registry.add_cases(
         Bad(STAFF_GROUPS, "a filter it does not take", with_(member_id=1), ("member_id",), UNKNOWN),
         # the groups a member may join: forming ones only, no filter
         *page_cases(FORMING_GROUPS),
+        *page_cases(MY_GROUPS),
+        Bad(MY_GROUPS, "another member's groups", with_(member_id=1), ("member_id",), UNKNOWN),
         Bad(FORMING_GROUPS, "a status: members see forming groups", with_(status="failed"), ("status",), UNKNOWN),
         Bad(FORMING_GROUPS, "a filter it does not take", with_(leader_id=1), ("leader_id",), UNKNOWN),
         # opening a group (a group buy of 3 units, at most 5 per member)

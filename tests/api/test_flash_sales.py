@@ -275,3 +275,19 @@ def test_a_mark_left_by_a_lost_message_is_cleared_by_the_sweep(client, ctx, monk
     assert buy(client, late, sale["id"], "flash-gate-lost-1").json["error"]["code"] == "sold_out"
     assert sweep_gates() == 1
     assert buy(client, late, sale["id"], "flash-gate-lost-2").status_code == 201
+
+
+def test_the_product_detail_shows_its_offers_and_drops_one_that_ended(client, ctx):
+    store = store_with_apple(client)
+    product = f"/api/v1/products/{store['apple_product']}"
+    assert client.get(product, headers=store["member"]).json["offers"] == []  # cached now
+    sale = make_sale(client, store)
+    (shown,) = client.get(product, headers=store["member"]).json["offers"]
+    assert (shown["kind"], shown["id"], shown["price"], shown["sku_id"]) == (
+        "flash_sale",
+        sale["id"],
+        990,
+        store["apple"],
+    )
+    assert client.post(f"{M}/flash-sales/{sale['id']}/end", headers=store["staff"]).status_code == 200
+    assert client.get(product, headers=store["member"]).json["offers"] == []

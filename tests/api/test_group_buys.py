@@ -300,3 +300,18 @@ def test_a_patch_cannot_leave_both_leader_terms(client, ctx):
         None,
         500,
     )
+
+
+def test_members_find_the_groups_they_opened_or_joined_and_nobody_elses(client, ctx):
+    store = store_with_apple(client)
+    offer = make_offer(client, store)
+    mine = open_group(client, store["member"], offer["id"], "group-mine-open").json["group"]
+    bob, carol = members(client, store, "bob", "carol")
+    theirs = paid(client, open_group(client, bob, offer["id"], "group-bob-open"))["group"]
+    listed = client.get("/api/v1/groups", headers=store["member"]).json["items"]
+    assert [(g["id"], g["status"]) for g in listed] == [(mine["id"], "opening")]
+    assert client.get("/api/v1/groups", headers=carol).json["items"] == []
+    paid(client, join(client, carol, theirs["id"], "group-carol-join"))
+    assert [g["id"] for g in client.get("/api/v1/groups", headers=carol).json["items"]] == [theirs["id"]]
+    other = make_store(client, member="outsider", pear={"price": 100, "stock": 5})
+    assert client.get("/api/v1/groups", headers=other["member"]).json["items"] == []
