@@ -81,6 +81,7 @@ from common import (
     Server,
     SqlCounter,
     Target,
+    bench_merchant,
     command_line,
     gunicorn_description,
     machine,
@@ -196,28 +197,14 @@ def _campaign(merchant_id: int, name: str, first_quota: int, tiers: tuple = TIER
 def seed() -> Seeded:
     """Two merchants, the stampede's campaign, two probe campaigns and the raw one, through the
     services; the raw tier's member."""
-    import secrets
-
     from shop.core.db import db, transaction
-    from shop.identity.merchants import create_merchant
     from shop.identity.models import Member
 
     stamp = f"{dt.datetime.now(dt.UTC):%y%m%d%H%M%S}"
     with transaction():
-
-        def merchant(code: str, name: str, appid: str):
-            return create_merchant(
-                code=code,
-                name=name,
-                appid=appid,
-                secret="",
-                owner_username="owner",
-                owner_password=secrets.token_urlsafe(18),
-            )
-
-        main = merchant(f"bench-draws-{stamp}", "Bench draws", "wxbenchdraws00001")
+        main = bench_merchant(f"bench-draws-{stamp}", "Bench draws", "wxbenchdraws00001")
         # A merchant of its own: the raw prizes' codes (its tier's `taken`) never meet the draws'.
-        raw_owner = merchant(f"bench-draws-raw-{stamp}", "Bench draws (raw)", "wxbenchdrawsraw01")
+        raw_owner = bench_merchant(f"bench-draws-raw-{stamp}", "Bench draws (raw)", "wxbenchdrawsraw01")
         campaign, tiers = _campaign(main.id, "周年庆抽奖 (stampede)", TIERS[0][3])
         count_campaign, count_tiers = _campaign(main.id, "probe: statements", COUNT_FIRST_QUOTA)
         profile_campaign, _ = _campaign(main.id, "probe: profile", PROFILE_FIRST_QUOTA)

@@ -699,6 +699,18 @@ def measure(loads: list[Load], *, fail_on_errors: bool = True) -> dict[str, Resu
     return results
 
 
+def bench_merchant(code: str, name: str, appid: str) -> Any:
+    """A merchant for a run, through the service (in the caller's app context and transaction);
+    its owner's password is random: no bench logs in as its staff."""
+    import secrets
+
+    from shop.identity.merchants import create_merchant
+
+    return create_merchant(
+        code=code, name=name, appid=appid, secret="", owner_username="owner", owner_password=secrets.token_urlsafe(18)
+    )
+
+
 def command_line(target: str, script: str, *, hidden: tuple[str, ...] = ()) -> str:
     """How a bench was run, for its section: the stores' URLs (without a password) and the BENCH_
     knobs set (but BENCH_NO_WRITE and those in `hidden`), then `make <target>` and the script."""

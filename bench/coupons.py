@@ -47,6 +47,7 @@ from common import (
     Server,
     SqlCounter,
     Target,
+    bench_merchant,
     gunicorn_description,
     machine,
     make_app,
@@ -120,23 +121,13 @@ def _wallet_templates(products: tuple[int, ...]) -> list[dict[str, Any]]:
 
 
 def seed() -> tuple[Seeded, list[int]]:
-    import secrets
-
     from coupons import service as coupons
     from shop.catalog import service as catalog
     from shop.core.db import transaction
-    from shop.identity.merchants import create_merchant
 
     code = f"bench-coupons-{dt.datetime.now(dt.UTC):%y%m%d%H%M%S}"
     with transaction():
-        merchant = create_merchant(
-            code=code,
-            name="Bench coupons",
-            appid="wxbenchcoupons001",
-            secret="",
-            owner_username="owner",
-            owner_password=secrets.token_urlsafe(18),
-        )
+        merchant = bench_merchant(code, "Bench coupons", "wxbenchcoupons001")
         skus: list[int] = []
         products: list[int] = []
         for number in range(LINES // 5):

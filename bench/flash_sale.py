@@ -70,6 +70,7 @@ from common import (
     Round,
     Server,
     SqlCounter,
+    bench_merchant,
     command_line,
     gunicorn_description,
     machine,
@@ -166,23 +167,13 @@ class Seeded:
 
 def seed() -> Seeded:
     """A merchant for the run, its hot SKU on the shelf and the raw SKU off it, through the services."""
-    import secrets
-
     from shop.catalog import service as catalog
     from shop.core.db import transaction
-    from shop.identity.merchants import create_merchant
 
     code = f"bench-flash-{dt.datetime.now(dt.UTC):%y%m%d%H%M%S}"
     image = ["https://img.example.com/bench.jpg"]
     with transaction():
-        merchant = create_merchant(
-            code=code,
-            name="Bench flash sales",
-            appid="wxbenchflash00001",
-            secret="",
-            owner_username="owner",
-            owner_password=secrets.token_urlsafe(18),
-        )
+        merchant = bench_merchant(code, "Bench flash sales", "wxbenchflash00001")
         made = {}
         for key, title in (("hot", "Bench flash product"), ("raw", "Bench raw row (pgbench only)")):
             sku = {"specs": {"款式": "1"}, "price": PRICE, "market_price": 2990, "stock": STOCK}

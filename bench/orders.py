@@ -84,6 +84,7 @@ from common import (
     Server,
     SqlCounter,
     Target,
+    bench_merchant,
     gunicorn_description,
     machine,
     make_app,
@@ -163,23 +164,13 @@ class Seeded:
 
 def seed() -> Seeded:
     """A merchant for this run, its SKUs on the shelf with STOCK each, through the services."""
-    import secrets
-
     from shop.catalog import service as catalog
     from shop.core.db import transaction
-    from shop.identity.merchants import create_merchant
 
     code = f"bench-orders-{dt.datetime.now(dt.UTC):%y%m%d%H%M%S}"
     image = ["https://img.example.com/bench.jpg"]
     with transaction():
-        merchant = create_merchant(
-            code=code,
-            name="Bench orders",
-            appid="wxbenchorders0001",
-            secret="",
-            owner_username="owner",
-            owner_password=secrets.token_urlsafe(18),
-        )
+        merchant = bench_merchant(code, "Bench orders", "wxbenchorders0001")
 
         def product(title: str, count: int, on_shelf: bool = True) -> list[int]:
             skus = [

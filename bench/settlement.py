@@ -110,7 +110,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import common
-from common import SqlCounter, machine, make_app, migrate_and_seed, prepare_stores, publish
+from common import SqlCounter, bench_merchant, machine, make_app, migrate_and_seed, prepare_stores, publish
 from orders import libpq_url
 
 SECTION = "## Commission settlement (bench/settlement.py)"
@@ -188,14 +188,9 @@ class Seeded:
 
 
 def _merchant(code: str, name: str, appid: str, prices: tuple[int, ...]) -> Shop:
-    import secrets
-
     from shop.catalog import service as catalog
-    from shop.identity.merchants import create_merchant
 
-    merchant = create_merchant(
-        code=code, name=name, appid=appid, secret="", owner_username="owner", owner_password=secrets.token_urlsafe(18)
-    )
+    merchant = bench_merchant(code, name, appid)
     made = catalog.create_product(
         merchant.id,
         staff_id=None,
