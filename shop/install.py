@@ -26,7 +26,7 @@ def install() -> None:
     import shop.payments.jobs  # noqa: F401
     from shop.catalog.service import register_detail_extra
     from shop.checkout.pricing import register_offer_resolver
-    from shop.core.events import OrderCancelled, OrderPaid, bus
+    from shop.core.events import OrderPaid, bus
     from shop.offers import group_buys
     from shop.offers.flash_sales import FlashSaleResolver
     from shop.offers.models import FLASH_SALE, GROUP_BUY
@@ -40,4 +40,3 @@ def install() -> None:
     register_offer_resolver(group_buys.GroupBuyResolver())
     register_offer_keeper(group_buys.GroupKeeper(GROUP_BUY))
     bus.subscribe(OrderPaid, group_buys.on_order_paid)
-    bus.subscribe(OrderCancelled, group_buys.on_order_cancelled)

@@ -35,13 +35,17 @@ EVERY PATH that locks rows, and what it takes:
   their package's documented order; at a quote they lock nothing.
 - offers: a placement at an offer takes (through orders' offer-keeper door, before the SKUs of
   its other lines) the member's `offer_buyers` row (a guarded upsert), then free units (SKIP
-  LOCKED); opening or joining a group adds its `group_orders` row, new. Cancelling, expiring or
-  restocking by a refund: order, the offer (`give_back_units`), the member's row, the units, then
-  the SKU when the offer is closed. A payment of a group order: order, the group (the seat's
-  guarded UPDATE; `on_order_paid` takes it again for the group's success). Closing a group
-  (job or sweep): the group alone; each of its orders is then settled by a job of its own
-  (order, then as cancelling or `issue_refund`). Staff changes and closing an offer (sweep: SKIP
-  LOCKED over due offers): the offer, its units, the SKU.
+  LOCKED); opening or joining a group adds its `group_orders` row, new (a join's pricing first
+  takes the member's advisory lock for that group, after the key). Cancelling, expiring or
+  restocking by a refund: order, the group of an initiator's order (cancelled if it never
+  opened), the offer (`give_back_units`), the member's row, the units, then the SKU when the
+  offer is closed. A payment of a group order: order, the group (the seat's guarded UPDATE;
+  `on_order_paid` takes it again for the group's success), the offer for an initiator's (is it
+  still running?). Closing a group (job or sweep): the group alone; each of its orders is then
+  settled by a job of its own (order, then as cancelling or `issue_refund`). Staff ending an
+  offer or moving its end: its forming groups (their time), then the offer, its units, the SKU;
+  other staff changes and closing an offer (sweep: SKIP LOCKED over due offers): the offer, its
+  units, the SKU.
 - placing a non-goods order (`orders.special.place_special_order`): its idempotency key, new rows,
   nothing else; completing one (`complete_special_order`): the order. Paying, expiring and refunding
   one take the paths below, without SKUs or products.

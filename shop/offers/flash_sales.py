@@ -127,6 +127,7 @@ def place_flash_order(
                 fingerprint=fingerprint,
             )
     except Conflict as exc:
-        if exc.code == "sold_out" and ends_at is not None:
+        # Only when no unit at all was free: a buyer asking for more than is left closes nothing.
+        if exc.code == "sold_out" and not (exc.details or {}).get("left") and ends_at is not None:
             gate.mark_sold_out(merchant_id, offer_id, seen, ends_at)
         raise

@@ -28,7 +28,7 @@ from sqlalchemy import and_, exists, or_, select, update
 from shop.checkout import pricing
 from shop.core.db import db, utcnow
 from shop.core.errors import Conflict, NotFound
-from shop.core.events import GroupFailed, GroupJoined, GroupSucceeded, OrderCancelled, OrderPaid, bus
+from shop.core.events import GroupFailed, GroupJoined, GroupSucceeded, OrderPaid, bus
 from shop.core.locking import locked, xact_lock
 from shop.core.masking import mask_name
 from shop.core.pagination import Page, keyset_page
@@ -48,7 +48,7 @@ from shop.offers.stock import UnitKeeper, limit_reached
 from shop.orders.models import GOODS, Order, OrderLine, Refund
 from shop.orders.refunds import OPEN, issue_refund, open_refund
 from shop.orders.service import Placed, cancel_order, lock_order, place_order
-from shop.orders.states import OrderStatus, RefundKind
+from shop.orders.states import OrderStatus, RefundKind, RefundStatus
 
 # Jobs this module asks for (by name: shop.core.runner), run by shop.offers.jobs.
 CLOSE_GROUP_JOB = "offers.close_group"
@@ -142,16 +142,19 @@ class GroupBuyResolver:
             price, pay_within = offer.price, None
             if target == "open":
                 price = offer.leader_price or offer.price
+                pay_within = _minutes_until(offer.ends_at, context.now)  # paid after, it opens nothing
             else:
                 group = db.session.get(Group, target)
                 if group is None or group.offer_id != offer.id:
                     raise NotFound("group not found")
+                if context.purpose == "placement":  # one member's joins of a group, one at a time
+                    xact_lock(f"group-join:{group.id}:{context.member_id}")
                 refused = _unjoinable(group, context.member_id, context.now)
                 if refused is not None:
                     raise refused
                 assert group.expires_at is not None
                 # Paid after the group's time, a seat could not be had: the order lasts no longer.
-                pay_within = max(1, math.floor((group.expires_at - context.now).total_seconds() / 60))
+                pay_within = _minutes_until(group.expires_at, context.now)
             answers.append(
                 pricing.Offer(
                     kind=GROUP_BUY,
@@ -164,6 +167,10 @@ class GroupBuyResolver:
         return answers
 
 
+def _minutes_until(moment: datetime, now: datetime) -> int:
+    return max(1, math.floor((moment - now).total_seconds() / 60))
+
+
 def _note(offer: Offer) -> str:
     """What the member reads on the line: the group's size, and 模拟成团 whenever it applies."""
     short = "，到时未满也成团（模拟成团）" if offer.on_expiry == "complete" else ""
@@ -172,10 +179,34 @@ def _note(offer: Offer) -> str:
 
 class GroupKeeper(UnitKeeper):
     """A group buy's say on its orders: units as any offer's; a seat claimed by the payment;
-    fulfilment held until the group has succeeded."""
+    fulfilment, and refunds other than the group's own, held until the group has closed."""
+
+    def take(self, order: Order, lines: Sequence[OrderLine]) -> None:
+        if order.payable_total == 0:
+            # A free order would be paid at its placement, before it is a group's: no seat.
+            raise Conflict(
+                "a group order is paid through WeChat Pay: leave out the coupons that make it free",
+                code="group_order_free",
+                details={"payable_total": 0},
+            )
+        super().take(order, lines)
+
+    def give_back(self, order: Order, units: Sequence[tuple[OrderLine, int]]) -> None:
+        _cancel_unopened_group(order)  # the group before the offer (shop.core.locking)
+        super().give_back(order, units)
 
     def accept_payment(self, order: Order, lines: Sequence[OrderLine]) -> bool:
         return claim_seat(order, utcnow())
+
+    def refund_hold(self, order: Order, lines: Sequence[OrderLine]) -> Conflict | None:
+        group = _group_of(order.id)
+        if group is not None and group.status in (GroupStatus.OPENING, GroupStatus.FORMING):
+            return Conflict(
+                "the group is still forming: if it fails, every order of it is refunded",
+                code="group_forming",
+                details={"group_id": group.id, "status": group.status},
+            )
+        return None
 
     def fulfilment_hold(self, order: Order, lines: Sequence[OrderLine]) -> Conflict | None:
         group = _group_of(order.id)
@@ -267,7 +298,6 @@ def join_group(
     (its initiator has not paid), already_in_group for a member in it. The seat is the
     payment's to claim."""
     group = get_group(merchant_id, group_id)
-    xact_lock(f"group-join:{group.id}:{member_id}")  # one member's joins of a group, one at a time
     placed = _place(merchant_id, member_id, group.offer_id, group.id, quantity=quantity, order_fields=order_fields)
     if placed.replayed:
         earlier = _group_of(placed.order.id)
@@ -292,9 +322,10 @@ def claim_seat(order: Order, now: datetime) -> bool:
     if entry is None:
         return True
     group = db.session.execute(locked(select(Group).where(Group.id == entry.group_id))).scalar_one()
-    offer = db.session.get(Offer, group.offer_id)
-    assert offer is not None and offer.time_limit_hours is not None
     if entry.leader:
+        # The offer after the group (shop.core.locking), so staff ending it now is seen.
+        offer = db.session.execute(locked(select(Offer).where(Offer.id == group.offer_id))).scalar_one()
+        assert offer.time_limit_hours is not None
         if group.status != GroupStatus.OPENING or offer.ends_at <= now:
             return False
         group.expires_at = min(now + timedelta(hours=offer.time_limit_hours), offer.ends_at)
@@ -359,17 +390,15 @@ def on_order_paid(event: OrderPaid) -> None:
         _succeed(group, offer, GroupAction.FILL, utcnow())
 
 
-def on_order_cancelled(event: OrderCancelled) -> None:
-    """The initiator's order went unpaid: the group never opened."""
-    if event.kind != GOODS:
-        return
+def _cancel_unopened_group(order: Order) -> None:
+    """The initiator's order went unpaid (cancelled or expired): its group never opened."""
     entry = db.session.execute(
-        select(GroupOrder).where(GroupOrder.order_id == event.order_id, GroupOrder.leader.is_(True))
+        select(GroupOrder).where(GroupOrder.order_id == order.id, GroupOrder.leader.is_(True))
     ).scalar_one_or_none()
     if entry is None:
         return
     group = db.session.execute(locked(select(Group).where(Group.id == entry.group_id))).scalar_one()
-    if group.status == GroupStatus.OPENING:
+    if group.status == GroupStatus.OPENING and order.status == OrderStatus.CANCELLED:
         transition_group(group, GroupAction.CANCEL, utcnow())
 
 
@@ -476,7 +505,11 @@ def due_groups(now: datetime | None = None) -> Any:
 def unsettled_group_orders() -> Any:
     """Orders of closed groups still waiting for what closing means for them: unpaid ones, and
     paid ones of failed groups with no group_failed refund yet (for the sweep)."""
-    refunded = exists().where(Refund.order_id == Order.id, Refund.kind == RefundKind.GROUP_FAILED.value)
+    refunded = exists().where(  # one the provider failed is issued again
+        Refund.order_id == Order.id,
+        Refund.kind == RefundKind.GROUP_FAILED.value,
+        Refund.status != RefundStatus.FAILED.value,
+    )
     deciding = exists().where(Refund.order_id == Order.id, Refund.status.in_(OPEN))  # after it is decided
     return (
         select(GroupOrder.order_id)

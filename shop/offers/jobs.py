@@ -29,14 +29,18 @@ def sweep_groups() -> int:
 
 
 def sweep_ended_offers() -> int:
-    """Close the offers that are over, a batch per transaction, until none is left."""
+    """Close the offers that are over, a batch per transaction, until none is left; then give
+    back units a placement in flight left free on an offer just closed."""
     closed = 0
     while True:
         with transaction():
             batch = stock.close_ended()
         closed += batch
         if batch == 0:
-            return closed
+            break
+    with transaction():
+        stock.return_stranded()
+    return closed
 
 
 def sweep_gates() -> int:

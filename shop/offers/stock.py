@@ -15,7 +15,7 @@ given back stay the offer's while it runs; `close` moves its free units back to 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import BigInteger, delete, func, select, text, update
 
@@ -60,8 +60,9 @@ _TAKE_HELD = Direct(
 )
 
 
-def sold_out(offer_id: int) -> Conflict:
-    return Conflict("sold out", code="sold_out", details={"offer_id": offer_id})
+def sold_out(offer_id: int, *, left: int = 0) -> Conflict:
+    """409 `sold_out`; `left`: the units that were free, fewer than asked for (0: none)."""
+    return Conflict("sold out", code="sold_out", details={"offer_id": offer_id, "left": left})
 
 
 def limit_reached(offer_id: int, limit: int) -> Conflict:
@@ -85,7 +86,7 @@ def take_units(order: Order, offer_id: int, quantity: int) -> None:
         missing = quantity - taken
         taken += len(_TAKE_HELD.execute({"p_order": order.id, "p_offer": offer_id, "p_quantity": missing}))
     if taken < quantity:
-        raise sold_out(offer_id)
+        raise sold_out(offer_id, left=taken)
 
 
 def give_back_units(order: Order, offer_id: int, quantity: int) -> int:
@@ -227,6 +228,35 @@ def close_ended(now: datetime | None = None, *, limit: int = 100) -> int:
     return len(offers)
 
 
+STRANDED_WITHIN = timedelta(hours=1)
+
+
+def return_stranded(now: datetime | None = None, *, limit: int = 100) -> int:
+    """Free units of offers closed within the last hour go back to their SKUs: closing skips the
+    units a placement in flight holds (it never waits on a buyer), and one that then rolls back
+    leaves them free on the closed offer. Returns the units moved."""
+    now = now or utcnow()
+    free = select(OfferUnit.id).where(OfferUnit.offer_id == Offer.id, OfferUnit.order_id.is_(None)).exists()
+    offers = (
+        db.session.execute(
+            select(Offer)
+            .where(Offer.closed_at >= now - STRANDED_WITHIN, free)
+            .order_by(Offer.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, key_share=True)
+        )
+        .scalars()
+        .all()
+    )
+    moved = 0
+    for offer in offers:
+        count = take_back(offer, offer.quota)
+        offer.returned += count
+        moved += count
+    db.session.flush()
+    return moved
+
+
 class UnitKeeper:
     """The door orders take offer units through (shop.orders.service.OfferKeeper), for one kind."""
 
@@ -245,6 +275,9 @@ class UnitKeeper:
         return True
 
     def fulfilment_hold(self, order: Order, lines: Sequence[OrderLine]) -> Conflict | None:
+        return None
+
+    def refund_hold(self, order: Order, lines: Sequence[OrderLine]) -> Conflict | None:
         return None
 
 

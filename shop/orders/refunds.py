@@ -28,7 +28,7 @@ from shop.core.locking import locked
 from shop.core.money import cumulative_share
 from shop.core.runner import enqueue
 from shop.orders.models import GOODS, Order, OrderLine, Refund, RefundLine
-from shop.orders.service import give_back_stock, lock_order, transition
+from shop.orders.service import give_back_stock, lock_order, refund_hold, transition
 from shop.orders.states import (
     INITIAL_REFUND_STATUS,
     OPEN_REFUND_STATUSES,
@@ -116,6 +116,7 @@ def request_refund(
         )
     if order.status == OrderStatus.RECEIVED and order.after_sales_until and order.after_sales_until <= now:
         raise Conflict("the after-sales window has closed", code="after_sales_closed")
+    _not_held(order)
     _no_refund_in_progress(order)
     return _create_refund(order, lines, kind=RefundKind.MEMBER, reason=reason)
 
@@ -151,6 +152,8 @@ def issue_refund(
         if order.paid_at is None:
             raise Conflict("the order was never paid", code="order_not_paid", details={"status": order.status})
         raise Conflict("nothing is left to refund", code="nothing_to_refund", details={"status": order.status})
+    if kind != RefundKind.GROUP_FAILED:
+        _not_held(order)
     _no_refund_in_progress(order)
     refund = _create_refund(order, lines, kind=kind, reason=reason)
     if staff_id is not None:
@@ -159,6 +162,13 @@ def issue_refund(
     db.session.flush()
     _submit_later(refund)
     return refund
+
+
+def _not_held(order: Order) -> None:
+    """An offer may hold the order's refund back (a group still forming: 409 group_forming)."""
+    held = refund_hold(order)
+    if held is not None:
+        raise held
 
 
 def _no_refund_in_progress(order: Order) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -218,7 +218,8 @@ class OfferKeeper(Protocol):
       marked paid: it claims what the payment needs (a group's seat) or returns False (the group
       is full or closed): the order is then cancelled and the payment refunded, as a late one.
     - `fulfilment_hold` says why the locked, paid order must not be shipped or made ready for
-      pickup yet (409, e.g. `group_forming`), or None."""
+      pickup yet (409, e.g. `group_forming`), or None; `refund_hold` why it must not be refunded
+      now by a member's request or staff (a group still forming refunds itself if it fails)."""
 
     kind: str
 
@@ -229,6 +230,8 @@ class OfferKeeper(Protocol):
     def accept_payment(self, order: Order, lines: Sequence[OrderLine]) -> bool: ...
 
     def fulfilment_hold(self, order: Order, lines: Sequence[OrderLine]) -> Conflict | None: ...
+
+    def refund_hold(self, order: Order, lines: Sequence[OrderLine]) -> Conflict | None: ...
 
 
 _keepers: dict[str, OfferKeeper] = {}
@@ -259,8 +262,17 @@ def offers_accept_payment(order: Order) -> bool:
 
 def fulfilment_hold(order: Order) -> Conflict | None:
     """Why an offer holds the (locked, paid) order back from fulfilment, if one does."""
+    return _first_hold(order, lambda keeper, lines: keeper.fulfilment_hold(order, lines))
+
+
+def refund_hold(order: Order) -> Conflict | None:
+    """Why an offer holds the (locked) order back from a member's or staff's refund, if one does."""
+    return _first_hold(order, lambda keeper, lines: keeper.refund_hold(order, lines))
+
+
+def _first_hold(order: Order, ask: Callable[[OfferKeeper, Sequence[OrderLine]], Conflict | None]) -> Conflict | None:
     for kind, lines in _offer_lines(order).items():
-        held = _keepers[kind].fulfilment_hold(order, lines)
+        held = ask(_keepers[kind], lines)
         if held is not None:
             return held
     return None

@@ -15,7 +15,7 @@ from shop.core.cache import redis_client
 from shop.core.db import db, utcnow
 from shop.offers import gate
 from shop.offers.jobs import sweep_ended_offers, sweep_gates
-from shop.offers.models import Offer
+from shop.offers.models import Offer, OfferUnit
 from shop.orders.models import Order
 from shop.payments.jobs import sweep_expired_orders
 from tests.api.test_login_throttling import redis_down
@@ -291,3 +291,29 @@ def test_the_product_detail_shows_its_offers_and_drops_one_that_ended(client, ct
     )
     assert client.post(f"{M}/flash-sales/{sale['id']}/end", headers=store["staff"]).status_code == 200
     assert client.get(product, headers=store["member"]).json["offers"] == []
+
+
+def test_a_buyer_asking_for_more_than_is_left_does_not_close_the_sale_to_others(client, ctx):
+    store = store_with_apple(client)
+    sale = make_sale(client, store, quota=3, per_member_limit=3)
+    assert buy(client, store["member"], sale["id"], "flash-part-1", quantity=2).status_code == 201
+    greedy = member_headers(client, store["merchant"].code, "greedy")
+    refused = buy(client, greedy, sale["id"], "flash-part-2", quantity=2)
+    assert (refused.status_code, refused.json["error"]["details"]["left"]) == (409, 1)
+    assert not gate.look(store["merchant"].id, sale["id"]).sold_out
+    modest = member_headers(client, store["merchant"].code, "modest")
+    assert buy(client, modest, sale["id"], "flash-part-3").status_code == 201
+
+
+def test_units_a_rolled_back_placement_left_free_on_a_closed_sale_go_back_to_the_sku(client, ctx):
+    store = store_with_apple(client)
+    sale = make_sale(client, store, quota=4)
+    order = buy(client, store["member"], sale["id"], "flash-strand-1").json
+    assert client.post(f"{M}/flash-sales/{sale['id']}/end", headers=store["staff"]).status_code == 200
+    assert sku_stock(store["apple"]) == 19
+    # As if a placement in flight at the close held the unit and then rolled back.
+    db.session.execute(update(OfferUnit).where(OfferUnit.order_id == order["id"]).values(order_id=None))
+    db.session.commit()
+    sweep_ended_offers()
+    assert sku_stock(store["apple"]) == 20 == movements_sum(store["apple"])
+    assert reload(Offer, sale["id"]).returned == 4

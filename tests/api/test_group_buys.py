@@ -315,3 +315,42 @@ def test_members_find_the_groups_they_opened_or_joined_and_nobody_elses(client, 
     assert [g["id"] for g in client.get("/api/v1/groups", headers=carol).json["items"]] == [theirs["id"]]
     other = make_store(client, member="outsider", pear={"price": 100, "stock": 5})
     assert client.get("/api/v1/groups", headers=other["member"]).json["items"] == []
+
+
+def test_a_refund_of_a_forming_groups_order_waits_for_the_group(client, ctx):
+    store = store_with_apple(client)
+    offer = make_offer(client, store)
+    opened = paid(client, open_group(client, store["member"], offer["id"], "group-hold-open"))
+    asked = client.post(
+        f"/api/v1/orders/{opened['order']['id']}/refunds", json={"reason": "changed my mind"}, headers=store["member"]
+    )
+    assert (asked.status_code, asked.json["error"]["code"]) == (409, "group_forming")
+
+
+def test_an_initiator_paying_after_staff_ended_the_offer_is_refunded_and_the_group_never_opens(client, ctx):
+    store = store_with_apple(client)
+    offer = make_offer(client, store)
+    opened = open_group(client, store["member"], offer["id"], "group-late-open").json
+    assert client.post(f"{M}/group-buys/{offer['id']}/end", headers=store["staff"]).status_code == 200
+    assert fake_pay(client, opened["order"]["order_no"]).status_code == 200
+    db.session.expire_all()
+    order = db.session.get(Order, opened["order"]["id"])
+    assert order.status == "cancelled"
+    (refund,) = db.session.execute(select(Refund).where(Refund.order_id == order.id)).scalars()
+    assert refund.kind == "late_payment"
+    seen = client.get(f"/api/v1/groups/{opened['group']['id']}", headers=store["member"]).json
+    assert seen["status"] == "cancelled"
+    assert reload(Sku, store["apple"]).stock == 30  # the offer is closed: its unit went to the SKU
+
+
+def test_a_group_order_that_coupons_would_make_free_is_refused(ctx):
+    from types import SimpleNamespace
+
+    import pytest
+
+    from shop.core.errors import Conflict
+    from shop.offers.group_buys import GroupKeeper
+
+    with pytest.raises(Conflict) as refused:
+        GroupKeeper("group_buy").take(SimpleNamespace(payable_total=0), [])
+    assert refused.value.code == "group_order_free"
