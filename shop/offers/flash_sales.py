@@ -20,7 +20,7 @@ from shop.core.errors import Conflict, NotFound
 from shop.offers import gate
 from shop.offers.models import FLASH_SALE, Offer
 from shop.offers.service import RUNNING, state_of
-from shop.offers.stock import limit_reached, sold_out
+from shop.offers.stock import any_unit_free, limit_reached, sold_out
 from shop.orders.service import Placed, place_order, placed_with_key
 
 
@@ -127,7 +127,16 @@ def place_flash_order(
                 fingerprint=fingerprint,
             )
     except Conflict as exc:
-        # Only when no unit at all was free: a buyer asking for more than is left closes nothing.
-        if exc.code == "sold_out" and not (exc.details or {}).get("left") and ends_at is not None:
+        if exc.code == "sold_out" and ends_at is not None and _sold_for_good(exc, offer_id):
             gate.mark_sold_out(merchant_id, offer_id, seen, ends_at)
         raise
+
+
+def _sold_for_good(refusal: Conflict, offer_id: int) -> bool:
+    """No unit was free for the refused buyer, and none is now but for placements in flight that
+    may roll back: a buyer asking for more than is left, or one refused while the last units are
+    being taken, closes nothing."""
+    if (refusal.details or {}).get("left"):
+        return False
+    with transaction():
+        return not any_unit_free(offer_id)

@@ -1,15 +1,20 @@
 """The units of offers: set aside from a SKU, taken by orders, given back, returned to the SKU.
 
 An order takes an offer's free units with `FOR UPDATE SKIP LOCKED`, so buyers of one hot offer
-take different rows instead of queueing on one counter; only when the free rows it can see run
-short does it wait for the rows others hold (one of them may roll back), so a unit is never
-refused while it may still come free. Before the units, the member's count of the offer is
-raised with a guarded upsert (the per-member limit): a buyer over the limit locks no unit.
+take different rows instead of queueing on one counter, and never wait for one another: a buyer
+who finds fewer free units than asked is refused (409 `sold_out`, with how many were free), also
+when the others are held by placements still in flight (`any_unit_free` tells the two apart
+afterwards: the sold-out gate is set only when every unit is taken for good). Waiting for held
+units instead would let two short buyers wait for each other. Before the units, the member's
+count of the offer is raised with a guarded upsert (the per-member limit): a buyer over the
+limit locks no unit.
 
-Lock order (shop.core.locking): the order, the offer (a give-back, a staff change, closing), the
-member's `offer_buyers` row, the offer's units, then SKUs; a placement locks no offer row. Units
-given back stay the offer's while it runs; `close` moves its free units back to the SKU
-(`offer_returned`) once it is over, and units given back after that go straight there.
+Lock order (shop.core.locking): the order, the group of an initiator's order, the offer (a
+give-back, a staff change, closing), the member's `offer_buyers` row, the offer's units, then
+SKUs; a placement locks no offer row. Units given back stay the offer's while it runs; `close`
+moves its free units back to the SKU (`offer_returned`) once it is over, units given back after
+that go straight there, and `return_stranded` takes those a placement in flight at the close
+left free.
 """
 
 from __future__ import annotations
@@ -49,15 +54,6 @@ _COUNT_AND_TAKE = Direct(
         ") SELECT (SELECT count(*) FROM counted) AS counted, (SELECT count(*) FROM taken) AS taken"
     ).columns(counted=BigInteger, taken=BigInteger)
 )
-# What is still missing after that: the free units others hold, waited for (re-checked once their
-# holder commits or rolls back: one that rolls back frees its units).
-_TAKE_HELD = Direct(
-    text(
-        "UPDATE offer_units SET order_id = :p_order WHERE id IN ("
-        " SELECT id FROM offer_units WHERE offer_id = :p_offer AND order_id IS NULL"
-        " ORDER BY id LIMIT :p_quantity FOR UPDATE) AND order_id IS NULL RETURNING id"
-    ).columns(id=BigInteger)
-)
 
 
 def sold_out(offer_id: int, *, left: int = 0) -> Conflict:
@@ -82,9 +78,6 @@ def take_units(order: Order, offer_id: int, quantity: int) -> None:
     if not counted:
         limit = db.session.execute(select(Offer.per_member_limit).where(Offer.id == offer_id)).scalar_one()
         raise limit_reached(offer_id, limit)
-    if taken < quantity:
-        missing = quantity - taken
-        taken += len(_TAKE_HELD.execute({"p_order": order.id, "p_offer": offer_id, "p_quantity": missing}))
     if taken < quantity:
         raise sold_out(offer_id, left=taken)
 
@@ -157,6 +150,17 @@ def take_back(offer: Offer, quantity: int, *, staff_id: int | None = None) -> in
     if moved:
         move_stock(offer.merchant_id, offer.sku_id, moved, reason="offer_returned", staff_id=staff_id)
     return moved
+
+
+def any_unit_free(offer_id: int) -> bool:
+    """Is a unit of the offer free, or held by a placement not committed yet (which may roll
+    back)? Read in a new statement, so what others committed since is seen."""
+    return (
+        db.session.execute(
+            select(OfferUnit.id).where(OfferUnit.offer_id == offer_id, OfferUnit.order_id.is_(None)).limit(1)
+        ).first()
+        is not None
+    )
 
 
 def units_left(offer_ids: Sequence[int]) -> dict[int, int]:

@@ -143,3 +143,45 @@ def test_units_that_expire_unpaid_sell_again_while_buyers_race_the_expiry_sweep(
     )
     assert later["ok"] == free
     assert _held(app, sale_id) == (10, 0)
+
+
+def test_buyers_of_several_units_racing_for_the_last_ones_never_wait_on_each_other(app):
+    sale_id, _, headers = _sale(app, quota=5, buyers=12, limit=3)
+
+    def buy(round_: int, i: int) -> str:
+        response = _buy(app, sale_id, headers[i], f"flash-many-{round_}-{i:04d}", quantity=2 if i % 2 else 3)
+        assert response.status_code in (201, 409), response.json  # never a 500 (no deadlock)
+        return "ok" if response.status_code == 201 else response.json["error"]["code"]
+
+    for round_ in range(3):
+        outcomes = Counter(race(12, lambda i, r=round_: buy(r, i)))
+        assert set(outcomes) <= {"ok", "sold_out", "offer_limit_reached"}
+    held, free = _held(app, sale_id)
+    assert held + free == 5 and held >= 3  # never oversold; at most the odd unit or two left over
+
+
+def test_a_short_buyer_is_refused_at_once_while_a_placement_in_flight_holds_units(app):
+    import time
+
+    from sqlalchemy import text
+
+    sale_id, _, headers = _sale(app, quota=3, buyers=2, limit=3)
+    with app.app_context():
+        # Another placement in flight: it holds two of the three units, not committed yet.
+        held = db.session.execute(
+            text("SELECT id FROM offer_units WHERE offer_id = :o ORDER BY id LIMIT 2 FOR UPDATE"), {"o": sale_id}
+        ).all()
+        assert len(held) == 2
+        started = time.monotonic()
+        refused = _buy(app, sale_id, headers[0], "flash-short-0001", quantity=2)
+        took = time.monotonic() - started
+        db.session.rollback()  # the other placement rolls back: its units are free again
+        db.session.remove()
+    assert (refused.status_code, refused.json["error"]["code"], refused.json["error"]["details"]["left"]) == (
+        409,
+        "sold_out",
+        1,
+    )
+    assert took < 5  # it did not wait for the units held
+    # Units held in flight never mark the sale sold out: once they are free, they sell.
+    assert _buy(app, sale_id, headers[1], "flash-short-0002", quantity=3).status_code == 201
