@@ -143,7 +143,8 @@ def idempotency_key() -> str:
     key = request.headers.get("Idempotency-Key", "")
     if not IDEMPOTENCY_KEY.fullmatch(key):
         raise InvalidInput(
-            f"send an Idempotency-Key header ({IDEMPOTENCY_KEY_FORMAT}), new for each new order",
+            f"send an Idempotency-Key header ({IDEMPOTENCY_KEY_FORMAT}), new for each new request"
+            " (an order, a draw, an upgrade), the same when retrying one",
             code="idempotency_key_required",
             details={
                 "fields": {"Idempotency-Key": [IDEMPOTENCY_KEY_FORMAT]},

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, update
@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import InstrumentedAttribute
 
 from coupons import prizes
+from coupons import service as coupons_service
 from coupons.models import (
     ENTRY_RULES,
     Campaign,
@@ -62,7 +63,14 @@ def _invalid(problems: Mapping[str, list[str]], message: str = "the campaign is 
 # --- configuring -------------------------------------------------------------------------------
 
 
-def _tier_problems(merchant_id: int, tiers: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+_TEMPLATE_REFUSALS = {
+    "paused": "the coupon template is paused",
+    "ended": "the coupon template has ended",
+    "sold_out": "none of the coupon template is left",
+}
+
+
+def _tier_problems(merchant_id: int, tiers: Sequence[Mapping[str, Any]], now: datetime) -> dict[str, list[str]]:
     problems: dict[str, list[str]] = {}
     if not 1 <= len(tiers) <= MAX_TIERS:
         return {"tiers": [f"1 to {MAX_TIERS} prize tiers"]}
@@ -78,16 +86,18 @@ def _tier_problems(merchant_id: int, tiers: Sequence[Mapping[str, Any]]) -> dict
         problems[f"tiers.{guaranteed[0]}.guaranteed"] = ["only the last (lowest) tier may be guaranteed"]
     template_ids = {tier["template_id"] for tier in tiers if tier.get("template_id") is not None}
     known = (
-        set(
-            db.session.execute(
-                select(CouponTemplate.id).where(
+        {
+            template.id: template
+            for template in db.session.execute(
+                select(CouponTemplate).where(
                     CouponTemplate.id.in_(template_ids), CouponTemplate.merchant_id == merchant_id
                 )
             ).scalars()
-        )
+        }
         if template_ids
-        else set()
+        else {}
     )
+    names: set[str] = set()
     for index, tier in enumerate(tiers):
         at = f"tiers.{index}"
         kind = tier.get("prize_kind")
@@ -98,8 +108,19 @@ def _tier_problems(merchant_id: int, tiers: Sequence[Mapping[str, Any]]) -> dict
             problems[f"{at}.template_id"] = ["a gift names no coupon template"]
         elif template_id is not None and template_id not in known:
             problems[f"{at}.template_id"] = ["no such coupon template"]
+        elif template_id is not None:
+            # a tier whose coupon cannot be issued could never be won (a guaranteed one would
+            # refuse every draw): refused now rather than found out by members
+            refusal = coupons_service.issue_refusal(known[template_id], "campaign", now)
+            if refusal is not None:
+                problems[f"{at}.template_id"] = [_TEMPLATE_REFUSALS.get(refusal, f"the coupon template is {refusal}")]
         if tier.get("quota") is None and not tier.get("guaranteed"):
             problems[f"{at}.quota"] = ["a tier that is not guaranteed has a quota"]
+        elif tier.get("quota") == 0 and tier.get("guaranteed"):
+            problems[f"{at}.quota"] = ["at least 1, or none: with 0 every draw would be refused"]
+        if tier.get("name") in names:
+            problems[f"{at}.name"] = ["another tier of the campaign has this name"]
+        names.add(tier.get("name"))
     return problems
 
 
@@ -119,11 +140,15 @@ def create_campaign(
 ) -> Campaign:
     """A campaign with its tiers (ranked in the order given: the first is first prize). 422 names
     every field at fault: odds not adding up to 10,000 bp, two guaranteed tiers, a tier without a
-    quota that is not guaranteed, another merchant's coupon template, a window that ends before it
-    starts, `max_entries` above 1 for the `once` rule."""
-    problems = _tier_problems(merchant_id, tiers)
+    quota that is not guaranteed, a guaranteed one with a quota of 0, two tiers of one name, another merchant's
+    coupon template or one that cannot be issued (paused, ended, none left), a window that ends
+    before it starts or is over, `max_entries` above 1 for the `once` rule."""
+    now = utcnow()
+    problems = _tier_problems(merchant_id, tiers, now)
     if ends_at <= starts_at:
         problems["ends_at"] = ["after starts_at"]
+    elif ends_at <= now:
+        problems["ends_at"] = ["in the future: this window is over"]
     if entry_rule not in ENTRY_RULES:
         problems["entry_rule"] = [f"one of {', '.join(ENTRY_RULES)}"]
     elif entry_rule == "once" and max_entries != 1:
@@ -135,8 +160,8 @@ def create_campaign(
         name=name,
         description=description,
         status=status,
-        starts_at=starts_at,
-        ends_at=ends_at,
+        starts_at=starts_at.astimezone(UTC),  # answered as read back, whatever offset was sent
+        ends_at=ends_at.astimezone(UTC),
         entry_rule=entry_rule,
         max_entries=max_entries,
         min_paid=min_paid,
@@ -233,7 +258,7 @@ def update_campaign(merchant_id: int, campaign_id: int, **changes: Any) -> dict[
         raise _invalid(problems)
     for name, value in changes.items():
         if name in CHANGEABLE:
-            setattr(campaign, name, value)
+            setattr(campaign, name, value.astimezone(UTC) if isinstance(value, datetime) else value)
     db.session.flush()
     return describe(campaign)
 
@@ -575,9 +600,11 @@ def _spend_entry(campaign: Campaign, member_id: int, now: datetime) -> int | Non
     ).scalar_one_or_none()
 
 
-def _exhausted(campaign_id: int) -> Conflict:
+def _exhausted(campaign_id: int, tier: CampaignTier) -> Conflict:
     return Conflict(
-        "every prize of this campaign has been given", code="campaign_exhausted", details={"campaign_id": campaign_id}
+        "the guaranteed prize of this campaign has run out: no draw can be made",
+        code="campaign_exhausted",
+        details={"campaign_id": campaign_id, "tier_id": tier.id},
     )
 
 
@@ -587,8 +614,10 @@ def draw(
     """Spend one of the member's entries on a draw: (the draw as the member sees it, replayed).
 
     The same Idempotency-Key answers the first draw again. 409 `campaign_not_active` (paused,
-    not started, ended), `no_entries` (none left), `campaign_exhausted` (the draw fell back to a
-    guaranteed tier whose quota is spent: nothing is spent or recorded, never a silent loss).
+    not started, ended), `no_entries` (none left), `campaign_exhausted` (the guaranteed tier has
+    no prize left: its quota spent, or its coupon no longer issued; refused before rolling, and
+    when a draw racing for its last one falls back to it: nothing is spent or recorded, never a
+    silent loss, and no entry kept to roll again for a better tier).
 
     The tier is settled before anything is written (the guarded UPDATE of the rolled tier, else of
     the guaranteed one), then the draw and the prize are inserted: a gift draw is eight statements
@@ -599,30 +628,39 @@ def draw(
     _award_locks(campaign_id, member_id)  # before the tiers are read
     earlier = db.session.execute(
         select(CampaignDraw).where(
-            CampaignDraw.campaign_id == campaign_id,
             CampaignDraw.member_id == member_id,
             CampaignDraw.idempotency_key == idempotency_key,
         )
     ).scalar_one_or_none()
     if earlier is not None:
+        if earlier.campaign_id != campaign_id:
+            raise Conflict(
+                "this Idempotency-Key was used for a draw of another campaign",
+                code="idempotency_key_reused",
+                details={"header": "Idempotency-Key"},
+            )
         return draw_view(earlier), True
     if state(campaign, now) != "running":
         raise Conflict(
             "this campaign is not running", code="campaign_not_active", details={"state": state(campaign, now)}
         )
+    tiers = tiers_of(campaign_id)
+    fallback = next((tier for tier in tiers if tier.guaranteed), None)
+    if fallback is not None and not prizes.can_give(fallback, now):
+        # Refused before rolling: were a roll refused only when it fell on the spent guaranteed
+        # tier, a member could keep the entry and roll again until a better tier came up.
+        raise _exhausted(campaign_id, fallback)
     entry_id = _spend_entry(campaign, member_id, now)
     if entry_id is None:
         raise Conflict("you have no draw left in this campaign", code="no_entries")
-    tiers = tiers_of(campaign_id)
     number = roll()
     rolled = tier_for(tiers, number)
-    fallback = next((tier for tier in tiers if tier.guaranteed), None)
     chosen, fell_back = None, False
     if rolled is not None and prizes.take(rolled):
         chosen = rolled
     elif fallback is not None:
         if fallback is rolled or not prizes.take(fallback):
-            raise _exhausted(campaign_id)  # nothing is spent or recorded: the whole draw rolls back
+            raise _exhausted(campaign_id, fallback)  # nothing is spent or recorded: the draw rolls back
         chosen, fell_back = fallback, True
     record = CampaignDraw(
         id=db.session.execute(
@@ -674,11 +712,11 @@ def _prize_of_draw(
     if fallback is None:
         prize = None
     elif fallback is chosen:
-        raise _exhausted(campaign.id)
+        raise _exhausted(campaign.id, fallback)
     else:
         prize = _award(fallback, member_id, now, redeem_days=days, origin="draw", draw_id=record.id)
         if prize is None:
-            raise _exhausted(campaign.id)
+            raise _exhausted(campaign.id, fallback)
     record.tier_id = prize.tier_id if prize else None
     record.fell_back = prize is not None
     db.session.execute(
@@ -725,14 +763,22 @@ def _chances(campaign: Campaign, member_id: int) -> dict[str, int]:
 
 
 def member_view(campaign: Campaign, member_id: int, now: datetime) -> dict[str, Any]:
+    """The campaign as a member sees it: `exhausted` when its guaranteed tier has nothing left
+    (draws are refused), `chances` 0 once it has ended."""
     tiers = tiers_of(campaign.id)
+    left = {tier.id: prizes.can_give(tier, now) for tier in tiers}
+    current = state(campaign, now)
+    chances = _chances(campaign, member_id)
+    if current == "ended":
+        chances["chances"] = 0
     return {
         "id": campaign.id,
         "name": campaign.name,
         "description": campaign.description,
         "starts_at": campaign.starts_at,
         "ends_at": campaign.ends_at,
-        "state": state(campaign, now),
+        "state": current,
+        "exhausted": any(tier.guaranteed and not left[tier.id] for tier in tiers),
         "entry_rule": campaign.entry_rule,
         "max_entries": campaign.max_entries,
         "min_paid": campaign.min_paid,
@@ -745,7 +791,7 @@ def member_view(campaign: Campaign, member_id: int, now: datetime) -> dict[str, 
                 "prize_kind": tier.prize_kind,
                 "odds_bp": tier.odds_bp,
                 "guaranteed": tier.guaranteed,
-                "sold_out": tier.quota is not None and tier.taken >= tier.quota,
+                "sold_out": not left[tier.id],
             }
             for tier in tiers
         ],
@@ -754,7 +800,7 @@ def member_view(campaign: Campaign, member_id: int, now: datetime) -> dict[str, 
             for offer in list_offers(campaign.merchant_id, campaign.id)
             if offer.status == "active"
         ],
-        **_chances(campaign, member_id),
+        **chances,
     }
 
 

@@ -274,12 +274,12 @@ class CampaignEntry(IdMixin, TimestampMixin, MerchantScoped, db.Model):
 class CampaignDraw(IdMixin, TimestampMixin, MerchantScoped, db.Model):
     """A draw, as it happened: the roll (0-9,999, from `secrets`), the tier it fell on, the tier
     awarded (the guaranteed one when the rolled tier had run out; none when there was nothing to
-    fall back to), for the member's Idempotency-Key."""
+    fall back to), for the member's Idempotency-Key (the member's across campaigns)."""
 
     __tablename__ = "campaign_draws"
     __table_args__ = (
         CheckConstraint("roll BETWEEN 0 AND 9999", name="roll"),
-        UniqueConstraint("campaign_id", "member_id", "idempotency_key", name="uq_campaign_draws_key"),
+        UniqueConstraint("member_id", "idempotency_key", name="uq_campaign_draws_key"),
         Index("ix_campaign_draws_campaign", "campaign_id", "tier_id"),
     )
 

@@ -33,7 +33,7 @@ from sqlalchemy import ColumnElement, and_, case, not_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from coupons import service as coupons_service
-from coupons.models import Campaign, CampaignTier, Prize, PrizeUpgrade, UpgradeOffer
+from coupons.models import Campaign, CampaignTier, CouponTemplate, Prize, PrizeUpgrade, UpgradeOffer
 from shop.core.db import db, utcnow
 from shop.core.errors import Conflict, InvalidInput, NotFound
 from shop.core.locking import locked
@@ -75,6 +75,19 @@ def take(tier: CampaignTier) -> bool:
         ).first()
         is not None
     )
+
+
+def can_give(tier: CampaignTier, now: datetime) -> bool:
+    """Has the tier a prize left: its quota not spent and, for a coupon prize, a template the
+    wallet can take from now (not paused, ended or sold out). A hint read without locks, for what
+    members are shown and to refuse a draw before rolling: `take` and `coupons.service.issue`
+    decide."""
+    if tier.quota is not None and tier.taken >= tier.quota:
+        return False
+    if tier.prize_kind != "coupon" or tier.template_id is None:
+        return True
+    template = db.session.get(CouponTemplate, tier.template_id)
+    return template is not None and coupons_service.issue_refusal(template, "campaign", now) is None
 
 
 def give_back(tier_id: int) -> None:

@@ -16,8 +16,8 @@ distribution program's: every member's invitees count, distributor or not. A rew
 never for oneself, and goes to the direct inviter only: nothing flows up a chain. Each (reward,
 invitee) is earned once (`uq_referral_grants_invitee`), in the transaction of the event, and
 issued by a job (`coupons.issue_referral`) when due; a sweep issues what a lost job missed. A
-reward that cannot be issued then (its coupon sold out, its tier's quota spent, the reward
-gone) is skipped with the reason, never retried into a double; a reward paused meanwhile
+reward that cannot be issued then (its coupon sold out, its tier's quota spent or its campaign
+ended, the reward gone) is skipped with the reason, never retried into a double; a reward paused meanwhile
 keeps what it earned pending, issued when it is resumed.
 
 Locks: the grant row (the job), then whatever `coupons.service.issue` or the campaign's award
@@ -35,7 +35,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from coupons import campaigns
 from coupons import service as coupons_service
-from coupons.models import CampaignTier, CouponTemplate, ReferralGrant, ReferralReward
+from coupons.models import Campaign, CampaignTier, CouponTemplate, ReferralGrant, ReferralReward
 from shop.core.db import db, utcnow
 from shop.core.errors import DomainError, InvalidInput, NotFound
 from shop.core.locking import locked
@@ -76,11 +76,16 @@ def _reward_problems(
     elif reward_kind == "prize":
         if tier_id is None:
             problems["tier_id"] = ["a prize reward names its campaign's prize tier"]
-        elif (
-            db.session.execute(select(CampaignTier.merchant_id).where(CampaignTier.id == tier_id)).scalar_one_or_none()
-            != merchant_id
-        ):
-            problems["tier_id"] = ["no such prize tier"]
+        else:
+            tier = db.session.execute(
+                select(CampaignTier.merchant_id, Campaign.ends_at)
+                .join(Campaign, Campaign.id == CampaignTier.campaign_id)
+                .where(CampaignTier.id == tier_id)
+            ).first()
+            if tier is None or tier.merchant_id != merchant_id:
+                problems["tier_id"] = ["no such prize tier"]
+            elif tier.ends_at <= utcnow():
+                problems["tier_id"] = ["the tier's campaign has ended"]
         if template_id is not None:
             problems["template_id"] = ["a prize reward names no coupon template"]
     return problems
@@ -99,7 +104,8 @@ def create_reward(
 ) -> ReferralReward:
     """A reward for the direct inviter on `trigger` (joined, first_order): a coupon of the
     merchant's `template_id`, or a prize of the merchant's campaign tier `tier_id`. 422 names the
-    field at fault (another merchant's template or tier, the wrong one for the kind)."""
+    field at fault (another merchant's template or tier, a tier of a campaign that has ended, the
+    wrong one for the kind)."""
     problems = _reward_problems(merchant_id, reward_kind, template_id, tier_id)
     if problems:
         raise InvalidInput("the referral reward is not valid", code="validation_error", details={"fields": problems})
@@ -261,6 +267,10 @@ def issue(grant_id: int, *, now: datetime | None = None) -> bool:
     else:
         tier = db.session.get(CampaignTier, reward.tier_id)
         assert tier is not None
+        campaign = db.session.get(Campaign, tier.campaign_id)
+        assert campaign is not None
+        if campaign.ends_at <= now:  # a prize of a campaign that is over is no prize
+            return _skip(grant, "campaign_ended")
         prize = campaigns.award(tier, grant.inviter_id, origin="referral", now=now)
         if prize is None:  # its quota spent, or its coupon refused
             return _skip(grant, "prize_unavailable")

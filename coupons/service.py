@@ -285,6 +285,16 @@ def not_claimable_reason(template: CouponTemplate, channel: str, now: datetime) 
     return None
 
 
+def issue_refusal(template: CouponTemplate, channel: str, now: datetime) -> str | None:
+    """Why `issue` would refuse the template through `channel` now for any member (paused, not
+    offered, ended, not started, or "sold_out"), before audience and per-member limits; None when
+    it would issue. A hint for what members are shown: `issue`'s guarded UPDATE decides."""
+    reason = not_claimable_reason(template, channel, now)
+    if reason is None and template.issued >= template.total_quantity:
+        return "sold_out"
+    return reason
+
+
 _REASON_TEXT = {
     "paused": "this coupon is paused",
     "not_offered": "this coupon is not offered here",

@@ -286,6 +286,9 @@ class MemberCampaignSchema(Schema):
     starts_at = fields.DateTime()
     ends_at = fields.DateTime()
     state = fields.String()
+    exhausted = fields.Boolean(
+        metadata={"description": "the guaranteed tier has nothing left: draws answer 409 campaign_exhausted"}
+    )
     entry_rule = fields.String()
     max_entries = fields.Integer()
     min_paid = Fen()

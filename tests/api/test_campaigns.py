@@ -4,7 +4,7 @@ job, refunded and reversed), staff redeem codes in store, and the economics add 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 
 import pytest
@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from api.worker import run_burst
 from coupons import campaigns
 from coupons.jobs import issue_upgrade, sweep_expired_upgrades
-from coupons.models import Campaign, CampaignEntry, CampaignTier, Prize, PrizeUpgrade
+from coupons.models import Campaign, CampaignEntry, CampaignTier, CouponTemplate, Prize, PrizeUpgrade
 from shop.core.db import db, utcnow
 from shop.core.events import GroupFailed, GroupJoined, bus
 from shop.identity.models import Member
@@ -64,6 +64,16 @@ def create_campaign(client, store: dict[str, Any], **overrides: Any) -> dict[str
 
 def draw(client, headers: dict[str, str], campaign_id: int, idem: str | None = None):
     return client.post(f"/api/v1/campaigns/{campaign_id}/draws", headers={**headers, "Idempotency-Key": idem or key()})
+
+
+def coupon_template(client, store: dict[str, Any], quantity: int, *, amount: int = 500, name: str = "奖品券") -> dict:
+    response = client.post(
+        f"{M}/coupon-templates",
+        json={"name": name, "kind": "amount_off", "amount": amount, "valid_days": 3, "total_quantity": quantity},
+        headers=store["staff"],
+    )
+    assert response.status_code == 201, response.json
+    return response.json
 
 
 def rig(monkeypatch, *rolls: int) -> None:
@@ -170,13 +180,64 @@ def test_a_campaign_that_makes_no_sense_is_refused_and_nothing_is_made(client, s
     assert db.session.execute(select(Campaign.id)).first() is None
 
 
+@pytest.mark.parametrize(
+    "tiers, field, problem",
+    [
+        (
+            [
+                {"name": "a", "prize_kind": "gift", "quota": 1, "odds_bp": 100},
+                {"name": "a", "prize_kind": "gift", "odds_bp": 9900, "guaranteed": True},
+            ],
+            "tiers.1.name",
+            "another tier of the campaign has this name",
+        ),
+        (
+            [{"name": "a", "prize_kind": "gift", "quota": 0, "odds_bp": 10000, "guaranteed": True}],
+            "tiers.0.quota",
+            "at least 1, or none: with 0 every draw would be refused",
+        ),
+    ],
+)
+def test_tiers_of_one_name_or_a_guaranteed_tier_of_none_are_refused(client, store, tiers, field, problem):
+    response = client.post(f"{M}/campaigns", json=campaign_body(tiers=tiers), headers=store["staff"])
+
+    assert response.status_code == 422
+    assert response.json["error"]["details"]["fields"] == {field: [problem]}
+
+
+def test_a_window_already_over_is_refused(client, store):
+    body = campaign_body(
+        starts_at=(utcnow() - timedelta(days=30)).isoformat(), ends_at=(utcnow() - timedelta(days=1)).isoformat()
+    )
+
+    response = client.post(f"{M}/campaigns", json=body, headers=store["staff"])
+
+    assert response.status_code == 422
+    assert response.json["error"]["details"]["fields"] == {"ends_at": ["in the future: this window is over"]}
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ({"status": "paused"}, "the coupon template is paused"),
+        ({"issued": 5}, "none of the coupon template is left"),
+    ],
+)
+def test_a_coupon_template_that_cannot_be_issued_cannot_be_a_prize(client, store, change, problem):
+    template = coupon_template(client, store, 5, amount=100, name="券")
+    db.session.execute(update(CouponTemplate).where(CouponTemplate.id == template["id"]).values(**change))
+    db.session.flush()
+    tiers = [{"name": "a", "prize_kind": "coupon", "template_id": template["id"], "quota": 1, "odds_bp": 10000}]
+
+    response = client.post(f"{M}/campaigns", json=campaign_body(tiers=tiers), headers=store["staff"])
+
+    assert response.status_code == 422
+    assert response.json["error"]["details"]["fields"] == {"tiers.0.template_id": [problem]}
+
+
 def test_another_merchants_coupon_template_cannot_be_a_prize(client, store):
     other = make_store(client)
-    template = client.post(
-        f"{M}/coupon-templates",
-        json={"name": "x", "kind": "amount_off", "amount": 100, "valid_days": 3, "total_quantity": 5},
-        headers=other["staff"],
-    ).json
+    template = coupon_template(client, other, 5, amount=100, name="x")
     tiers = [{"name": "a", "prize_kind": "coupon", "template_id": template["id"], "quota": 1, "odds_bp": 10000}]
 
     response = client.post(f"{M}/campaigns", json=campaign_body(tiers=tiers), headers=store["staff"])
@@ -351,6 +412,88 @@ def test_a_spent_guaranteed_quota_is_campaign_exhausted_and_spends_nothing(clien
     assert client.get(f"/api/v1/campaigns/{campaign['id']}", headers=other).json["chances"] == 1
 
 
+def test_a_spent_guaranteed_tier_refuses_every_draw_before_rolling_so_no_one_rolls_again(client, store, monkeypatch):
+    """Were only the rolls that fell on the spent guaranteed tier refused, a member would keep the
+    entry and send another key until a better tier came up."""
+    campaign = create_campaign(client, store)
+    path = f"{M}/campaigns/{campaign['id']}/tiers/{campaign['tiers'][2]['id']}"
+    rig(monkeypatch, 9999)
+    assert draw(client, store["member"], campaign["id"]).status_code == 201
+    assert client.patch(path, json={"quota": 1}, headers=store["staff"]).status_code == 200
+    greedy = member_headers(client, store["merchant"].code, "greedy")
+    rig(monkeypatch, *[0] * 5)  # rolls on first prize, which has its unit left: never rolled
+
+    answers = [draw(client, greedy, campaign["id"]) for _ in range(5)]
+
+    assert {(a.status_code, a.json["error"]["code"]) for a in answers} == {(409, "campaign_exhausted")}
+    assert answers[0].json["error"]["details"] == {"campaign_id": campaign["id"], "tier_id": campaign["tiers"][2]["id"]}
+    assert reload(CampaignTier, campaign["tiers"][0]["id"]).taken == 0
+    seen = client.get(f"/api/v1/campaigns/{campaign['id']}", headers=greedy).json
+    assert seen["exhausted"] is True and seen["chances"] == 1
+    assert [tier["sold_out"] for tier in seen["tiers"]] == [False, False, True]
+
+
+def test_a_guaranteed_coupon_tier_whose_template_is_paused_refuses_draws_and_shows_sold_out(client, store):
+    template = coupon_template(client, store, 50, amount=500, name="奖品券")
+    tiers = [
+        {"name": "一等奖", "prize_kind": "gift", "quota": 5, "odds_bp": 100},
+        {"name": "券", "prize_kind": "coupon", "template_id": template["id"], "odds_bp": 9900, "guaranteed": True},
+    ]
+    campaign = create_campaign(client, store, tiers=tiers)
+    paused = client.patch(f"{M}/coupon-templates/{template['id']}", json={"status": "paused"}, headers=store["staff"])
+    assert paused.status_code == 200, paused.json
+
+    response = draw(client, store["member"], campaign["id"])
+
+    assert response.status_code == 409 and response.json["error"]["code"] == "campaign_exhausted"
+    seen = client.get(f"/api/v1/campaigns/{campaign['id']}", headers=store["member"]).json
+    assert seen["exhausted"] is True and seen["tiers"][1]["sold_out"] is True and seen["chances"] == 1
+
+
+def test_a_draw_key_is_the_members_across_campaigns(client, store, monkeypatch):
+    first = create_campaign(client, store)
+    second = create_campaign(client, store, name="第二场")
+    rig(monkeypatch, 9999, 9999)
+    assert draw(client, store["member"], first["id"], "my-draw-0001").status_code == 201
+
+    reused = draw(client, store["member"], second["id"], "my-draw-0001")
+
+    assert reused.status_code == 409 and reused.json["error"]["code"] == "idempotency_key_reused"
+    assert client.get(f"/api/v1/campaigns/{second['id']}", headers=store["member"]).json["chances"] == 1
+    assert draw(client, store["member"], second["id"], "my-draw-0002").status_code == 201
+
+
+def test_an_ended_campaign_shows_no_chances_left(client, store):
+    campaign = create_campaign(client, store)
+    ended = client.patch(
+        f"{M}/campaigns/{campaign['id']}",
+        json={
+            "ends_at": (utcnow() - timedelta(minutes=1)).isoformat(),
+            "starts_at": (utcnow() - timedelta(days=1)).isoformat(),
+        },
+        headers=store["staff"],
+    )
+    assert ended.status_code == 200, ended.json
+
+    seen = client.get(f"/api/v1/campaigns/{campaign['id']}", headers=store["member"]).json
+
+    assert seen["state"] == "ended" and seen["chances"] == 0
+
+
+def test_a_campaigns_times_are_answered_in_utc_whatever_offset_was_sent(client, store):
+    starts = (utcnow() - timedelta(hours=1)).astimezone(timezone(timedelta(hours=8)))
+    campaign = create_campaign(client, store, starts_at=starts.isoformat())
+
+    assert (
+        campaign["starts_at"] == client.get(f"{M}/campaigns/{campaign['id']}", headers=store["staff"]).json["starts_at"]
+    )
+    assert campaign["starts_at"].endswith(("Z", "+00:00"))
+    changed = client.patch(
+        f"{M}/campaigns/{campaign['id']}", json={"starts_at": starts.isoformat()}, headers=store["staff"]
+    )
+    assert changed.json["starts_at"] == campaign["starts_at"]
+
+
 def test_without_a_guaranteed_tier_a_draw_on_a_tier_run_out_wins_nothing(client, store, monkeypatch):
     tiers = [
         {"name": "一等奖", "prize_kind": "gift", "quota": 0, "odds_bp": 5000},
@@ -366,11 +509,7 @@ def test_without_a_guaranteed_tier_a_draw_on_a_tier_run_out_wins_nothing(client,
 
 
 def test_a_coupon_prize_goes_into_the_wallet(client, store, monkeypatch):
-    template = client.post(
-        f"{M}/coupon-templates",
-        json={"name": "奖品券", "kind": "amount_off", "amount": 500, "valid_days": 3, "total_quantity": 5},
-        headers=store["staff"],
-    ).json
+    template = coupon_template(client, store, 5, amount=500, name="奖品券")
     tiers = [
         {"name": "券", "prize_kind": "coupon", "template_id": template["id"], "odds_bp": 10000, "guaranteed": True}
     ]
@@ -385,11 +524,7 @@ def test_a_coupon_prize_goes_into_the_wallet(client, store, monkeypatch):
 
 
 def test_a_coupon_prize_sold_out_falls_back_to_the_guaranteed_tier(client, store, monkeypatch):
-    template = client.post(
-        f"{M}/coupon-templates",
-        json={"name": "奖品券", "kind": "amount_off", "amount": 500, "valid_days": 3, "total_quantity": 1},
-        headers=store["staff"],
-    ).json
+    template = coupon_template(client, store, 1, amount=500, name="奖品券")
     tiers = [
         {"name": "券", "prize_kind": "coupon", "template_id": template["id"], "quota": 5, "odds_bp": 5000},
         {"name": "纸巾", "prize_kind": "gift", "odds_bp": 5000, "guaranteed": True},

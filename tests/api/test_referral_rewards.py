@@ -63,6 +63,30 @@ def wallet(client, headers: dict[str, str]) -> list[dict[str, Any]]:
     return client.get("/api/v1/coupons", headers=headers).json["items"]
 
 
+def prize_campaign(client, store: dict[str, Any], quota: int = 5) -> dict[str, Any]:
+    now = utcnow()
+    response = client.post(
+        f"{M}/campaigns",
+        json={
+            "name": "邀请抽奖",
+            "starts_at": (now - timedelta(hours=1)).isoformat(),
+            "ends_at": (now + timedelta(days=3)).isoformat(),
+            "entry_rule": "once",
+            "tiers": [{"name": "邀请礼", "prize_kind": "gift", "cost": 500, "quota": quota, "odds_bp": 10000}],
+        },
+        headers=store["staff"],
+    )
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def end_campaign(client, store: dict[str, Any], campaign: dict[str, Any]) -> None:
+    ended = client.patch(
+        f"{M}/campaigns/{campaign['id']}", json={"ends_at": utcnow().isoformat()}, headers=store["staff"]
+    )
+    assert ended.status_code == 200, ended.json
+
+
 @pytest.fixture
 def store(ctx, client):
     return make_store(client, member="alice", tea={"price": 6000, "stock": 50})
@@ -180,18 +204,7 @@ def test_a_fully_refunded_first_order_never_completes_and_earns_nothing(app, cli
 
 def test_a_prize_reward_is_a_voucher_of_the_campaign_tier(app, client, store, alice):
     headers, me = alice
-    now = utcnow()
-    campaign = client.post(
-        f"{M}/campaigns",
-        json={
-            "name": "邀请抽奖",
-            "starts_at": (now - timedelta(hours=1)).isoformat(),
-            "ends_at": (now + timedelta(days=3)).isoformat(),
-            "entry_rule": "once",
-            "tiers": [{"name": "邀请礼", "prize_kind": "gift", "cost": 500, "quota": 1, "odds_bp": 10000}],
-        },
-        headers=store["staff"],
-    ).json
+    campaign = prize_campaign(client, store, quota=1)
     made = reward(client, store, trigger="joined", reward_kind="prize", tier_id=campaign["tiers"][0]["id"])
     assert made.status_code == 201, made.json
 
@@ -206,6 +219,32 @@ def test_a_prize_reward_is_a_voucher_of_the_campaign_tier(app, client, store, al
     ]
     prizes = client.get("/api/v1/prizes", headers=headers).json["items"]
     assert [(p["id"], p["origin"], p["status"]) for p in prizes] == [(mine[0]["prize_id"], "referral", "available")]
+
+
+def test_a_tier_of_a_campaign_that_has_ended_cannot_be_a_reward(client, store):
+    campaign = prize_campaign(client, store)
+    end_campaign(client, store, campaign)
+
+    made = reward(client, store, trigger="joined", reward_kind="prize", tier_id=campaign["tiers"][0]["id"])
+
+    assert made.status_code == 422
+    assert made.json["error"]["details"]["fields"] == {"tier_id": ["the tier's campaign has ended"]}
+
+
+def test_a_prize_reward_earned_after_its_campaign_ended_is_skipped(app, client, store, alice):
+    headers, me = alice
+    campaign = prize_campaign(client, store)
+    made = reward(client, store, trigger="joined", reward_kind="prize", tier_id=campaign["tiers"][0]["id"])
+    assert made.status_code == 201, made.json
+    end_campaign(client, store, campaign)
+
+    login(client, store, "bob", invite=me["invite_code"])
+    run_burst(app)
+
+    assert [(item["status"], item["skip_reason"]) for item in earned(client, headers)] == [
+        ("skipped", "campaign_ended")
+    ]
+    assert client.get("/api/v1/prizes", headers=headers).json["items"] == []
 
 
 def test_a_reward_paused_before_it_is_issued_waits_and_is_issued_when_resumed(app, client, store, alice):
