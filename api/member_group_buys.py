@@ -58,7 +58,9 @@ def group_buy(offer_id: int) -> OfferView:
 def forming_groups(args: dict[str, Any], offer_id: int) -> Page:
     """Groups of the group buy still forming, to join (newest first)."""
     caller = current_caller()
-    return group_buys.group_page(caller.merchant_id, offer_id, status=GroupStatus.FORMING.value, **args)
+    return group_buys.group_page(
+        caller.merchant_id, offer_id, status=GroupStatus.FORMING.value, viewer_id=caller.subject_id, **args
+    )
 
 
 def _placement(args: dict[str, Any], target: str, target_id: int) -> dict[str, Any]:
@@ -74,7 +76,7 @@ def _placement(args: dict[str, Any], target: str, target_id: int) -> dict[str, A
 
 
 def _answer(placed: GroupPlaced) -> tuple[dict[str, Any], int]:
-    view = group_buys.group_view(placed.group.merchant_id, placed.group.id)
+    view = group_buys.group_view(placed.group.merchant_id, placed.group.id, viewer_id=placed.order.member_id)
     return {"group": view, "order": placed.order}, 200 if placed.replayed else 201
 
 
@@ -115,8 +117,10 @@ def my_groups(args: dict[str, Any]) -> Page:
 @blp.response(200, GroupSchema)
 def group(group_id: int) -> GroupView:
     """A group's progress: masked names and avatars of its paid members, seats left, time left,
-    whether it completes short (模拟成团) and whether it was completed that way."""
-    return group_buys.group_view(current_caller().merchant_id, group_id)
+    whether it completes short (模拟成团) and whether it was completed that way; `my_order`: my
+    own order for it, if I have one (to pay it, or to follow it)."""
+    caller = current_caller()
+    return group_buys.group_view(caller.merchant_id, group_id, viewer_id=caller.subject_id)
 
 
 @blp.route("/groups/<int:group_id>/orders", methods=["POST"])

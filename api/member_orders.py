@@ -241,7 +241,7 @@ class OrderRefunds(MethodView):
         """The refunds of one of the member's orders."""
         caller = current_caller()
         orders.get_order(caller.merchant_id, order_id, member_id=caller.subject_id)
-        return {"items": refunds.refund_page(caller.merchant_id, order_id=order_id)}
+        return {"items": refunds.refund_page(caller.merchant_id, order_id=order_id, late_payments=True)}
 
     @member_required
     @blp.arguments(RefundRequestSchema)

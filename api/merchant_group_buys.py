@@ -15,8 +15,8 @@ from api.schemas.offers import (
     GroupBuySchema,
     GroupBuyUpdateSchema,
     GroupListArgsSchema,
-    GroupPageSchema,
     OfferListArgsSchema,
+    StaffGroupPageSchema,
 )
 from shop.core.db import transaction
 from shop.core.pagination import Page
@@ -89,7 +89,8 @@ def end(offer_id: int) -> OfferView:
 @blp.route("/group-buys/<int:offer_id>/groups")
 @staff_required("catalog:read")
 @blp.arguments(GroupListArgsSchema, location="query")
-@blp.response(200, GroupPageSchema)
+@blp.response(200, StaffGroupPageSchema)
 def groups(args: dict[str, Any], offer_id: int) -> Page:
-    """The groups of a group buy, newest first, optionally in one status."""
-    return group_buys.group_page(current_caller().merchant_id, offer_id, **args)
+    """The groups of a group buy, newest first, optionally in one status; each member who paid
+    with their member id and order id."""
+    return group_buys.group_page(current_caller().merchant_id, offer_id, staff=True, **args)

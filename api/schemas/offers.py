@@ -263,6 +263,16 @@ class GroupMemberSchema(Schema):
     joined_at = fields.DateTime()
 
 
+class StaffGroupMemberSchema(GroupMemberSchema):
+    member_id = fields.Integer()
+    order_id = fields.Integer(metadata={"description": "the order that paid for the seat"})
+
+
+class MyGroupOrderSchema(Schema):
+    id = fields.Integer()
+    status = fields.String()
+
+
 class ShareSchema(Schema):
     path = fields.String()
     page = fields.String()
@@ -275,10 +285,12 @@ class GroupSchema(Schema):
     status = fields.String(metadata={"description": "opening | forming | succeeded | failed | cancelled"})
     size = fields.Integer()
     joined = fields.Integer(metadata={"description": "paid seats"})
-    seats_left = fields.Integer()
+    seats_left = fields.Integer(metadata={"description": "seats anyone can still take (0 once the group closed)"})
     price = Fen(metadata={"description": "the price to join"})
     expires_at = fields.DateTime(allow_none=True, metadata={"description": "set once the initiator has paid"})
-    seconds_left = fields.Integer(allow_none=True)
+    seconds_left = fields.Integer(
+        allow_none=True, metadata={"description": "the countdown while forming; null before it opens and once closed"}
+    )
     completes_when_short = fields.Boolean(
         metadata={"description": "模拟成团: the offer completes this group at its time even if short"}
     )
@@ -286,6 +298,11 @@ class GroupSchema(Schema):
     members = fields.List(fields.Nested(GroupMemberSchema))
     share = fields.Nested(ShareSchema)
     closed_at = fields.DateTime(allow_none=True)
+    my_order = fields.Nested(
+        MyGroupOrderSchema,
+        allow_none=True,
+        metadata={"description": "the caller's own latest order for this group (members), or null"},
+    )
     created_at = fields.DateTime()
 
 
@@ -295,6 +312,18 @@ class GroupListArgsSchema(PageArgsSchema):
 
 class GroupPageSchema(Schema):
     items = fields.List(fields.Nested(GroupSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class StaffGroupSchema(GroupSchema):
+    members = fields.List(fields.Nested(StaffGroupMemberSchema))
+
+    class Meta:
+        exclude = ("my_order",)
+
+
+class StaffGroupPageSchema(Schema):
+    items = fields.List(fields.Nested(StaffGroupSchema))
     next_cursor = fields.String(allow_none=True)
 
 

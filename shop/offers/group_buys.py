@@ -83,14 +83,22 @@ def get_group(merchant_id: int, group_id: int, *, lock: bool = False) -> Group:
 # --- pricing and units -----------------------------------------------------------------------------
 
 
-def _unjoinable(group: Group, member_id: int, now: datetime) -> Conflict | None:
-    """Why the member cannot join the group now, if they cannot."""
+def _unseatable(group: Group, now: datetime) -> Conflict | None:
+    """Why no one can take a seat of the group now (not open, closed, full, out of time), if so."""
     if group.status != GroupStatus.FORMING:
         return group_closed(group, "not_open" if group.status == GroupStatus.OPENING else group.status)
     if group.joined >= group.size:
         return group_closed(group, "full")
     if group.expires_at is not None and group.expires_at <= now:
         return group_closed(group, "expired")
+    return None
+
+
+def _unjoinable(group: Group, member_id: int, now: datetime) -> Conflict | None:
+    """Why the member cannot join the group now, if they cannot."""
+    unseatable = _unseatable(group, now)
+    if unseatable is not None:
+        return unseatable
     held = db.session.execute(
         select(GroupOrder.id)
         .join(Order, Order.id == GroupOrder.order_id)
@@ -195,6 +203,29 @@ class GroupKeeper(UnitKeeper):
         _cancel_unopened_group(order)  # the group before the offer (shop.core.locking)
         super().give_back(order, units)
 
+    def payment_hold(self, order: Order, lines: Sequence[OrderLine]) -> Conflict | None:
+        """A payment its seat would refuse is not started (no money taken to be sent back): the
+        group buy ended before the initiator paid, or the group is full, closed or out of time."""
+        entry = db.session.execute(select(GroupOrder).where(GroupOrder.order_id == order.id)).scalar_one_or_none()
+        if entry is None:
+            return None
+        group = db.session.get(Group, entry.group_id)
+        assert group is not None
+        now = utcnow()
+        if not entry.leader:
+            return _unseatable(group, now)
+        offer = db.session.get(Offer, group.offer_id)
+        assert offer is not None
+        if offer.ends_at <= now:
+            return Conflict(
+                "the group buy has ended: this group can no longer open",
+                code="offer_not_active",
+                details={"offer_id": offer.id, "group_id": group.id, "state": "ended"},
+            )
+        if group.status != GroupStatus.OPENING:
+            return group_closed(group, group.status)
+        return None
+
     def accept_payment(self, order: Order, lines: Sequence[OrderLine]) -> bool:
         return claim_seat(order, utcnow())
 
@@ -251,18 +282,21 @@ def _place(
     order_fields: Mapping[str, Any],
 ) -> Placed:
     offer = get_offer(merchant_id, offer_id, kind=GROUP_BUY)
-    return place_order(
-        merchant_id,
-        member_id,
-        items=[
-            {
-                "sku_id": offer.sku_id,
-                "quantity": quantity,
-                "offer": {"kind": GROUP_BUY, "id": offer.id, "group": target},
-            }
-        ],
-        **order_fields,
-    )
+    items = [
+        {"sku_id": offer.sku_id, "quantity": quantity, "offer": {"kind": GROUP_BUY, "id": offer.id, "group": target}}
+    ]
+    if order_fields.get("selections") is not None:
+        return place_order(merchant_id, member_id, items=items, **order_fields)
+    # The coupons are the server's choice: one that makes the order free (which a group order
+    # cannot be: its seat is claimed by a payment) is not chosen; the order goes without coupons.
+    try:
+        with db.session.begin_nested():
+            return place_order(merchant_id, member_id, items=items, **order_fields)
+    except Conflict as refused:
+        if refused.code != "group_order_free":
+            raise
+    without = {**order_fields, "selections": {"coupons": {"ids": []}}}
+    return place_order(merchant_id, member_id, items=items, **without)
 
 
 def open_group(
@@ -450,9 +484,12 @@ def _succeed(group: Group, offer: Offer, action: GroupAction, now: datetime) -> 
 
 def close_group(group_id: int, now: datetime | None = None) -> str | None:
     """The group's time is up: complete it (模拟成团) or fail it, once; None when it is not due
-    or closed already (the job and the sweep may both come)."""
+    or closed already (the job and the sweep may both come). A group never opened whose offer has
+    ended is cancelled."""
     now = now or utcnow()
     group = db.session.execute(locked(select(Group).where(Group.id == group_id))).scalar_one_or_none()
+    if group is not None and group.status == GroupStatus.OPENING:
+        return _cancel_if_offer_ended(group, now)
     if group is None or group.status != GroupStatus.FORMING or group.expires_at is None or group.expires_at > now:
         return None
     offer = db.session.get(Offer, group.offer_id)
@@ -469,6 +506,16 @@ def close_group(group_id: int, now: datetime | None = None) -> str | None:
             reason="expired",
         )
     )
+    _settle_orders_later(group.id)
+    return group.status
+
+
+def _cancel_if_offer_ended(group: Group, now: datetime) -> str | None:
+    """A group whose initiator has not paid when its offer ends never opens: cancelled, and its
+    order with it (by its settle job), rather than left payable for a payment to be sent back."""
+    offer = db.session.execute(locked(select(Offer).where(Offer.id == group.offer_id))).scalar_one()
+    if offer.ends_at > now or not transition_group(group, GroupAction.CANCEL, now):
+        return None
     _settle_orders_later(group.id)
     return group.status
 
@@ -494,11 +541,19 @@ def settle_group_order(order_id: int) -> str:
 
 
 def due_groups(now: datetime | None = None) -> Any:
-    """Forming groups whose time is up (for the sweep)."""
+    """Forming groups whose time is up, and groups never opened (the initiator has not paid) of
+    offers that have ended (for the sweep)."""
+    now = now or utcnow()
+    ended = select(Offer.id).where(Offer.id == Group.offer_id, Offer.ends_at <= now).exists()
     return (
         select(Group.id)
-        .where(Group.status == GroupStatus.FORMING.value, Group.expires_at <= (now or utcnow()))
-        .order_by(Group.expires_at, Group.id)
+        .where(
+            or_(
+                and_(Group.status == GroupStatus.FORMING.value, Group.expires_at <= now),
+                and_(Group.status == GroupStatus.OPENING.value, ended),
+            )
+        )
+        .order_by(Group.id)
     )
 
 
@@ -540,17 +595,25 @@ class GroupView:
     offer: Offer
     members: list[dict[str, Any]]
     now: datetime
+    my_order: dict[str, Any] | None = None  # the viewing member's latest order for the group
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.group, name)
 
     @property
+    def closed(self) -> bool:
+        return self.group.status not in (GroupStatus.OPENING, GroupStatus.FORMING)
+
+    @property
     def seats_left(self) -> int:
-        return self.group.size - self.group.joined
+        """Seats anyone can still take: none once the group has closed (a group completed short,
+        模拟成团, says so with `simulated` and `joined`)."""
+        return 0 if self.closed else self.group.size - self.group.joined
 
     @property
     def seconds_left(self) -> int | None:
-        if self.group.expires_at is None:
+        """The countdown of a forming group; None before it opens and once it has closed."""
+        if self.group.expires_at is None or self.closed:
             return None
         return max(0, math.ceil((self.group.expires_at - self.now).total_seconds()))
 
@@ -569,8 +632,10 @@ class GroupView:
         return {"path": f"{SHARE_PAGE}?group_id={self.group.id}", "page": SHARE_PAGE, "group_id": str(self.group.id)}
 
 
-def _views(groups: Sequence[Group]) -> list[GroupView]:
-    """Views of groups, their seated members read in one statement."""
+def _views(groups: Sequence[Group], *, viewer_id: int | None = None, staff: bool = False) -> list[GroupView]:
+    """Views of groups, their seated members read in one statement: as members see them (masked
+    names; `viewer_id`: with that member's own order for each group), or as staff do (with each
+    member's id and order id)."""
     now = utcnow()
     ids = [group.id for group in groups]
     offers = (
@@ -593,42 +658,66 @@ def _views(groups: Sequence[Group]) -> list[GroupView]:
                 GroupOrder.joined_at,
                 Member.nickname,
                 Member.avatar_url,
+                GroupOrder.member_id,
+                GroupOrder.order_id,
             )
             .join(Member, Member.id == GroupOrder.member_id)
             .where(GroupOrder.group_id.in_(ids), GroupOrder.seat.is_not(None))
             .order_by(GroupOrder.group_id, GroupOrder.seat)
         ).all()
-        for group_id, seat, leader, joined_at, nickname, avatar in rows:
-            members[group_id].append(
-                {
-                    "seat": seat,
-                    "leader": leader,
-                    "joined_at": joined_at,
-                    "nickname": mask_name(nickname),
-                    "avatar_url": avatar,
-                }
-            )
+        for group_id, seat, leader, joined_at, nickname, avatar, member_id, order_id in rows:
+            member = {
+                "seat": seat,
+                "leader": leader,
+                "joined_at": joined_at,
+                "nickname": mask_name(nickname),
+                "avatar_url": avatar,
+            }
+            if staff:
+                member.update(member_id=member_id, order_id=order_id)
+            members[group_id].append(member)
+    mine: dict[int, dict[str, Any]] = {}
+    if ids and viewer_id is not None:
+        for group_id, order_id, status in db.session.execute(
+            select(GroupOrder.group_id, Order.id, Order.status)
+            .join(Order, Order.id == GroupOrder.order_id)
+            .where(GroupOrder.group_id.in_(ids), GroupOrder.member_id == viewer_id)
+            .order_by(GroupOrder.group_id, Order.id)
+        ):
+            mine[group_id] = {"id": order_id, "status": status}  # the latest wins
     return [
-        GroupView(group=group, offer=offers[group.offer_id], members=members[group.id], now=now) for group in groups
+        GroupView(
+            group=group, offer=offers[group.offer_id], members=members[group.id], now=now, my_order=mine.get(group.id)
+        )
+        for group in groups
     ]
 
 
-def group_view(merchant_id: int, group_id: int) -> GroupView:
+def group_view(merchant_id: int, group_id: int, *, viewer_id: int | None = None) -> GroupView:
     """A group's progress as anyone with its id sees it: masked names and avatars of the members
-    who paid (the initiator first), seats left, time left, and whether it may complete short."""
-    return _views([get_group(merchant_id, group_id)])[0]
+    who paid (the initiator first), seats left, time left, and whether it may complete short;
+    with the viewing member's own order for it (`my_order`), if they have one."""
+    return _views([get_group(merchant_id, group_id)], viewer_id=viewer_id)[0]
 
 
 def group_page(
-    merchant_id: int, offer_id: int, *, status: str | None = None, cursor: str | None = None, limit: int = 20
+    merchant_id: int,
+    offer_id: int,
+    *,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: int = 20,
+    viewer_id: int | None = None,
+    staff: bool = False,
 ) -> Page:
-    """The groups of one of the merchant's group buys, newest first (404 for another's)."""
+    """The groups of one of the merchant's group buys, newest first (404 for another's): as a
+    member (`viewer_id`) or staff see them (`_views`)."""
     get_offer(merchant_id, offer_id, kind=GROUP_BUY)
     query = select(Group).where(Group.offer_id == offer_id)
     if status:
         query = query.where(Group.status == status)
     page = keyset_page(query, [Group.id], cursor=cursor, limit=limit)
-    return Page(items=_views(list(page.items)), next_cursor=page.next_cursor)
+    return Page(items=_views(list(page.items), viewer_id=viewer_id, staff=staff), next_cursor=page.next_cursor)
 
 
 def member_group_page(merchant_id: int, member_id: int, *, cursor: str | None = None, limit: int = 20) -> Page:
@@ -641,4 +730,4 @@ def member_group_page(merchant_id: int, member_id: int, *, cursor: str | None = 
     )
     query = select(Group).where(Group.merchant_id == merchant_id, Group.id.in_(mine))
     page = keyset_page(query, [Group.id], cursor=cursor, limit=limit)
-    return Page(items=_views(list(page.items)), next_cursor=page.next_cursor)
+    return Page(items=_views(list(page.items), viewer_id=member_id), next_cursor=page.next_cursor)

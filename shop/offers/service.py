@@ -56,8 +56,24 @@ def _check_window(starts_at: datetime, ends_at: datetime, now: datetime, *, move
     """`moved`: the end the request changed, named when the window is the wrong way round."""
     if ends_at <= starts_at:
         raise _fields(**{moved: "must be after starts_at" if moved == "ends_at" else "must be before ends_at"})
+    if ends_at - starts_at < MIN_WINDOW:
+        raise _fields(**{moved: "the window lasts at least a minute"})
     if ends_at <= now:
         raise _fields(ends_at="must be in the future")
+
+
+MIN_WINDOW = timedelta(minutes=1)
+
+
+def _check_terms(kind: str, terms: Mapping[str, Any], quota: int) -> None:
+    """Terms that make no sense together: an initiator's price not below the group price (the
+    initiator is the one who gets a better deal), fewer units than one group's seats."""
+    if kind != GROUP_BUY:
+        return
+    if terms.get("leader_price") is not None and terms["leader_price"] >= terms["price"]:
+        raise _fields(leader_price="below the group price: it is the initiator's better deal")
+    if quota < terms["group_size"]:
+        raise _fields(quota=f"at least the group size ({terms['group_size']}): a group needs a unit per seat")
 
 
 def create_offer(merchant_id: int, *, kind: str, sku_id: int, values: Mapping[str, Any], staff_id: int | None) -> Offer:
@@ -71,6 +87,7 @@ def create_offer(merchant_id: int, *, kind: str, sku_id: int, values: Mapping[st
         raise _fields(sku_id="no such SKU")
     sku, product_title = row
     _check_window(values["starts_at"], values["ends_at"], now)
+    _check_terms(kind, values, values["quota"])
     offer = Offer(
         merchant_id=merchant_id,
         kind=kind,
@@ -90,7 +107,7 @@ def update_offer(merchant_id: int, offer_id: int, *, kind: str, changes: Mapping
     """Change an offer's terms. Its window: the start only before it starts, and never one that
     has ended into the past; a closed offer no more (409 `offer_closed`). Its quota: more is set
     aside from the SKU; less moves free units back (409 `quota_below_sold` below what buyers
-    hold)."""
+    hold). A group buy's group terms not while groups form (409 `groups_forming`)."""
     now = utcnow()
     if "ends_at" in changes:
         _groups_end_by(merchant_id, offer_id, changes["ends_at"])
@@ -111,12 +128,15 @@ def update_offer(merchant_id: int, offer_id: int, *, kind: str, changes: Mapping
             now,
             moved="ends_at" if "ends_at" in changes else "starts_at",
         )
+    if offer.kind == GROUP_BUY:
+        _keep_terms_of_forming_groups(offer, changes)
     quota = changes.pop("quota", offer.quota)
     for key, value in changes.items():
         setattr(offer, key, value)
     if offer.leader_price is not None and offer.leader_commission_bp is not None:
         field = "leader_commission_bp" if "leader_commission_bp" in changes else "leader_price"
         raise _fields(**{field: "a leader_price or a leader_commission_bp, not both (set the other to null)"})
+    _check_terms(offer.kind, {key: getattr(offer, key) for key in ("leader_price", "price", "group_size")}, quota)
     if quota > offer.quota:
         stock.set_aside(offer, quota - offer.quota, staff_id=staff_id)
     elif quota < offer.quota:
@@ -148,6 +168,33 @@ def end_offer(merchant_id: int, offer_id: int, *, kind: str, staff_id: int) -> O
     stock.close(offer, now, staff_id=staff_id)
     bump_after_commit(catalog_namespace(merchant_id))
     return offer
+
+
+# What members of a group agreed to when they opened or joined it: no change while one forms.
+GROUP_TERMS = ("price", "leader_price", "leader_commission_bp", "group_size", "time_limit_hours", "on_expiry")
+
+
+def _keep_terms_of_forming_groups(offer: Offer, changes: Mapping[str, Any]) -> None:
+    """409 `groups_forming` for a change of the group terms (price, size, time, 模拟成团 or not)
+    while a group of the (locked) offer is opening or forming: its members joined on those terms."""
+    changed = [key for key in GROUP_TERMS if key in changes and changes[key] != getattr(offer, key)]
+    if not changed:
+        return
+    forming = db.session.execute(
+        select(func.count())
+        .select_from(Group)
+        .where(
+            Group.offer_id == offer.id,
+            Group.status.in_((GroupStatus.OPENING.value, GroupStatus.FORMING.value)),
+        )
+    ).scalar_one()
+    if forming:
+        raise Conflict(
+            "groups are forming on these terms: change them once those groups have closed (or end the offer"
+            " and make a new one)",
+            code="groups_forming",
+            details={"fields": {key: ["groups are forming on it"] for key in changed}, "groups": forming},
+        )
 
 
 def _groups_end_by(merchant_id: int, offer_id: int, ends_at: datetime) -> None:

@@ -275,6 +275,9 @@ class UnitKeeper:
         for offer_id, quantity in sorted(_per_offer(units).items()):
             give_back_units(order, offer_id, quantity)
 
+    def payment_hold(self, order: Order, lines: Sequence[OrderLine]) -> Conflict | None:
+        return None
+
     def accept_payment(self, order: Order, lines: Sequence[OrderLine]) -> bool:
         return True
 

@@ -353,10 +353,15 @@ def settle_refund(order: Order, refund: Refund, action: RefundAction) -> str:
     return "refund_applied"
 
 
-def refund_page(merchant_id: int, *, status: str | None = None, order_id: int | None = None) -> list[Refund]:
+def refund_page(
+    merchant_id: int, *, status: str | None = None, order_id: int | None = None, late_payments: bool = False
+) -> list[Refund]:
     """Refunds of orders' goods, newest first (the latest 200): members' requests and the
-    refunds staff or the system issued; a late payment's refund is not listed."""
-    query = select(Refund).where(Refund.merchant_id == merchant_id, Refund.kind.in_(LISTED_KINDS))
+    refunds staff or the system issued; a late payment's refund only with `late_payments` (what
+    a member sees of their order: a payment the order refused, e.g. for a group's last seat
+    another payment took, and its way back)."""
+    kinds = (*LISTED_KINDS, RefundKind.LATE_PAYMENT.value) if late_payments else LISTED_KINDS
+    query = select(Refund).where(Refund.merchant_id == merchant_id, Refund.kind.in_(kinds))
     if status:
         query = query.where(Refund.status == status)
     if order_id is not None:

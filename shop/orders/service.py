@@ -214,6 +214,9 @@ class OfferKeeper(Protocol):
       domain error (409) and the placement rolls back.
     - `give_back` gets (line, quantity) pairs of the locked order being cancelled, expired or
       restocked by a refund; it never raises for a business reason.
+    - `payment_hold` says why the unpaid order cannot be paid now (409, e.g. the group it would
+      open or join has closed), or None: asked before a payment is started, so no money is taken
+      that would only be sent back. A hint: `accept_payment` decides.
     - `accept_payment` runs when a payment arrives for the locked, unpaid order, before it is
       marked paid: it claims what the payment needs (a group's seat) or returns False (the group
       is full or closed): the order is then cancelled and the payment refunded, as a late one.
@@ -226,6 +229,8 @@ class OfferKeeper(Protocol):
     def take(self, order: Order, lines: Sequence[OrderLine]) -> None: ...
 
     def give_back(self, order: Order, units: Sequence[tuple[OrderLine, int]]) -> None: ...
+
+    def payment_hold(self, order: Order, lines: Sequence[OrderLine]) -> Conflict | None: ...
 
     def accept_payment(self, order: Order, lines: Sequence[OrderLine]) -> bool: ...
 
@@ -258,6 +263,11 @@ def _offer_lines(order: Order) -> dict[str, list[OrderLine]]:
 def offers_accept_payment(order: Order) -> bool:
     """Do the offers of the (locked, unpaid) order accept its payment (`accept_payment`)?"""
     return all(_keepers[kind].accept_payment(order, lines) for kind, lines in _offer_lines(order).items())
+
+
+def payment_hold(order: Order) -> Conflict | None:
+    """Why an offer of the unpaid order refuses to have it paid now, if one does."""
+    return _first_hold(order, lambda keeper, lines: keeper.payment_hold(order, lines))
 
 
 def fulfilment_hold(order: Order) -> Conflict | None:

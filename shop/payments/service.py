@@ -21,7 +21,7 @@ from shop.core.errors import Conflict
 from shop.identity.models import Member, Merchant
 from shop.orders.models import Order, Payment
 from shop.orders.refunds import refund_late_payment
-from shop.orders.service import cancel_order, get_order, lock_order, mark_paid, offers_accept_payment
+from shop.orders.service import cancel_order, get_order, lock_order, mark_paid, offers_accept_payment, payment_hold
 from shop.orders.states import OrderAction, machine_for
 from shop.payments.errors import NotificationRejected
 from shop.payments.providers import PaymentProvider
@@ -39,6 +39,9 @@ def _check_payable(order: Order) -> None:
         raise Conflict(f"the order is {order.status}", code="not_payable", details={"status": order.status})
     if order.expires_at - utcnow() < MIN_TIME_TO_PAY:
         raise Conflict("the order is about to expire; place it again", code="order_expiring")
+    held = payment_hold(order)  # e.g. the group it would open has closed: take no money to send back
+    if held is not None:
+        raise held
 
 
 def start_payment(provider: PaymentProvider, merchant_id: int, member_id: int, order_id: int) -> dict[str, Any]:
@@ -168,8 +171,10 @@ def _apply_payment(provider: PaymentProvider, merchant_id: int, resource: dict[s
             _set_outcome(payment_id, "applied")
             return Handled("applied")
         # Its offer refuses it (a group buy's last seat went to another payment): the order is
-        # closed as if it had expired, and the payment goes back like a late one.
-        cancel_order(order.id, reason="offer_closed")
+        # closed as if it had expired, and the payment goes back like a late one. The offer says
+        # why (group_closed, offer_not_active), for the member reading the cancelled order.
+        held = payment_hold(order)
+        cancel_order(order.id, reason=held.code if held is not None else "offer_closed")
     # Paid after it expired (or paid twice): keep the record, give the money back.
     _set_outcome(payment_id, "late")
     refund_late_payment(order, payment_id, transaction_id, amount)

@@ -188,6 +188,11 @@ def test_two_payments_for_the_last_seat_one_gets_it_and_the_other_is_refunded(cl
     bobs = join(client, bob, group["id"], "group-last-bob").json
     carols = join(client, carol, group["id"], "group-last-carol").json
     assert fake_pay(client, bobs["order"]["order_no"]).status_code == 200
+    # No payment starts for a seat that is gone ...
+    refused = client.post(f"/api/v1/orders/{carols['order']['id']}/pay", headers=carol)
+    assert (refused.status_code, refused.json["error"]["code"]) == (409, "group_closed")
+    assert refused.json["error"]["details"]["reason"] == "succeeded"
+    # ... and one started before it went is sent back.
     late = fake_pay(client, carols["order"]["order_no"])
     assert late.status_code == 200
     db.session.expire_all()
@@ -197,6 +202,11 @@ def test_two_payments_for_the_last_seat_one_gets_it_and_the_other_is_refunded(cl
     assert refund.kind == "late_payment"
     held = db.session.execute(select(OfferUnit).where(OfferUnit.order_id == carol_order.id)).scalars().all()
     assert held == []  # back to the offer
+    # What carol reads: why, and her payment on its way back.
+    seen = client.get(f"/api/v1/orders/{carol_order.id}", headers=carol).json
+    listed = client.get(f"/api/v1/orders/{carol_order.id}/refunds", headers=carol).json["items"]
+    assert (seen["status"], seen["cancel_reason"]) == ("cancelled", "group_closed")
+    assert [(r["kind"], r["amount"]) for r in listed] == [("late_payment", carols["order"]["payable_total"])]
 
 
 def test_an_initiator_order_left_unpaid_cancels_its_group(client, ctx):
@@ -227,6 +237,9 @@ def test_group_buy_lines_are_sold_only_through_groups_and_bad_terms_are_422(clie
         ({"leader_price": 900, "leader_commission_bp": 500}, "leader_commission_bp"),
         ({"per_member_limit": 0}, "per_member_limit"),
         ({"on_expiry": "maybe"}, "on_expiry"),
+        ({"leader_price": 1500}, "leader_price"),  # not below the group price
+        ({"quota": 2}, "quota"),  # fewer units than a group's seats
+        ({"ends_at": (utcnow() + timedelta(seconds=20)).isoformat(), "starts_at": utcnow().isoformat()}, "ends_at"),
     ]:
         response = client.post(f"{M}/group-buys", json=offer_body(store["apple"], **extra), headers=store["staff"])
         assert response.status_code == 422, (extra, response.json)
@@ -341,6 +354,103 @@ def test_an_initiator_paying_after_staff_ended_the_offer_is_refunded_and_the_gro
     seen = client.get(f"/api/v1/groups/{opened['group']['id']}", headers=store["member"]).json
     assert seen["status"] == "cancelled"
     assert reload(Sku, store["apple"]).stock == 30  # the offer is closed: its unit went to the SKU
+
+
+def test_no_payment_starts_for_a_group_that_cannot_open_and_the_sweep_cancels_it(app, client, ctx):
+    store = store_with_apple(client)
+    offer = make_offer(client, store)
+    opened = open_group(client, store["member"], offer["id"], "group-ended-open").json
+    assert client.post(f"{M}/group-buys/{offer['id']}/end", headers=store["staff"]).status_code == 200
+
+    refused = client.post(f"/api/v1/orders/{opened['order']['id']}/pay", headers=store["member"])
+
+    assert (refused.status_code, refused.json["error"]["code"]) == (409, "offer_not_active")
+    assert sweep_groups() >= 1
+    run_burst(app)
+    seen = client.get(f"/api/v1/groups/{opened['group']['id']}", headers=store["member"]).json
+    order = client.get(f"/api/v1/orders/{opened['order']['id']}", headers=store["member"]).json
+    assert (seen["status"], order["status"], order["cancel_reason"]) == ("cancelled", "cancelled", "group_closed")
+    assert reload(Sku, store["apple"]).stock == 30
+    assert sweep_groups() == 0  # once
+
+
+def test_a_groups_terms_do_not_change_while_it_forms(client, ctx):
+    store = store_with_apple(client)
+    offer = make_offer(client, store)
+    path = f"{M}/group-buys/{offer['id']}"
+    paid(client, open_group(client, store["member"], offer["id"], "group-terms-open"))
+
+    for change in ({"price": 5000}, {"on_expiry": "complete"}, {"leader_price": 990}, {"time_limit_hours": 1}):
+        refused = client.patch(path, json=change, headers=store["staff"])
+        assert (refused.status_code, refused.json["error"]["code"]) == (409, "groups_forming"), change
+        assert list(refused.json["error"]["details"]["fields"]) == list(change)
+    assert client.patch(path, json={"price": 1500, "per_member_limit": 2}, headers=store["staff"]).status_code == 200
+    seen = client.get(path, headers=store["staff"]).json
+    assert (seen["price"], seen["on_expiry"], seen["per_member_limit"]) == (1500, "refund", 2)
+
+
+def test_a_closed_group_shows_no_countdown_and_no_seat_and_each_sees_their_own_order(client, ctx):
+    store = store_with_apple(client)
+    offer = make_offer(client, store, group_size=2)
+    opened = paid(client, open_group(client, store["member"], offer["id"], "group-seen-open"))
+    group = opened["group"]
+    (bob,) = members(client, store, "bob")
+    bobs = paid(client, join(client, bob, group["id"], "group-seen-bob"))
+
+    mine = client.get(f"/api/v1/groups/{group['id']}", headers=bob).json
+    theirs = client.get(f"/api/v1/groups/{group['id']}", headers=store["member"]).json
+    (listed,) = client.get("/api/v1/groups", headers=bob).json["items"]
+
+    assert (mine["status"], mine["seconds_left"], mine["seats_left"], mine["joined"]) == ("succeeded", None, 0, 2)
+    assert mine["my_order"] == {"id": bobs["order"]["id"], "status": "paid"}
+    assert theirs["my_order"] == {"id": opened["order"]["id"], "status": "paid"}
+    assert listed["my_order"]["id"] == bobs["order"]["id"]
+    assert "member_id" not in mine["members"][0]
+    staff = client.get(f"{M}/group-buys/{offer['id']}/groups", headers=store["staff"]).json["items"][0]
+    assert [(m["order_id"], m["leader"]) for m in staff["members"]] == [
+        (opened["order"]["id"], True),
+        (bobs["order"]["id"], False),
+    ]
+    assert "my_order" not in staff
+
+
+def test_coupons_the_server_would_choose_that_make_a_group_order_free_are_left_out(client, ctx):
+    store = store_with_apple(client)
+    offer = make_offer(client, store)
+    template = client.post(
+        f"{M}/coupon-templates",
+        json={
+            "name": "大额券",
+            "kind": "amount_off",
+            "amount": 100000,
+            "valid_days": 3,
+            "total_quantity": 5,
+            "offer_lines": True,
+            "channels": ["centre"],
+        },
+        headers=store["staff"],
+    )
+    assert template.status_code == 201, template.json
+    claimed = client.post(f"/api/v1/coupon-centre/{template.json['id']}/claim", headers=store["member"])
+    assert claimed.status_code == 201, claimed.json
+
+    point = client.post(
+        f"{M}/pickup-points",
+        json={"name": "点", "address": "1 号", "contact_name": "李", "contact_phone": "13900000000"},
+        headers=store["staff"],
+    ).json
+    path = f"/api/v1/group-buys/{offer['id']}/groups"
+
+    def open_for_pickup(key: str, **extra: Any):
+        body = {"fulfilment": "pickup", "pickup_point_id": point["id"], **extra}
+        return client.post(path, json=body, headers={**store["member"], "Idempotency-Key": key})
+
+    opened = open_for_pickup("group-free-open")
+
+    assert opened.status_code == 201, opened.json
+    assert (opened.json["order"]["discount_total"], opened.json["order"]["payable_total"]) == (0, 1500)
+    chosen = open_for_pickup("group-free-chosen", coupons=[claimed.json["id"]])
+    assert (chosen.status_code, chosen.json["error"]["code"]) == (409, "group_order_free")
 
 
 def test_a_group_order_that_coupons_would_make_free_is_refused(ctx):
