@@ -65,14 +65,15 @@ def _check_window(starts_at: datetime, ends_at: datetime, now: datetime, *, move
 MIN_WINDOW = timedelta(minutes=1)
 
 
-def _check_terms(kind: str, terms: Mapping[str, Any], quota: int) -> None:
+def _check_terms(kind: str, terms: Mapping[str, Any], quota: int | None = None) -> None:
     """Terms that make no sense together: an initiator's price not below the group price (the
-    initiator is the one who gets a better deal), fewer units than one group's seats."""
+    initiator is the one who gets a better deal); a new group buy with fewer units than one
+    group's seats (`quota`: lowered later, it may trim what is left of a sale)."""
     if kind != GROUP_BUY:
         return
     if terms.get("leader_price") is not None and terms["leader_price"] >= terms["price"]:
         raise _fields(leader_price="below the group price: it is the initiator's better deal")
-    if quota < terms["group_size"]:
+    if quota is not None and quota < terms["group_size"]:
         raise _fields(quota=f"at least the group size ({terms['group_size']}): a group needs a unit per seat")
 
 
@@ -128,15 +129,16 @@ def update_offer(merchant_id: int, offer_id: int, *, kind: str, changes: Mapping
             now,
             moved="ends_at" if "ends_at" in changes else "starts_at",
         )
-    if offer.kind == GROUP_BUY:
-        _keep_terms_of_forming_groups(offer, changes)
+    terms_changed = [key for key in GROUP_TERMS if key in changes and changes[key] != getattr(offer, key)]
     quota = changes.pop("quota", offer.quota)
     for key, value in changes.items():
         setattr(offer, key, value)
     if offer.leader_price is not None and offer.leader_commission_bp is not None:
         field = "leader_commission_bp" if "leader_commission_bp" in changes else "leader_price"
         raise _fields(**{field: "a leader_price or a leader_commission_bp, not both (set the other to null)"})
-    _check_terms(offer.kind, {key: getattr(offer, key) for key in ("leader_price", "price", "group_size")}, quota)
+    _check_terms(offer.kind, {key: getattr(offer, key) for key in ("leader_price", "price", "group_size")})
+    if offer.kind == GROUP_BUY and terms_changed:
+        _keep_terms_of_forming_groups(offer.id, terms_changed)
     if quota > offer.quota:
         stock.set_aside(offer, quota - offer.quota, staff_id=staff_id)
     elif quota < offer.quota:
@@ -170,23 +172,18 @@ def end_offer(merchant_id: int, offer_id: int, *, kind: str, staff_id: int) -> O
     return offer
 
 
-# What members of a group agreed to when they opened or joined it: no change while one forms.
+# What members of a group paid on: no change while one forms.
 GROUP_TERMS = ("price", "leader_price", "leader_commission_bp", "group_size", "time_limit_hours", "on_expiry")
 
 
-def _keep_terms_of_forming_groups(offer: Offer, changes: Mapping[str, Any]) -> None:
-    """409 `groups_forming` for a change of the group terms (price, size, time, 模拟成团 or not)
-    while a group of the (locked) offer is opening or forming: its members joined on those terms."""
-    changed = [key for key in GROUP_TERMS if key in changes and changes[key] != getattr(offer, key)]
-    if not changed:
-        return
+def _keep_terms_of_forming_groups(offer_id: int, changed: Sequence[str]) -> None:
+    """409 `groups_forming` for a change of the group terms (price, time, 模拟成团 or not) while a
+    group of the (locked) offer is forming: its members paid on those terms. (A group whose
+    initiator has not paid yet opens on the terms of the moment it is paid.)"""
     forming = db.session.execute(
         select(func.count())
         .select_from(Group)
-        .where(
-            Group.offer_id == offer.id,
-            Group.status.in_((GroupStatus.OPENING.value, GroupStatus.FORMING.value)),
-        )
+        .where(Group.offer_id == offer_id, Group.status == GroupStatus.FORMING.value)
     ).scalar_one()
     if forming:
         raise Conflict(

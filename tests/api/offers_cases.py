@@ -1032,11 +1032,8 @@ registry.add_path_cases(
             GROUP_BUY,
             "staff",
             _GROUP_BUY,
-            lambda s: {
+            lambda s: {  # its group terms stay: a group of it is forming (409 groups_forming)
                 "title": "被改了",
-                "price": 1,
-                "leader_commission_bp": 10_000,
-                "on_expiry": "complete",
                 "quota": 2,
                 "per_member_limit": 1,
                 "ends_at": iso(90),
