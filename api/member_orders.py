@@ -173,20 +173,25 @@ class Orders(MethodView):
         """Place an order from the cart or "buy now": reserves stock; unpaid, it expires."""
         caller = current_caller()
         key = idempotency_key()
-        with transaction():
-            placed = orders.place_order(
-                caller.merchant_id,
-                caller.subject_id,
-                items=args.get("items"),
-                from_cart=args["from_cart"],
-                fulfilment=args["fulfilment"],
-                address=args.get("address"),
-                pickup_point_id=args.get("pickup_point_id"),
-                remark=args["remark"],
-                selections=selections_of(args),
-                idempotency_key=key,
-                fingerprint=orders.request_fingerprint(args),
-            )
+        selections = selections_of(args)
+
+        def place() -> orders.Placed:
+            with transaction():
+                return orders.place_order(
+                    caller.merchant_id,
+                    caller.subject_id,
+                    items=args.get("items"),
+                    from_cart=args["from_cart"],
+                    fulfilment=args["fulfilment"],
+                    address=args.get("address"),
+                    pickup_point_id=args.get("pickup_point_id"),
+                    remark=args["remark"],
+                    selections=selections,
+                    idempotency_key=key,
+                    fingerprint=orders.request_fingerprint(args),
+                )
+
+        placed = orders.in_turn(place, chosen_by_server=selections is None)
         return placed.order, 200 if placed.replayed else 201
 
 

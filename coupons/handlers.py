@@ -38,7 +38,7 @@ from coupons import campaigns, prizes, referrals, service
 from coupons.checkout import coupon_ids
 from coupons.models import Coupon, CouponTemplate
 from shop.core.db import db, utcnow
-from shop.core.errors import Conflict, DomainError
+from shop.core.errors import DomainError, Superseded
 from shop.core.events import (
     GroupFailed,
     GroupJoined,
@@ -84,7 +84,9 @@ def on_order_placed(event: OrderPlaced) -> None:
     )
     gone = sorted(set(ids) - set(taken))
     if gone:
-        raise Conflict(
+        # Taken by another order of the member's placed at the same time (it held the row until
+        # it committed): a placement whose coupons the server chose is placed again without it.
+        raise Superseded(
             "a coupon of this order is no longer available",
             code="coupon_unavailable",
             details={"coupon_ids": gone},

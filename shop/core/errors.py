@@ -31,6 +31,12 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Superseded(Conflict):
+    """What the server chose for the request, not the caller (e.g. the coupons that price an order
+    best), was taken by a concurrent request meanwhile. Asked again, it chooses otherwise: a
+    caller that let the server choose may run the whole request once more."""
+
+
 class InvalidInput(DomainError):
     """A business rule about the input itself; details name the fields at fault."""
 

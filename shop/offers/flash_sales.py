@@ -21,7 +21,7 @@ from shop.offers import gate
 from shop.offers.models import FLASH_SALE, Offer
 from shop.offers.service import RUNNING, state_of
 from shop.offers.stock import any_unit_free, limit_reached, sold_out
-from shop.orders.service import Placed, place_order, placed_with_key
+from shop.orders.service import Placed, in_turn, place_order, placed_with_key
 
 
 def not_active(offer: Offer, state: str) -> Conflict:
@@ -110,7 +110,9 @@ def place_flash_order(
         if not retry:
             raise sold_out(offer_id)
     ends_at = None
-    try:
+
+    def place() -> Placed:
+        nonlocal ends_at
         with transaction():
             offer = sale_without_flush_wait(merchant_id, offer_id)
             ends_at = offer.ends_at
@@ -126,6 +128,9 @@ def place_flash_order(
                 idempotency_key=idempotency_key,
                 fingerprint=fingerprint,
             )
+
+    try:
+        return in_turn(place, chosen_by_server=selections is None)
     except Conflict as exc:
         if exc.code == "sold_out" and ends_at is not None and _sold_for_good(exc, offer_id):
             gate.mark_sold_out(merchant_id, offer_id, seen, ends_at)

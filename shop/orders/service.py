@@ -26,7 +26,7 @@ from shop.checkout import pricing
 from shop.checkout.cart import cart_items
 from shop.checkout.models import CartItem
 from shop.core.db import Direct, db, insert_as_loaded, new_row, utcnow
-from shop.core.errors import Conflict, InvalidInput, NotFound
+from shop.core.errors import Conflict, InvalidInput, NotFound, Superseded
 from shop.core.events import AdjustmentInfo, OrderCancelled, OrderCompleted, OrderLineInfo, OrderPaid, OrderPlaced, bus
 from shop.core.locking import locked
 from shop.core.pagination import Page, keyset_page
@@ -322,6 +322,24 @@ def give_back_stock(order: Order, units: Sequence[tuple[OrderLine, int]], *, rea
     for kind in sorted(by_kind):
         _keepers[kind].give_back(order, by_kind[kind])
     release_stock(order.merchant_id, plain, reason=reason)
+
+
+PLACEMENT_ATTEMPTS = 3
+
+
+def in_turn(place: Callable[[], Placed], *, chosen_by_server: bool) -> Placed:
+    """Run `place` (a placement in a transaction of its own) again when what the server chose for
+    it, such as the coupons, was taken by a placement of the same member's at the same time
+    (`Superseded`): the answer it would have got had they come one after the other. Only for a
+    request that left the choice to the server; up to PLACEMENT_ATTEMPTS (the second attempt
+    waits for the other placement to end, the third sees what it took)."""
+    for attempt in range(1, PLACEMENT_ATTEMPTS + 1):
+        try:
+            return place()
+        except Superseded:
+            if not chosen_by_server or attempt == PLACEMENT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
 
 
 def place_order(

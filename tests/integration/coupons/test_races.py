@@ -122,6 +122,31 @@ def test_one_coupon_in_two_orders_placed_at_once_makes_one_order(app):
     assert (coupon.status, coupon.order_id) == ("locked", placed["id"])
 
 
+def test_orders_placed_at_once_with_the_coupons_left_to_the_server_are_all_placed_and_one_takes_the_coupon(app):
+    """As one after the other: the first takes the coupon, the others are placed without it
+    (not refused over a coupon their member never chose)."""
+    shop = _shop(app)
+    code = shop["merchant"].code
+    headers = _in_app(app, lambda: member_headers(app.test_client(), code, "auto"))
+    member_id = _in_app(app, lambda: app.test_client().get("/api/v1/me", headers=headers).json["id"])
+    assert _claim(app, shop["merchant"].id, member_id, shop["template_id"]) == "issued"
+
+    def place(i: int):
+        return app.test_client().post(
+            "/api/v1/orders",
+            json=order_body(shop["sku_id"], 1),
+            headers={**headers, "Idempotency-Key": f"auto-orders-{i:04d}"},
+        )
+
+    responses = race(4, place)
+
+    assert [r.status_code for r in responses] == [201] * 4, [r.json for r in responses]
+    assert sorted(r.json["discount_total"] for r in responses) == [0, 0, 0, 1000]
+    coupon = _in_app(app, lambda: db.session.execute(select(Coupon)).scalar_one())
+    taker = next(r.json["id"] for r in responses if r.json["discount_total"])
+    assert (coupon.status, coupon.order_id) == ("locked", taker)
+
+
 def test_two_issues_of_one_source_make_one_coupon(app):
     shop = _shop(app)
     member = _members(app, shop["merchant"].id, 1)[0]
