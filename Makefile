@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench-catalog bench-orders bench-coupons bench-settlement bench-campaigns bench-flash-sale clean
+.PHONY: install run test lint bench-catalog bench-orders bench-coupons bench-settlement bench-campaigns bench-flash-sale bench-request-floor clean
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,9 @@ bench-settlement: install
 
 bench-campaigns: install
 	$(BIN)/python bench/campaigns.py
+
+bench-request-floor: install
+	$(BIN)/python bench/request_floor.py
 
 bench-flash-sale: install
 	$(BIN)/python bench/flash_sale.py

@@ -267,8 +267,8 @@ def gunicorn_options() -> list[str]:
     return options
 
 
-def gunicorn_args(port: int) -> list[str]:
-    args = [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"{HOST}:{port}", *gunicorn_options()]
+def gunicorn_args(port: int, app: str = "wsgi:app") -> list[str]:
+    args = [sys.executable, "-m", "gunicorn", app, "--bind", f"{HOST}:{port}", *gunicorn_options()]
     return [*args, "--log-level", "warning", "--backlog", "256"]
 
 
@@ -279,7 +279,8 @@ def gunicorn_description() -> str:
 class Server:
     """gunicorn wsgi:app as a child process (its own process group) on a free 127.0.0.1 port."""
 
-    def __init__(self, database_url: str, redis_url: str, cache_ttl: int, **env: str) -> None:
+    def __init__(self, database_url: str, redis_url: str, cache_ttl: int, *, app: str = "wsgi:app", **env: str) -> None:
+        """`app`: the WSGI app as gunicorn names it ("floor_app:app" is bench/floor_app.py's)."""
         self.port = free_port()
         environ = dict(os.environ)
         environ.update(
@@ -291,7 +292,9 @@ class Server:
             CATALOG_CACHE_TTL=str(cache_ttl),
             **env,
         )
-        self.proc = subprocess.Popen(gunicorn_args(self.port), cwd=ROOT, env=environ, start_new_session=True)
+        if app != "wsgi:app":  # a benchmark's own app (bench/floor_app.py): found after the project's
+            environ["PYTHONPATH"] = str(ROOT / "bench")
+        self.proc = subprocess.Popen(gunicorn_args(self.port, app), cwd=ROOT, env=environ, start_new_session=True)
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

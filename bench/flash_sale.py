@@ -119,15 +119,23 @@ order nobody has started paying (see `shop.offers.flash_sales.sale_without_flush
 6 statements (the offer, the key, the SKU and settings, the member's coupons, the order and its
 line, the count and units in one).
 
-**Why the goal is missed.** Both the placements and the sold-out answers are bound by the CPU the
-app spends per request, not by the database: with the 2 CPUs shared, the gunicorn workers use
-~1.1 CPU-ms per buyer, the sold-out answer alone runs at about 70% of the raw rate, and a placement
-(the pricing door with the coupons adjuster, the ORM, the order's serialization) costs about twice
-as much. More sync workers made it worse (4 workers: 19.8% against 27.9% in one earlier run: the
-CPUs are busy, not waiting), and gthread workers too (28.1%). So reaching 1.0x needs a request far
-cheaper than a Flask placement: an atomic gate in Redis that accepts the order (units, limit,
-Idempotency-Key in one Lua call) and writes accepted orders to PostgreSQL in batches, with the
-database still the source of truth. That is the next step of issue 16 and is not built yet.
+**Why the goal is missed, and what it takes.** The placements and the sold-out answers are bound
+by what the app spends per request, not by the database. bench/request_floor.py ("Request floor"
+below) measures, in one run beside the raw rate, the layers a placement pays before any work of
+its own: Flask alone and the API with its hooks and the member's token run at over 3x the raw
+rate, plus the placement's body schema at about 2.5x, plus one Redis round trip under 2x, and the
+sold-out answer (the gate's MGET, then the key looked up in PostgreSQL) below 1x. A sync
+worker holds a request through its waits: with 2 workers the raw rate leaves under 2 ms of a
+worker per order, the schema and one Redis call take about 1 ms of it, and a placement today (six
+statements in a transaction, the pricing door with the coupons adjuster, the ORM, the order's
+serialization) about 4 ms. More sync workers made it worse (4 workers: 19.8% against 27.9% in one
+earlier run: the CPUs are busy, not waiting), and gthread workers too (28.1%). The next step of
+issue 16 (not built yet): a flash placement of one round trip, one statement that claims the key,
+counts the member, takes the unit and inserts the order and its line, priced from the sale read
+once per process (the flash price, the merchant's fee rules), committed asynchronously, for a
+member with no usable coupon (the statement checks; the others keep today's path), answered from
+what it returns; and a sold-out answer without its PostgreSQL read (the keys of placed flash
+orders kept in Redis beside the gate, rebuilt from PostgreSQL like the gate).
 """
 # -----------------------------------------------------------------------------------------------------
 

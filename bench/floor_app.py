@@ -1,0 +1,63 @@
+"""WSGI apps for bench/request_floor.py (benchmark only, never deployed): how much of a request's
+cost is the stack's before any work of the shop.
+
+- `bare`: Flask alone, no extension, no hook: the POST reads the JSON body and answers 201.
+- `app`: the real API (`api.create_app`, every hook and extension) with three probe routes under
+  /api/v1/bench-floor/ on the member flash-sale blueprint, each adding one layer of a flash
+  placement: the member's token (`member_required`), the placement's body schema
+  (`FlashOrderCreateSchema`, through flask-smorest as the real endpoint), then one Redis round
+  trip (a Lua call through the request path's guarded client, as the sold-out gate makes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from api import create_app
+from api import member_flash_sales as flash
+from api.auth import current_caller, member_required
+from api.schemas.offers import FlashOrderCreateSchema
+from shop.core.cache import redis_client
+
+PREFIX = "/bench-floor"  # under the blueprint's /api/v1
+_ONE_CALL = "return redis.call('INCR', KEYS[1])"
+
+bare = Flask("bench_floor_bare")
+
+
+@bare.get("/api/v1/ping")
+def bare_ping() -> ResponseReturnValue:
+    return jsonify(ok=True)
+
+
+@bare.post("/bare")
+def bare_post() -> ResponseReturnValue:
+    return jsonify(quantity=request.get_json()["quantity"]), 201
+
+
+@flash.blp.route(f"{PREFIX}/auth", methods=["POST"])
+@member_required
+def with_auth() -> ResponseReturnValue:
+    return jsonify(member=current_caller().subject_id), 201
+
+
+@flash.blp.route(f"{PREFIX}/schema", methods=["POST"])
+@member_required
+@flash.blp.arguments(FlashOrderCreateSchema)
+def with_schema(args: dict[str, Any]) -> ResponseReturnValue:
+    return jsonify(quantity=args["quantity"]), 201
+
+
+@flash.blp.route(f"{PREFIX}/redis", methods=["POST"])
+@member_required
+@flash.blp.arguments(FlashOrderCreateSchema)
+def with_redis(args: dict[str, Any]) -> ResponseReturnValue:
+    client = redis_client()
+    count = client.register_script(_ONE_CALL)(keys=["gs:bench-floor"], client=client)
+    return jsonify(quantity=args["quantity"], count=count), 201
+
+
+app = create_app()
