@@ -126,6 +126,7 @@ def record(
     lines = [line for line in lines if line.paid_amount > 0 and line.quantity > 0]
     overrides = overrides_for(merchant_id, [line.product_id for line in lines if line.product_id is not None])
     values = []
+    given: dict[int, int] = {}  # per line, what the levels before took: together never above what it paid
     for level, member_id in enumerate(chain, start=1):
         earner = earners.get(member_id)
         if earner is None:
@@ -141,6 +142,8 @@ def record(
                 overrides=overrides,
             )
             amount = rule.amount(line.paid_amount, line.quantity) if rule is not None else 0
+            amount = min(amount, line.paid_amount - given.get(line.line_id, 0))
+            given[line.line_id] = given.get(line.line_id, 0) + max(amount, 0)
             if amount <= 0:
                 continue
             values.append(

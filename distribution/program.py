@@ -48,6 +48,9 @@ _DEFAULTS = {
 }
 
 
+ALL_OF_A_LINE_BP = 10_000  # bp: the levels' commissions on a line, together, at most what it paid
+
+
 def levels_not_allowed(field: str = "levels") -> InvalidInput:
     return InvalidInput(LEVELS_REASON, code="levels_not_allowed", details={"fields": {field: [LEVELS_REASON]}})
 
@@ -81,6 +84,10 @@ def update_program(merchant_id: int, **changes: Any) -> Program:
     for name, value in changes.items():
         setattr(program, name, value)
     errors: dict[str, list[str]] = {}
+    if rates is not None and len(rates) != program.levels:
+        errors["rates_bp"] = [f"one rate per level: {program.levels}"]
+    elif sum(rates_of(program)) > ALL_OF_A_LINE_BP:
+        errors["rates_bp"] = [f"the levels together at most {ALL_OF_A_LINE_BP} bp: all of what a line paid"]
     if program.binding_rule == "first_lapsing" and not program.lapse_days:
         errors["lapse_days"] = ["required when the binding lapses (binding_rule first_lapsing)"]
     if program.join_rule == "spending" and program.join_min_spent <= 0:

@@ -149,6 +149,9 @@ def test_three_levels_or_more_are_refused_with_the_reason(client, body, field):
         ({"binding_rule": "first_lapsing"}, "lapse_days"),
         ({"join_rule": "spending", "join_min_spent": 0}, "join_min_spent"),
         ({"withdrawal_fee_bp": 10001}, "withdrawal_fee_bp"),
+        ({"levels": 2, "rates_bp": [6000, 5000]}, "rates_bp"),  # more than a line paid, together
+        ({"levels": 2, "rates_bp": [700]}, "rates_bp"),  # one rate per level
+        ({"levels": 1, "rates_bp": [1000, 500]}, "rates_bp"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_field_and_change_nothing(client, body, field):
@@ -299,6 +302,23 @@ def test_overrides_per_product_and_sku_and_tier_rates_apply(client, shop):
     paid_order(client, shop.carol, order_body(shop.sku, 4))
     assert [(c["level"], c["amount"], c["fixed_amount"]) for c in shop.commissions(shop.bob)] == [(1, 1000, 250)]
     assert shop.commissions(shop.alice) == []
+
+
+def test_a_lines_commissions_across_the_levels_never_add_up_to_more_than_it_paid(client, shop):
+    from shop.catalog.models import Sku
+
+    product = db.session.get(Sku, shop.sku).product_id
+    for override in (
+        {"product_id": product, "level": 1, "mode": "fixed", "fixed_amount": 99_999},
+        {"product_id": product, "level": 2, "mode": "rate", "rate_bp": 10_000},
+    ):
+        assert client.put(f"{S}/overrides", json=override, headers=shop.owner).status_code == 200
+
+    order = paid_order(client, shop.carol, order_body(shop.sku, 2))
+
+    paid = sum(line["paid_amount"] for line in order["lines"])
+    assert [(c["level"], c["amount"]) for c in shop.commissions(shop.bob)] == [(1, paid)]
+    assert shop.commissions(shop.alice) == []  # the first level took all the line paid
 
 
 # --- the money trail -----------------------------------------------------------------------------
