@@ -67,6 +67,7 @@ def summary(merchant_id: int, member_id: int, *, now: datetime | None = None) ->
 def commission_view(commission: Commission, order: Order | None, buyer: Member | None) -> dict[str, Any]:
     return {
         "id": commission.id,
+        "distributor_id": commission.distributor_id,
         "order_id": commission.order_id,
         "order_no": order.order_no if order else "",
         "order_status": order.status if order else "",

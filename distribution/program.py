@@ -48,6 +48,9 @@ _DEFAULTS = {
 }
 
 
+# WeChat Pay asks for the payee's (encrypted) real name on transfers of 2,000 yuan or more; a
+# withdrawal stays below that.
+MAX_WITHDRAWAL = 199_999
 ALL_OF_A_LINE_BP = 10_000  # bp: the levels' commissions on a line, together, at most what it paid
 
 
@@ -90,6 +93,8 @@ def update_program(merchant_id: int, **changes: Any) -> Program:
         errors["rates_bp"] = [f"the levels together at most {ALL_OF_A_LINE_BP} bp: all of what a line paid"]
     if program.binding_rule == "first_lapsing" and not program.lapse_days:
         errors["lapse_days"] = ["required when the binding lapses (binding_rule first_lapsing)"]
+    if program.min_withdrawal > MAX_WITHDRAWAL:
+        errors["min_withdrawal"] = [f"at most {MAX_WITHDRAWAL}: the most one withdrawal may be"]
     if program.join_rule == "spending" and program.join_min_spent <= 0:
         errors["join_min_spent"] = ["required (above 0) when members join by spending"]
     if errors:

@@ -30,7 +30,7 @@ from sqlalchemy import select, update
 from distribution import ledger
 from distribution.distributors import NOT_A_DISTRIBUTOR, active_distributor, distributor_of
 from distribution.models import Distributor, Withdrawal
-from distribution.program import get_program
+from distribution.program import MAX_WITHDRAWAL, get_program
 from distribution.states import WITHDRAWAL_MACHINE, DistributorStatus, WithdrawalAction, WithdrawalStatus
 from shop.core.db import db, utcnow
 from shop.core.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -42,9 +42,6 @@ from shop.identity.models import Member, Merchant
 from shop.payments.providers import payment_provider
 
 PAY_JOB = "distribution.pay_withdrawal"
-# WeChat Pay asks for the payee's (encrypted) real name on transfers of 2,000 yuan or more; a
-# withdrawal stays below that.
-MAX_WITHDRAWAL = 199_999
 # WeChat's refusals of a transfer that repeating the same bill will not change: the money returns.
 FINAL_REFUSALS = frozenset({"PARAM_ERROR", "INVALID_REQUEST", "NO_AUTH", "ACCOUNT_ERROR", "OPENID_INVALID"})
 CONFIRM_WITHIN = timedelta(hours=24)

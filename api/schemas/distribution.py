@@ -247,6 +247,7 @@ class LedgerPageSchema(Schema):
 
 class CommissionSchema(Schema):
     id = fields.Integer()
+    distributor_id = fields.Integer(metadata={"description": "who earns it"})
     order_id = fields.Integer()
     order_no = fields.String()
     order_status = fields.String()

@@ -155,10 +155,10 @@ def issue_refund(
     if kind != RefundKind.GROUP_FAILED:
         _not_held(order)
     _no_refund_in_progress(order)
-    refund = _create_refund(order, lines, kind=kind, reason=reason)
+    refund = _create_refund(order, lines, kind=kind, reason=reason, now=now)
     if staff_id is not None:
         refund.decided_by = staff_id
-        refund.decided_at = now
+        refund.decided_at = now  # born decided, at the moment it was made
     db.session.flush()
     _submit_later(refund)
     return refund
@@ -182,7 +182,14 @@ def _no_refund_in_progress(order: Order) -> None:
         )
 
 
-def _create_refund(order: Order, lines: Sequence[Mapping[str, int]] | None, *, kind: RefundKind, reason: str) -> Refund:
+def _create_refund(
+    order: Order,
+    lines: Sequence[Mapping[str, int]] | None,
+    *,
+    kind: RefundKind,
+    reason: str,
+    now: datetime | None = None,
+) -> Refund:
     """The refund of `lines` (everything not yet refunded when None) of a locked order, in the
     kind's first status; shipping with everything of an order not yet sent; restocked when
     nothing was sent."""
@@ -245,6 +252,7 @@ def _create_refund(order: Order, lines: Sequence[Mapping[str, int]] | None, *, k
         shipping_amount=shipping,
         reason=reason,
         restock=not_sent and order.kind == GOODS,  # the other kinds took no stock
+        created_at=now or utcnow(),
     )
     refund.lines = refund_lines
     db.session.add(refund)

@@ -152,6 +152,7 @@ def test_three_levels_or_more_are_refused_with_the_reason(client, body, field):
         ({"levels": 2, "rates_bp": [6000, 5000]}, "rates_bp"),  # more than a line paid, together
         ({"levels": 2, "rates_bp": [700]}, "rates_bp"),  # one rate per level
         ({"levels": 1, "rates_bp": [1000, 500]}, "rates_bp"),
+        ({"min_withdrawal": 200_000}, "min_withdrawal"),  # above what one withdrawal may be
     ],
 )
 def test_bad_settings_are_refused_naming_the_field_and_change_nothing(client, body, field):
@@ -318,6 +319,8 @@ def test_a_lines_commissions_across_the_levels_never_add_up_to_more_than_it_paid
 
     paid = sum(line["paid_amount"] for line in order["lines"])
     assert [(c["level"], c["amount"]) for c in shop.commissions(shop.bob)] == [(1, paid)]
+    listed = client.get(f"{S}/commissions", query_string={"order_id": order["id"]}, headers=shop.owner).json["items"]
+    assert [(c["distributor_id"], c["amount"]) for c in listed] == [(shop.distributor_id(shop.bob), paid)]
     assert shop.commissions(shop.alice) == []  # the first level took all the line paid
 
 
