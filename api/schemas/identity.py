@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -104,8 +105,15 @@ def _birthday(value: date) -> None:
         raise ValidationError(problem)
 
 
+def _visible(value: str) -> None:
+    """A nickname shows something: not only spaces or invisible format characters (zero-width
+    spaces and joiners, direction marks); "" clears it."""
+    if value and all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in value):
+        raise ValidationError('needs a visible character (or "" to clear it)')
+
+
 class ProfileUpdateSchema(InputSchema):
-    nickname = fields.String(validate=validate.Length(max=64))
+    nickname = fields.String(validate=[validate.Length(max=64), _visible])
     avatar_url = fields.Url(validate=validate.Length(max=512), schemes={"https", "http"})
     birthday = IsoDate(
         allow_none=True,

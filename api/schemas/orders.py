@@ -326,7 +326,13 @@ class StaffOrderListArgsSchema(MemberOrderListArgsSchema):
 
 
 class ExportArgsSchema(InputSchema):
+    """The staff list's filters."""
+
     status = fields.String(validate=validate.OneOf(ORDER_STATUSES))
+    kind = fields.String(validate=validate.OneOf(ORDER_KINDS))
+    q = fields.String(
+        validate=validate.Length(min=1, max=64), metadata={"description": "order number prefix or tracking number"}
+    )
     created_from = fields.DateTime()
     created_to = fields.DateTime()
 

@@ -434,6 +434,7 @@ registry.add_cases(
         Bad(STAFF_ORDERS, "a forged cursor", with_(cursor=FORGED), ("cursor",), code="invalid_cursor"),
         Bad(STAFF_ORDERS, "a cursor past bigint", with_(cursor=cursor_of([2**64])), ("cursor",), code="invalid_cursor"),
         Bad(EXPORT, "unknown status", with_(status="lost"), ("status",)),
+        Bad(EXPORT, "unknown kind", with_(kind="gift"), ("kind",)),
         Bad(EXPORT, "created_from is not a time", with_(created_from="last week"), ("created_from",), NOT_DATETIME),
         Bad(EXPORT, "created_to is a number", with_(created_to=5), ("created_to",), NOT_DATETIME),
         # shipping

@@ -494,6 +494,13 @@ def test_the_csv_export_has_a_header_and_one_row_per_order_in_fen(client, store,
 def test_the_csv_export_filters_by_status_and_shows_only_this_merchants_orders(ctx, client, store, orders):
     rows = _export(client, store["staff"], "?status=paid")
     assert [row[0] for row in rows[1:]] == [orders["theirs"]["order_no"]]
+    # the list's other filters too: kind, an order number prefix
+    assert [row[0] for row in _export(client, store["staff"], "?kind=goods&status=paid")[1:]] == [
+        orders["theirs"]["order_no"]
+    ]
+    assert _export(client, store["staff"], "?kind=top_up")[1:] == []
+    prefix = orders["unpaid"]["order_no"]
+    assert [row[0] for row in _export(client, store["staff"], f"?q={prefix}")[1:]] == [prefix]
     other = make_merchant()
     assert _export(client, staff_headers(client, other.code)) == [rows[0]]
     make_staff(store["merchant"], "finance", "fin-csv")

@@ -406,6 +406,19 @@ def test_patch_me_with_one_field_leaves_the_other(ctx, client):
     assert response.json["avatar_url"] == "https://img.example.com/a.png"
 
 
+@pytest.mark.parametrize("nickname", ["\u200b\u200b", "   ", "\u200d\u2060 \u200e"])
+def test_a_nickname_of_nothing_visible_is_refused_and_an_empty_one_clears_it(ctx, client, nickname):
+    merchant = make_merchant()
+    headers = member_headers(client, merchant.code, "ghost")
+    assert client.patch("/api/v1/me", headers=headers, json={"nickname": "小王"}).status_code == 200
+
+    refused = client.patch("/api/v1/me", headers=headers, json={"nickname": nickname})
+
+    assert refused.status_code == 422 and "nickname" in refused.json["error"]["details"]["fields"]
+    assert client.get("/api/v1/me", headers=headers).json["nickname"] == "小王"
+    assert client.patch("/api/v1/me", headers=headers, json={"nickname": ""}).json["nickname"] == ""
+
+
 def test_patch_me_changes_only_the_callers_profile(ctx, client):
     merchant = make_merchant()
     alice = member_headers(client, merchant.code, "alice")
