@@ -171,9 +171,44 @@ def _int_cases(key: tuple[str, str], name: str) -> list[Bad]:
     ]
 
 
+def _offer_terms_cases(key: tuple[str, str], *, title_char: str, title_number: int) -> list[Bad]:
+    """What both kinds of offer check alike: the per-member limit (1..1000), the title, the window
+    (aware ISO datetimes a timestamp column can hold, the end after the start), what the server
+    keeps."""
+    return [
+        Bad(key, "per_member_limit 0", with_(per_member_limit=0), ("per_member_limit",)),
+        Bad(key, "a per-member limit above 1000", with_(per_member_limit=1001), ("per_member_limit",)),
+        *_int_cases(key, "per_member_limit"),
+        Bad(key, "an empty title", with_(title=""), ("title",)),
+        Bad(key, "a title past 120 characters", with_(title=title_char * 121), ("title",)),
+        Bad(key, "a title that is a number", with_(title=title_number), ("title",), NOT_STRING),
+        Bad(key, "a title null", with_(title=None), ("title",), NOT_NULL),
+        Bad(key, "a naive start", with_(starts_at="2030-01-01T00:00:00"), ("starts_at",)),
+        Bad(key, "a naive end", with_(ends_at="2030-01-01T00:00:00"), ("ends_at",)),
+        Bad(key, "a start that is not a date", with_(starts_at="tomorrow"), ("starts_at",), NOT_DATETIME),
+        Bad(key, "an end that is a number", with_(ends_at=1893456000), ("ends_at",), NOT_DATETIME),
+        Bad(key, "a start null", with_(starts_at=None), ("starts_at",), NOT_NULL),
+        Bad(key, "an end null", with_(ends_at=None), ("ends_at",), NOT_NULL),
+        Bad(key, "a start in year 1", with_(starts_at="0001-01-01T00:00:00+08:00"), ("starts_at",), OUT_OF_RANGE),
+        Bad(key, "an end in year 10000 in UTC", with_(ends_at="9999-12-31T23:59:59-08:00"), ("ends_at",), OUT_OF_RANGE),
+        Bad(
+            key,
+            "an end at the start",
+            lambda w, valid: {**valid, **_same_instant(30)},
+            ("ends_at",),
+            AFTER_START,
+        ),
+        Bad(key, "the state is the server's", with_(state="running"), ("state",), UNKNOWN),
+        Bad(key, "the units left are the server's", with_(left=100), ("left",), UNKNOWN),
+        Bad(key, "the units sold are the server's", with_(sold=0), ("sold",), UNKNOWN),
+        Bad(key, "the units returned are the server's", with_(returned=0), ("returned",), UNKNOWN),
+    ]
+
+
 def _terms_cases(key: tuple[str, str]) -> list[Bad]:
     """What a sale's terms refuse, whether it is being made or changed."""
     return [
+        *_offer_terms_cases(key, title_char="秒", title_number=7),
         # the flash price: whole fen, above 0
         Bad(key, "price 0", with_(price=0), ("price",)),
         Bad(key, "a negative price", with_(price=-990), ("price",)),
@@ -187,29 +222,12 @@ def _terms_cases(key: tuple[str, str]) -> list[Bad]:
         Bad(key, "a negative quota", with_(quota=-1), ("quota",)),
         Bad(key, "a quota above 100000", with_(quota=100_001), ("quota",)),
         *_int_cases(key, "quota"),
-        # the per-member limit: at least 1
-        Bad(key, "per_member_limit 0", with_(per_member_limit=0), ("per_member_limit",)),
-        Bad(key, "a per-member limit above 1000", with_(per_member_limit=1001), ("per_member_limit",)),
-        *_int_cases(key, "per_member_limit"),
         # the time to pay: 5..120 minutes
         Bad(key, "payment_minutes 4", with_(payment_minutes=4), ("payment_minutes",)),
         Bad(key, "payment_minutes 121", with_(payment_minutes=121), ("payment_minutes",)),
         Bad(key, "payment_minutes 0", with_(payment_minutes=0), ("payment_minutes",)),
         *_int_cases(key, "payment_minutes"),
-        # the title
-        Bad(key, "an empty title", with_(title=""), ("title",)),
-        Bad(key, "a title past 120 characters", with_(title="秒" * 121), ("title",)),
-        Bad(key, "a title that is a number", with_(title=7), ("title",), NOT_STRING),
-        Bad(key, "a title null", with_(title=None), ("title",), NOT_NULL),
-        # the window: aware ISO datetimes a timestamp column can hold, the end after the start
-        Bad(key, "a naive start", with_(starts_at="2030-01-01T00:00:00"), ("starts_at",)),
-        Bad(key, "a naive end", with_(ends_at="2030-01-01T00:00:00"), ("ends_at",)),
-        Bad(key, "a start that is not a date", with_(starts_at="tomorrow"), ("starts_at",), NOT_DATETIME),
-        Bad(key, "an end that is a number", with_(ends_at=1893456000), ("ends_at",), NOT_DATETIME),
-        Bad(key, "a start null", with_(starts_at=None), ("starts_at",), NOT_NULL),
-        Bad(key, "an end null", with_(ends_at=None), ("ends_at",), NOT_NULL),
-        Bad(key, "a start in year 1", with_(starts_at="0001-01-01T00:00:00+08:00"), ("starts_at",), OUT_OF_RANGE),
-        Bad(key, "an end in year 10000 in UTC", with_(ends_at="9999-12-31T23:59:59-08:00"), ("ends_at",), OUT_OF_RANGE),
+        # the window, beyond what both kinds check
         Bad(key, "a start in 1999", with_(starts_at="1999-12-31T23:00:00+00:00"), ("starts_at",), OUT_OF_RANGE),
         Bad(
             key,
@@ -218,18 +236,7 @@ def _terms_cases(key: tuple[str, str]) -> list[Bad]:
             ("ends_at",),
             AFTER_START,
         ),
-        Bad(
-            key,
-            "an end at the start",
-            lambda w, valid: {**valid, **_same_instant(30)},
-            ("ends_at",),
-            AFTER_START,
-        ),
-        # what the server keeps
-        Bad(key, "the state is the server's", with_(state="running"), ("state",), UNKNOWN),
-        Bad(key, "the units left are the server's", with_(left=100), ("left",), UNKNOWN),
-        Bad(key, "the units sold are the server's", with_(sold=0), ("sold",), UNKNOWN),
-        Bad(key, "the units returned are the server's", with_(returned=0), ("returned",), UNKNOWN),
+        # what is the route's or a group buy's
         Bad(key, "the kind is the route's", with_(kind="group_buy"), ("kind",), UNKNOWN),
         Bad(key, "a group buy's size", with_(group_size=3), ("group_size",), UNKNOWN),
         Bad(key, "ended early is the end action's", with_(ended_early_at=iso(0)), ("ended_early_at",), UNKNOWN),
@@ -684,6 +691,7 @@ registry.add_endpoints(
 def _group_terms_cases(key: tuple[str, str]) -> list[Bad]:
     """What a group buy's terms refuse, whether it is being made or changed."""
     return [
+        *_offer_terms_cases(key, title_char="团", title_number=3),
         # the group price: whole fen, above 0
         Bad(key, "price 0", with_(price=0), ("price",)),
         Bad(key, "a negative price", with_(price=-990), ("price",)),
@@ -749,25 +757,8 @@ def _group_terms_cases(key: tuple[str, str]) -> list[Bad]:
         Bad(key, "a negative quota", with_(quota=-1), ("quota",)),
         Bad(key, "a quota above 100000", with_(quota=100_001), ("quota",)),
         *_int_cases(key, "quota"),
-        # the per-member limit: 1..1000
-        Bad(key, "per_member_limit 0", with_(per_member_limit=0), ("per_member_limit",)),
-        Bad(key, "a per-member limit above 1000", with_(per_member_limit=1001), ("per_member_limit",)),
-        *_int_cases(key, "per_member_limit"),
-        # the title
-        Bad(key, "an empty title", with_(title=""), ("title",)),
-        Bad(key, "a title past 120 characters", with_(title="团" * 121), ("title",)),
-        Bad(key, "a title that is a number", with_(title=3), ("title",), NOT_STRING),
-        Bad(key, "a title null", with_(title=None), ("title",), NOT_NULL),
-        # the window: aware ISO datetimes a timestamp column can hold, the end after the start
-        Bad(key, "a naive start", with_(starts_at="2030-01-01T00:00:00"), ("starts_at",)),
-        Bad(key, "a naive end", with_(ends_at="2030-01-01T00:00:00"), ("ends_at",)),
+        # the window, beyond what both kinds check
         Bad(key, "a start that is a date alone", with_(starts_at="2030-01-01"), ("starts_at",)),
-        Bad(key, "a start that is not a date", with_(starts_at="tomorrow"), ("starts_at",), NOT_DATETIME),
-        Bad(key, "an end that is a number", with_(ends_at=1893456000), ("ends_at",), NOT_DATETIME),
-        Bad(key, "a start null", with_(starts_at=None), ("starts_at",), NOT_NULL),
-        Bad(key, "an end null", with_(ends_at=None), ("ends_at",), NOT_NULL),
-        Bad(key, "a start in year 1", with_(starts_at="0001-01-01T00:00:00+08:00"), ("starts_at",), OUT_OF_RANGE),
-        Bad(key, "an end in year 10000 in UTC", with_(ends_at="9999-12-31T23:59:59-08:00"), ("ends_at",), OUT_OF_RANGE),
         Bad(
             key,
             "the window the wrong way round",
@@ -775,18 +766,7 @@ def _group_terms_cases(key: tuple[str, str]) -> list[Bad]:
             ("ends_at",),
             AFTER_START,
         ),
-        Bad(
-            key,
-            "an end at the start",
-            lambda w, valid: {**valid, **_same_instant(30)},
-            ("ends_at",),
-            AFTER_START,
-        ),
         # what the server keeps, and what is the flash sale's
-        Bad(key, "the state is the server's", with_(state="running"), ("state",), UNKNOWN),
-        Bad(key, "the units left are the server's", with_(left=100), ("left",), UNKNOWN),
-        Bad(key, "the units sold are the server's", with_(sold=0), ("sold",), UNKNOWN),
-        Bad(key, "the units returned are the server's", with_(returned=0), ("returned",), UNKNOWN),
         Bad(key, "the groups are the server's", with_(groups={"forming": 1}), ("groups",), UNKNOWN),
         Bad(key, "模拟成团 is on_expiry's", with_(completes_when_short=True), ("completes_when_short",), UNKNOWN),
         Bad(key, "the kind is the route's", with_(kind="flash_sale"), ("kind",), UNKNOWN),
