@@ -195,8 +195,9 @@ def mint_buyers(database_url: str, redis_url: str, seeded: Seeded) -> list[str]:
     return campaigns.mint_members(database_url, redis_url, seeded.merchant_id, BUYERS, prefix="bench-flash")
 
 
-def create_sale(app: Any, seeded: Seeded, units: int, title: str) -> int:
-    """A running flash sale of `units` units of the hot SKU, per-member limit 1, through the services."""
+def create_sale(app: Any, seeded: Seeded, units: int, title: str, *, per_member_limit: int = 1) -> int:
+    """A running flash sale of `units` units of the hot SKU (per-member limit 1 unless said), through
+    the services."""
     from shop.core.db import transaction, utcnow
     from shop.offers import service as offers
     from shop.offers.models import FLASH_SALE
@@ -206,7 +207,7 @@ def create_sale(app: Any, seeded: Seeded, units: int, title: str) -> int:
         "title": title,
         "price": FLASH_PRICE,
         "quota": units,
-        "per_member_limit": 1,
+        "per_member_limit": per_member_limit,
         "starts_at": now - dt.timedelta(minutes=1),
         "ends_at": now + dt.timedelta(hours=2),
         "payment_minutes": PAYMENT_MINUTES,

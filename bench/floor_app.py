@@ -15,12 +15,14 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy import text
 
 from api import create_app
 from api import member_flash_sales as flash
 from api.auth import current_caller, member_required
 from api.schemas.offers import FlashOrderCreateSchema
 from shop.core.cache import redis_client
+from shop.core.db import db
 
 PREFIX = "/bench-floor"  # under the blueprint's /api/v1
 _ONE_CALL = "return redis.call('INCR', KEYS[1])"
@@ -60,4 +62,29 @@ def with_redis(args: dict[str, Any]) -> ResponseReturnValue:
     return jsonify(quantity=args["quantity"], count=count), 201
 
 
+# One row per request in a table of the probe's own, written by one statement that also makes its
+# commit asynchronous (as a flash placement's), on a connection in autocommit (no BEGIN, no COMMIT).
+_PG_TABLE = text(
+    "CREATE TABLE IF NOT EXISTS bench_floor_rows"
+    " (id bigserial PRIMARY KEY, member_id bigint NOT NULL, quantity int NOT NULL, created_at timestamptz NOT NULL)"
+)
+_PG_ONE = text(
+    "WITH s AS (SELECT set_config('synchronous_commit', 'off', true))"
+    " INSERT INTO bench_floor_rows (member_id, quantity, created_at) SELECT :member, :quantity, now() FROM s"
+    " RETURNING id"
+)
+
+
+@flash.blp.route(f"{PREFIX}/pg", methods=["POST"])
+@member_required
+@flash.blp.arguments(FlashOrderCreateSchema)
+def with_pg(args: dict[str, Any]) -> ResponseReturnValue:
+    connection = db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    row_id = connection.execute(_PG_ONE, {"member": current_caller().subject_id, "quantity": args["quantity"]}).scalar()
+    return jsonify(quantity=args["quantity"], id=row_id), 201
+
+
 app = create_app()
+with app.app_context():
+    db.session.execute(_PG_TABLE)
+    db.session.commit()

@@ -66,7 +66,9 @@ LAYERS = (
     ("auth", "the API: + its hooks and the member's token", "app", f"{PROBES}/auth", 201),
     ("schema", "+ the placement's body schema (flask-smorest)", "app", f"{PROBES}/schema", 201),
     ("redis", "+ one Redis round trip (a Lua call)", "app", f"{PROBES}/redis", 201),
+    ("pg", "+ one PostgreSQL statement (an INSERT, autocommit, asynchronous commit)", "app", f"{PROBES}/pg", 201),
     ("sold_out", "the flash placement endpoint, sold out (409)", "app", None, 409),
+    ("placed", "the flash placement endpoint, placing orders (201)", "app", None, 201),
 )
 
 
@@ -177,7 +179,11 @@ def main() -> int:
         for server in servers:
             server.wait_ready()
         ports = {"bare": bare.port, "app": api.port}
-        paths = {key: path or flash_sale.orders_path(sale) for key, _, _, path, _ in LAYERS}
+        app = make_app(database_url, redis_url, 300, queue_name=QUEUE)
+        # Enough units and a limit high enough for every round's orders by the members' tokens.
+        big = flash_sale.create_sale(app, seeded, 100_000, "floor: placing", per_member_limit=99)
+        sales = {"sold_out": sale, "placed": big}
+        paths = {key: path or flash_sale.orders_path(sales[key]) for key, _, _, path, _ in LAYERS}
         targets = [
             Target(
                 key,

@@ -107,6 +107,12 @@ def _unusable(row: Any, now: datetime) -> str | None:
 class CouponAdjuster:
     name = NAME
     order = 100
+    # Nothing to adjust for a member with no available coupon that is still valid (pricing's
+    # idle_condition): the one-round-trip flash placement then skips the wallet's read.
+    idle_sql = (
+        "NOT EXISTS (SELECT FROM coupons c WHERE c.merchant_id = :p_merchant AND c.member_id = :p_member"
+        " AND c.status = 'available' AND c.valid_until > :p_now)"
+    )
 
     def adjust(self, context: PricingContext) -> AdjusterResult:
         named = _selected_ids(context.selection(NAME))

@@ -25,6 +25,7 @@ from api import create_app
 from api.config import Settings, normalize_database_url
 from shop.core.cache import LOCAL_CACHE_EXTENSION, redis_client
 from shop.core.db import db
+from shop.offers import flash_sales
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DB = "groupshop_test"
@@ -111,6 +112,7 @@ def database(app: Flask, request: pytest.FixtureRequest) -> Iterator[None]:
     local = app.extensions.get(LOCAL_CACHE_EXTENSION)
     if local is not None:
         local.clear()  # Redis was flushed: what this process copied from it is gone too
+    flash_sales.forget_open_sales()  # ids may start over (committing tests truncate)
     if request.node.get_closest_marker("committing"):
         yield
         _truncate_all(app)

@@ -253,7 +253,13 @@ class AdjusterResult:
 
 class PricingAdjuster(Protocol):
     """`name` keys its selections and options; an optional `order` attribute (default
-    DEFAULT_ADJUSTER_ORDER) places it among the others, lower first, ties by name."""
+    DEFAULT_ADJUSTER_ORDER) places it among the others, lower first, ties by name.
+
+    An optional `idle_sql` attribute: a SQL condition (PostgreSQL, binding only `:p_merchant`,
+    `:p_member` and `:p_now`, the time of the pricing) true when the adjuster has nothing for
+    any order of that member asked with no selections (e.g. no coupon in the wallet).
+    Placements that skip pricing's steps when every adjuster is idle (`idle_condition`) need it;
+    an adjuster without it keeps them off."""
 
     name: str
 
@@ -290,6 +296,20 @@ def unregister_adjuster(name: str) -> None:
 def registered_adjusters() -> list[PricingAdjuster]:
     """The adjusters in the order they are asked."""
     return list(_ordered)
+
+
+def idle_condition() -> str | None:
+    """A SQL condition true when every registered adjuster is idle for the member (their
+    `idle_sql`, see PricingAdjuster; binds `:p_merchant`, `:p_member`, `:p_now`): an order of the member
+    asked with no selections would get no adjustment, only the lines' prices and the shipping fee.
+    None when an adjuster cannot tell (then no placement may skip the adjusters)."""
+    parts = []
+    for adjuster in _ordered:
+        clause = getattr(adjuster, "idle_sql", None)
+        if not clause:
+            return None
+        parts.append(f"({clause})")
+    return " AND ".join(parts) or "true"
 
 
 def _reorder() -> None:

@@ -26,6 +26,7 @@ from flask import current_app, has_app_context
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
     BigInteger,
+    Connection,
     DateTime,
     ForeignKey,
     MetaData,
@@ -163,6 +164,21 @@ class MerchantScoped:
     )
 
 
+@contextmanager
+def statement_of_its_own() -> Iterator[Connection]:
+    """A connection for one statement that is a transaction of its own: in autocommit, so no
+    BEGIN and no COMMIT round trip (one round trip in all), outside the session's transaction.
+    When the session is bound to a connection already in a transaction (the test harness's), the
+    statement runs in it instead, under a savepoint (its error leaves that transaction usable)."""
+    bind = db.session.get_bind()
+    if isinstance(bind, Connection):
+        with bind.begin_nested():
+            yield bind
+        return
+    with bind.connect() as connection:
+        yield connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def new_row(cls: type[T], **values: Any) -> T:
     """A new instance of the mapped `cls` holding `values`, made without the ORM's bookkeeping per
     attribute (a plain constructor records every value as a change, which on the hot path costs
@@ -262,13 +278,14 @@ class Direct:
     def names(self) -> tuple[str, ...]:
         return self._for(db.engine.dialect).names
 
-    def execute(self, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    def execute(self, params: dict[str, Any], *, connection: Connection | None = None) -> list[tuple[Any, ...]]:
         """Run with `params` (a dict this call may change) in the session's transaction (begun if
-        none is); the rows returned."""
-        session = db.session()
-        if session.autoflush:  # as session.execute would: pending ORM changes are written first
-            session.flush()
-        connection = session.connection()
+        none is), or on `connection` (e.g. `statement_of_its_own`'s); the rows returned."""
+        if connection is None:
+            session = db.session()
+            if session.autoflush:  # as session.execute would: pending ORM changes are written first
+                session.flush()
+            connection = session.connection()
         plan = self._for(connection.dialect)
         for name, default in plan.defaults:
             if name not in params:

@@ -37,6 +37,11 @@ def merchant_settings(merchant_id: int) -> MerchantSettings:
     return _settings(merchant_id, None if row is None else row._asdict())
 
 
+def default_settings(merchant_id: int) -> MerchantSettings:
+    """The settings of a merchant who never changed them (no row yet)."""
+    return _settings(merchant_id, None)
+
+
 def settings_from_row(merchant_id: int, row: Mapping[str, Any]) -> MerchantSettings:
     """The settings read through SETTINGS_COLUMNS (outer-joined: all None when the merchant has
     no row, which means the defaults)."""

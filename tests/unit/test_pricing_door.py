@@ -302,3 +302,18 @@ def test_an_unknown_adjustment_kind_is_a_programming_error():
     register_adjuster(Odd())
     with pytest.raises(ValueError, match="tax"):
         apply_adjusters(_context(_line(1, 1000, 1)))
+
+
+def test_the_idle_condition_joins_every_adjusters_and_is_none_when_one_cannot_say():
+    assert pricing.idle_condition() == "true"  # no adjuster: nothing to adjust
+    quiet = Fixed("quiet")
+    quiet.idle_sql = "NOT EXISTS (SELECT FROM t WHERE t.member_id = :p_member)"
+    register_adjuster(quiet)
+    other = Fixed("other", order=200)
+    other.idle_sql = ":p_now > now()"
+    register_adjuster(other)
+    assert pricing.idle_condition() == (
+        "(NOT EXISTS (SELECT FROM t WHERE t.member_id = :p_member)) AND (:p_now > now())"
+    )
+    register_adjuster(Fixed("mute", order=300))  # no idle_sql: it cannot tell
+    assert pricing.idle_condition() is None

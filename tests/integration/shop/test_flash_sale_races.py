@@ -185,3 +185,23 @@ def test_a_short_buyer_is_refused_at_once_while_a_placement_in_flight_holds_unit
     assert took < 5  # it did not wait for the units held
     # Units held in flight never mark the sale sold out: once they are free, they sell.
     assert _buy(app, sale_id, headers[1], "flash-short-0002", quantity=3).status_code == 201
+
+
+def test_one_key_sent_many_times_at_once_places_one_order(app):
+    """The one-round-trip placement of one request and its copies racing: one commits the key,
+    the others hit its unique index and are answered by the usual path (the order, replayed)."""
+    sale_id, _, headers = _sale(app, quota=10, buyers=1, limit=5)
+
+    def buy(i: int) -> tuple[int, int]:
+        response = _buy(app, sale_id, headers[0], "flash-same-key-000001")
+        assert response.status_code in (200, 201), response.json
+        return response.status_code, response.json["id"]
+
+    answers = race(12, buy)
+
+    assert sorted(status for status, _ in answers).count(201) == 1
+    assert len({order_id for _, order_id in answers}) == 1
+    assert _held(app, sale_id) == (1, 9)
+    with app.app_context():
+        assert db.session.execute(select(OfferBuyer.quantity).where(OfferBuyer.offer_id == sale_id)).scalar_one() == 1
+        assert db.session.execute(select(func.count()).select_from(Order)).scalar() == 1

@@ -1,0 +1,229 @@
+"""A flash-sale order in one round trip to PostgreSQL: the `flash_place()` function (migration
+0018_flash_place) places it in one statement, committed asynchronously, on a connection of its own
+in autocommit (no BEGIN, no COMMIT).
+
+It places what `orders.place_order` would, the same rows, for the common case of a stampede: a
+"buy now" delivered to an address, with no selections, by a member every pricing adjuster is idle
+for (`pricing.idle_condition`: e.g. no coupon in the wallet), of a sale running now on a SKU on
+the shelf, with a price to pay. So the order's lines are the flash price times the quantity, its
+fee the merchant's shipping rule (`pricing.shipping_fee`: free over the threshold), its expiry
+the shorter of the merchant's time to pay and the sale's (`orders.service._minutes_to_pay`);
+the function computes these in SQL, and tests/api/test_flash_fast.py holds its
+orders equal to `place_order`'s. Anything else it leaves untouched and answers 'full' (a
+retry of a key, a member with coupons, a sale not running, over the limit at once, a free
+order...): the caller then places the order the usual way, which answers every case.
+
+OrderPlaced is published once the order is in (its handlers see an order with no adjustment); a
+handler's veto cancels it (the placement cannot be rolled back any more).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import namedtuple
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, Integer, String, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
+
+from shop.checkout import pricing
+from shop.core.db import Direct, new_row, statement_of_its_own, transaction, utcnow
+from shop.core.errors import Conflict, DomainError
+from shop.identity.settings import default_settings
+from shop.offers.models import FLASH_SALE
+from shop.offers.stock import limit_reached, sold_out
+from shop.orders.models import GOODS, Order, OrderLine, OrderStatus
+from shop.orders.service import Placed, announce_placed, cancel_order, new_order_no
+
+_STATEMENTS: dict[str, Direct] = {}
+# What flash_place() answers, in its order.
+_COLUMNS = {
+    "outcome": String,
+    "order_id": BigInteger,
+    "left_units": Integer,
+    "per_member_limit": Integer,
+    "ends_at": DateTime(timezone=True),
+    "line_id": BigInteger,
+    "sku_id": BigInteger,
+    "product_id": BigInteger,
+    "title": String,
+    "specs": JSONB,
+    "image": String,
+    "unit_price": BigInteger,
+    "goods_total": BigInteger,
+    "shipping_fee": BigInteger,
+    "expires_at": DateTime(timezone=True),
+    "created_at": DateTime(timezone=True),
+}
+_Row = namedtuple("_Row", list(_COLUMNS))  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the function answered: the order placed, or a refusal to raise (`sold_out`,
+    `offer_limit_reached`), or neither (place the order the usual way); `ends_at`: the sale's end,
+    when it was read."""
+
+    placed: Placed | None = None
+    refusal: Conflict | None = None
+    ends_at: datetime | None = None
+
+
+def _statement() -> Direct | None:
+    """The call, with the adjusters' idle condition as its argument (None: an adjuster cannot say)."""
+    idle = pricing.idle_condition()
+    if idle is None:
+        return None
+    statement = _STATEMENTS.get(idle)
+    if statement is None:
+        statement = _STATEMENTS[idle] = Direct(
+            text(
+                "SELECT * FROM flash_place(:p_merchant, :p_member, :p_offer, :p_quantity, :p_key, :p_hash,"
+                f" :p_order_no, CAST(:p_address AS jsonb), :p_remark, {idle}, :p_default_fee,"
+                " :p_default_free_over, :p_default_ttl, :p_now)"
+            ).columns(**_COLUMNS)
+        )
+    return statement
+
+
+def _defaults(merchant_id: int) -> dict[str, int | None]:
+    """The settings of a merchant who never changed them (no row): the function's fallback."""
+    settings = default_settings(merchant_id)
+    return {
+        "p_default_fee": settings.shipping_fee,
+        "p_default_free_over": settings.free_shipping_over,
+        "p_default_ttl": settings.order_ttl_minutes,
+    }
+
+
+def place(
+    merchant_id: int,
+    member_id: int,
+    offer_id: int,
+    *,
+    quantity: int,
+    address: Mapping[str, str],
+    remark: str,
+    idempotency_key: str,
+    fingerprint: str,
+) -> Answer:
+    statement = _statement()
+    if statement is None:
+        return Answer()
+    now = utcnow()
+    params = {
+        "p_merchant": merchant_id,
+        "p_member": member_id,
+        "p_offer": offer_id,
+        "p_quantity": quantity,
+        "p_key": idempotency_key,
+        "p_hash": fingerprint,
+        "p_order_no": new_order_no(merchant_id, now),
+        "p_now": now,
+        "p_address": json.dumps(dict(address), ensure_ascii=False),
+        "p_remark": remark,
+        **_defaults(merchant_id),
+    }
+    try:
+        with statement_of_its_own() as connection:
+            (values,) = statement.execute(params, connection=connection)
+    except IntegrityError:
+        return Answer()  # the same key sent twice at once: the usual path answers the retry
+    row = _Row(*values)
+    if row.outcome == "limit":
+        return Answer(refusal=limit_reached(offer_id, row.per_member_limit), ends_at=row.ends_at)
+    if row.outcome == "sold_out":
+        return Answer(refusal=sold_out(offer_id, left=row.left_units), ends_at=row.ends_at)
+    if row.outcome != "placed":
+        return Answer(ends_at=row.ends_at)
+    order = _order_of(row, merchant_id, member_id, offer_id, quantity, address, remark, params["p_order_no"])
+    try:
+        with transaction():
+            announce_placed(order)
+    except DomainError:
+        with transaction():
+            cancel_order(order.id, reason="refused", merchant_id=merchant_id)
+        raise
+    return Answer(placed=Placed(order=order, replayed=False), ends_at=row.ends_at)
+
+
+def _order_of(
+    row: _Row,
+    merchant_id: int,
+    member_id: int,
+    offer_id: int,
+    quantity: int,
+    address: Mapping[str, str],
+    remark: str,
+    order_no: str,
+) -> Order:
+    """The order the function inserted, as the ORM object `place_order` answers (not in any
+    session: it is only serialized and announced)."""
+    r = row
+    goods_total = r.goods_total
+    line = new_row(
+        OrderLine,
+        id=r.line_id,
+        order_id=r.order_id,
+        merchant_id=merchant_id,
+        order_kind=GOODS,
+        sku_id=r.sku_id,
+        product_id=r.product_id,
+        title=r.title,
+        specs=r.specs,
+        image=r.image,
+        unit_price=r.unit_price,
+        quantity=quantity,
+        goods_amount=goods_total,
+        discount=0,
+        paid_amount=goods_total,
+        refunded_quantity=0,
+        refunded_amount=0,
+        description="",
+        offer_kind=FLASH_SALE,
+        offer_id=offer_id,
+    )
+    order = new_row(
+        Order,
+        id=r.order_id,
+        merchant_id=merchant_id,
+        member_id=member_id,
+        order_no=order_no,
+        kind=GOODS,
+        reference=None,
+        status=OrderStatus.PENDING_PAYMENT.value,
+        fulfilment="delivery",
+        goods_total=goods_total,
+        shipping_fee=r.shipping_fee,
+        discount_total=0,
+        payable_total=goods_total + r.shipping_fee,
+        paid_total=0,
+        refunded_total=0,
+        address=dict(address),
+        pickup_point_id=None,
+        pickup_code=None,
+        remark=remark,
+        expires_at=r.expires_at,
+        transaction_id=None,
+        prepay_id=None,
+        paid_at=None,
+        carrier=None,
+        tracking_no=None,
+        shipped_at=None,
+        ready_at=None,
+        received_at=None,
+        after_sales_until=None,
+        completed_at=None,
+        cancelled_at=None,
+        cancel_reason=None,
+        provider_closed_at=None,
+        created_at=r.created_at,
+        updated_at=r.created_at,
+    )
+    set_committed_value(order, "lines", [line])
+    set_committed_value(order, "adjustments", [])
+    return order
