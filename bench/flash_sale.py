@@ -105,37 +105,44 @@ OUTCOMES = {PLACED: "201, the order with its unit", SOLD_OUT: "409 `sold_out`"}
 # ---- to be written by hand: the design of the flash-sale path (shown at the end of the section) ----
 DESIGN_NOTES = """
 **What the flash path is now.** PostgreSQL holds the units and decides: a sale's quota is set aside
-from the SKU as one row per unit (`offer_units`), and a placement takes free rows with
-`FOR UPDATE SKIP LOCKED` in the same statement that raises the buyer's count within the per-member
-limit (a guarded upsert), so buyers of one hot sale take different rows instead of queueing on one
-counter, which is what the raw transaction does (its rate is one row's commit, WAL flush included,
-at a time). In front of it, a sold-out gate in Redis: once PostgreSQL has refused a buyer for want
+from the SKU as one row per unit (`offer_units`), and a placement takes free rows with `FOR UPDATE
+SKIP LOCKED` after raising the buyer's count within the per-member limit (a guarded upsert), so
+buyers of one hot sale take different rows instead of queueing on one counter, which is what the raw
+transaction does (its rate is one row's commit, WAL flush included, at a time). The common placement
+(a "buy now" delivered to an address, no selections, a member no pricing adjuster has anything for:
+no coupon in the wallet) is **one round trip**: `flash_place()`, a PostgreSQL function (migration
+0018), checks the sale and the SKU, counts the member, takes the units, writes the Idempotency-Key,
+the order and its line, and answers the order's figures, in one statement on a connection in
+autocommit, committed asynchronously (`synchronous_commit` off: what a crash can lose is an unpaid
+order nobody has started paying, see `shop.offers.flash_sales.sale_without_flush_wait`). Anything
+else (a retry, a member with coupons, a pickup, a sale not running) it leaves untouched, and
+`orders.place_order` places it (6 statements). tests/api/test_flash_fast.py holds the two paths'
+orders equal. In front of it, a sold-out gate in Redis: once PostgreSQL has refused a buyer for want
 of units, a mark (holding a generation number) answers the next buyers 409 `sold_out` with one
-indexed read (the Idempotency-Key, so a retry still gets its order); every commit that gives units
-back raises the generation, so the mark never outlives them. Redis losing its data or being down
-only sends buyers to PostgreSQL, whose answer sets the mark again. A flash placement commits
-asynchronously (`synchronous_commit` off for its transaction): what a crash can lose is an unpaid
-order nobody has started paying (see `shop.offers.flash_sales.sale_without_flush_wait`). Placement:
-6 statements (the offer, the key, the SKU and settings, the member's coupons, the order and its
-line, the count and units in one).
+indexed read (the Idempotency-Key, so a retry still gets its order; one statement in autocommit);
+every commit that gives units back raises the generation, so the mark never outlives them. A process
+that placed an order of the sale within the last second does not read the gate (a sale selling is
+not sold out; PostgreSQL decides anyway, and its first `sold_out` sets the mark and ends that).
+Redis losing its data or being down only sends buyers to PostgreSQL, whose answer sets the mark
+again.
 
-**Why the goal is missed, and what it takes.** The placements and the sold-out answers are bound
-by what the app spends per request, not by the database. bench/request_floor.py ("Request floor"
-below) measures, in one run beside the raw rate, the layers a placement pays before any work of
-its own: Flask alone and the API with its hooks and the member's token run at over 3x the raw
-rate, plus the placement's body schema at about 2.5x, plus one Redis round trip under 2x, and the
-sold-out answer (the gate's MGET, then the key looked up in PostgreSQL) below 1x. A sync
-worker holds a request through its waits: with 2 workers the raw rate leaves under 2 ms of a
-worker per order, the schema and one Redis call take about 1 ms of it, and a placement today (six
-statements in a transaction, the pricing door with the coupons adjuster, the ORM, the order's
-serialization) about 4 ms. More sync workers made it worse (4 workers: 19.8% against 27.9% in one
-earlier run: the CPUs are busy, not waiting), and gthread workers too (28.1%). The next step of
-issue 16 (not built yet): a flash placement of one round trip, one statement that claims the key,
-counts the member, takes the unit and inserts the order and its line, priced from the sale read
-once per process (the flash price, the merchant's fee rules), committed asynchronously, for a
-member with no usable coupon (the statement checks; the others keep today's path), answered from
-what it returns; and a sold-out answer without its PostgreSQL read (the keys of placed flash
-orders kept in Redis beside the gate, rebuilt from PostgreSQL like the gate).
+**Why the goal is still missed.** One round trip instead of six took the placement from about 4 ms
+of a worker to under 2 ms in process, and the ratio up by half or so, not three times: the
+placements and the sold-out answers are bound by the CPU each request costs, and the two CPUs are
+shared by the load generator, gunicorn's workers and PostgreSQL. bench/request_floor.py ("Request
+floor" below) measures, in one run beside the raw rate, the layers a placement pays: Flask alone and
+the API with its hooks and the member's token run at over 3x the raw rate, plus the placement's body
+schema at about 2.5x, plus one autocommit statement of PostgreSQL (an INSERT) at about 1.4x, and the
+real placement (the function's four writes with their foreign keys and indexes, the order built and
+serialized) at about 0.6x. In process the placement costs about 1.7 ms: 0.3 ms for Flask, the token
+and the schema, 0.75 ms in the function's round trip, 0.16 ms to serialize the order, the rest in
+between. More sync workers made it worse (4 workers: 19.8% against 27.9% in an earlier run: the CPUs
+are busy, not waiting), and gthread workers with keep-alive did not help either (the placing layer
+at about the same rate). What would reach 1.0x on these two CPUs is a placement that costs about
+what the floor's one-statement layer costs: orders accepted by an atomic gate in Redis (the member's
+count, the units, the key) and written to PostgreSQL in batches, with the reservations rebuilt from
+PostgreSQL when Redis loses them. That makes Redis, for a moment, the only holder of an accepted
+order: not built.
 """
 # -----------------------------------------------------------------------------------------------------
 

@@ -2,11 +2,12 @@
 cost is the stack's before any work of the shop.
 
 - `bare`: Flask alone, no extension, no hook: the POST reads the JSON body and answers 201.
-- `app`: the real API (`api.create_app`, every hook and extension) with three probe routes under
+- `app`: the real API (`api.create_app`, every hook and extension) with four probe routes under
   /api/v1/bench-floor/ on the member flash-sale blueprint, each adding one layer of a flash
   placement: the member's token (`member_required`), the placement's body schema
-  (`FlashOrderCreateSchema`, through flask-smorest as the real endpoint), then one Redis round
-  trip (a Lua call through the request path's guarded client, as the sold-out gate makes).
+  (`FlashOrderCreateSchema`, through flask-smorest as the real endpoint), then either one Redis
+  round trip (a Lua call through the request path's guarded client, as the sold-out gate makes)
+  or one PostgreSQL statement in autocommit (as the one-round-trip placement makes).
 """
 
 from __future__ import annotations
@@ -62,12 +63,10 @@ def with_redis(args: dict[str, Any]) -> ResponseReturnValue:
     return jsonify(quantity=args["quantity"], count=count), 201
 
 
-# One row per request in a table of the probe's own, written by one statement that also makes its
-# commit asynchronous (as a flash placement's), on a connection in autocommit (no BEGIN, no COMMIT).
-_PG_TABLE = text(
-    "CREATE TABLE IF NOT EXISTS bench_floor_rows"
-    " (id bigserial PRIMARY KEY, member_id bigint NOT NULL, quantity int NOT NULL, created_at timestamptz NOT NULL)"
-)
+# One row per request in bench_floor_rows (made by bench/request_floor.py before the load: two
+# workers importing this module at once would race to make it), written by one statement that also
+# makes its commit asynchronous (as a flash placement's), on a connection in autocommit (no BEGIN,
+# no COMMIT).
 _PG_ONE = text(
     "WITH s AS (SELECT set_config('synchronous_commit', 'off', true))"
     " INSERT INTO bench_floor_rows (member_id, quantity, created_at) SELECT :member, :quantity, now() FROM s"
@@ -85,6 +84,3 @@ def with_pg(args: dict[str, Any]) -> ResponseReturnValue:
 
 
 app = create_app()
-with app.app_context():
-    db.session.execute(_PG_TABLE)
-    db.session.commit()

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from shop.checkout import pricing
-from shop.core.db import db, transaction
+from shop.core.db import db, statement_of_its_own, transaction
 from shop.core.errors import Conflict, NotFound
 from shop.offers import flash_fast, gate
 from shop.offers.models import FLASH_SALE, Offer
@@ -110,8 +110,8 @@ def place_flash_order(
     if not (quick and _seen_open(merchant_id, offer_id)):
         seen = gate.look(merchant_id, offer_id)
         if seen.sold_out:
-            with transaction():
-                retry = placed_with_key(merchant_id, member_id, idempotency_key)
+            with statement_of_its_own() as connection:
+                retry = placed_with_key(merchant_id, member_id, idempotency_key, connection=connection)
             if not retry:
                 raise sold_out(offer_id)
     if quick:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -155,18 +155,20 @@ class StockLine(Protocol):
     title: str
 
 
-def placed_with_key(merchant_id: int, member_id: int, key: str) -> bool:
-    """Has this Idempotency-Key of the member placed an order already (a retry to answer)?"""
-    return (
-        db.session.execute(
-            select(IdempotencyKey.order_id).where(
-                IdempotencyKey.merchant_id == merchant_id,
-                IdempotencyKey.member_id == member_id,
-                IdempotencyKey.key == key,
-            )
-        ).first()
-        is not None
+_KEY_USED = Direct(
+    select(_keys.c.order_id).where(
+        _keys.c.merchant_id == bindparam("p_merchant"),
+        _keys.c.member_id == bindparam("p_member"),
+        _keys.c.key == bindparam("p_key"),
     )
+)
+
+
+def placed_with_key(merchant_id: int, member_id: int, key: str, *, connection: Connection | None = None) -> bool:
+    """Has this Idempotency-Key of the member placed an order already (a retry to answer)? Asked
+    in the session's transaction, or on `connection` (`statement_of_its_own`: one round trip)."""
+    params = {"p_merchant": merchant_id, "p_member": member_id, "p_key": key}
+    return bool(_KEY_USED.execute(params, connection=connection))
 
 
 def check_stock(lines: Sequence[pricing.PricedLine]) -> None:
