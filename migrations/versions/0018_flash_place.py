@@ -2,8 +2,8 @@
 
 The function does what `orders.place_order` does for a flash sale's "buy now" of a member the
 pricing adjusters have nothing for, in one statement: the sale's and the SKU's checks, the
-member's count within the limit, the units taken with SKIP LOCKED, the Idempotency-Key, the order
-and its line; its commit is asynchronous (as every flash placement's). Whatever it does not
+Idempotency-Key claimed (first, as every placement), the member's count within the limit, the
+units taken with SKIP LOCKED, the order and its line; its commit is asynchronous (as every flash placement's). Whatever it does not
 handle it hands back untouched ('full': the caller places the order the usual way).
 
 Revision ID: 0018_flash_place
@@ -41,6 +41,8 @@ DECLARE
     free_over bigint;
     ttl integer;
     has_settings boolean;
+    key_id bigint;
+    counted_new boolean;
     units bigint[];
 BEGIN
     PERFORM set_config('synchronous_commit', 'off', true);
@@ -74,16 +76,27 @@ BEGIN
         free_over := p_default_free_over;
         ttl := p_default_ttl;
     END IF;
-    IF EXISTS (SELECT FROM idempotency_keys k
-                WHERE k.merchant_id = p_merchant AND k.member_id = p_member AND k.key = p_key) THEN
+    -- The key first, as every placement (shop.core.locking): a copy of this request in flight
+    -- holds it until it commits (then this one is a retry: 'full', answered the usual way) or
+    -- rolls back. From here on, a refusal deletes the key again.
+    order_id := nextval(pg_get_serial_sequence('orders', 'id'));
+    INSERT INTO idempotency_keys (merchant_id, member_id, key, request_hash, order_id, created_at)
+         VALUES (p_merchant, p_member, p_key, p_hash, order_id, p_now)
+    ON CONFLICT (merchant_id, member_id, key) DO NOTHING
+      RETURNING id INTO key_id;
+    IF key_id IS NULL THEN
+        order_id := NULL;
         RETURN NEXT;
         RETURN;
     END IF;
     INSERT INTO offer_buyers AS b (offer_id, member_id, merchant_id, quantity)
          VALUES (p_offer, p_member, p_merchant, p_quantity)
     ON CONFLICT (offer_id, member_id) DO UPDATE SET quantity = b.quantity + excluded.quantity
-         WHERE b.quantity + excluded.quantity <= sale.per_member_limit;
-    IF NOT FOUND THEN
+         WHERE b.quantity + excluded.quantity <= sale.per_member_limit
+      RETURNING (b.xmax = 0) INTO counted_new;
+    IF counted_new IS NULL THEN
+        DELETE FROM idempotency_keys k WHERE k.id = key_id;
+        order_id := NULL;
         outcome := 'limit';
         RETURN NEXT;
         RETURN;
@@ -94,14 +107,18 @@ BEGIN
     ) u;
     left_units := coalesce(array_length(units, 1), 0);
     IF left_units < p_quantity THEN
-        UPDATE offer_buyers b SET quantity = b.quantity - p_quantity
-         WHERE b.offer_id = p_offer AND b.member_id = p_member;
-        DELETE FROM offer_buyers b WHERE b.offer_id = p_offer AND b.member_id = p_member AND b.quantity = 0;
+        IF counted_new THEN  -- as if never counted: the row this call made goes
+            DELETE FROM offer_buyers b WHERE b.offer_id = p_offer AND b.member_id = p_member;
+        ELSE
+            UPDATE offer_buyers b SET quantity = b.quantity - p_quantity
+             WHERE b.offer_id = p_offer AND b.member_id = p_member;
+        END IF;
+        DELETE FROM idempotency_keys k WHERE k.id = key_id;
+        order_id := NULL;
         outcome := 'sold_out';
         RETURN NEXT;
         RETURN;
     END IF;
-    order_id := nextval(pg_get_serial_sequence('orders', 'id'));
     created_at := p_now;
     unit_price := sale.price;
     goods_total := sale.price * p_quantity;
@@ -125,8 +142,6 @@ BEGIN
                  sku_specs, image, sale.price, p_quantity, goods_total, 0, goods_total,
                  'flash_sale', p_offer)
       RETURNING id INTO line_id;
-    INSERT INTO idempotency_keys (merchant_id, member_id, key, request_hash, order_id, created_at)
-         VALUES (p_merchant, p_member, p_key, p_hash, order_id, created_at);
     UPDATE offer_units SET order_id = flash_place.order_id WHERE id = ANY (units);
     outcome := 'placed';
     RETURN NEXT;

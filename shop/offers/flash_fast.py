@@ -14,7 +14,8 @@ retry of a key, a member with coupons, a sale not running, over the limit at onc
 order...): the caller then places the order the usual way, which answers every case.
 
 OrderPlaced is published once the order is in (its handlers see an order with no adjustment); a
-handler's veto cancels it (the placement cannot be rolled back any more).
+handler's veto cancels it (the placement cannot be rolled back any more) and frees its key, so a
+retry is placed anew; the member sees the veto's error, and the cancelled order in their list.
 """
 
 from __future__ import annotations
@@ -32,12 +33,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from shop.checkout import pricing
 from shop.core.db import Direct, new_row, statement_of_its_own, transaction, utcnow
-from shop.core.errors import Conflict, DomainError
+from shop.core.errors import Conflict
 from shop.identity.settings import default_settings
 from shop.offers.models import FLASH_SALE
 from shop.offers.stock import limit_reached, sold_out
 from shop.orders.models import GOODS, Order, OrderLine, OrderStatus
-from shop.orders.service import Placed, announce_placed, cancel_order, new_order_no
+from shop.orders.service import Placed, announce_placed, cancel_order, forget_order_key, new_order_no
 
 _STATEMENTS: dict[str, Direct] = {}
 # What flash_place() answers, in its order.
@@ -144,9 +145,12 @@ def place(
     try:
         with transaction():
             announce_placed(order)
-    except DomainError:
+    except Exception:
+        # Refused (or failed) after its commit: cancelled, its units back, and its key freed so
+        # a retry is placed anew (the usual path would have rolled it all back).
         with transaction():
             cancel_order(order.id, reason="refused", merchant_id=merchant_id)
+            forget_order_key(order.id)
         raise
     return Answer(placed=Placed(order=order, replayed=False), ends_at=row.ends_at)
 

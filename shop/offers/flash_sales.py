@@ -182,7 +182,7 @@ def _seen_open(merchant_id: int, offer_id: int) -> bool:
         return False
     if until > time.monotonic():
         return True
-    del _OPEN[(merchant_id, offer_id)]
+    _OPEN.pop((merchant_id, offer_id), None)  # another thread may have dropped it already
     return False
 
 

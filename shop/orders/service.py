@@ -171,6 +171,13 @@ def placed_with_key(merchant_id: int, member_id: int, key: str, *, connection: C
     return bool(_KEY_USED.execute(params, connection=connection))
 
 
+def forget_order_key(order_id: int) -> None:
+    """The order's Idempotency-Key no longer answers with it: a retry with the key places anew.
+    For an order refused after its commit (a one-round-trip flash placement an OrderPlaced
+    handler vetoed: cancelled, not rolled back)."""
+    db.session.execute(delete(IdempotencyKey).where(IdempotencyKey.order_id == order_id))
+
+
 def check_stock(lines: Sequence[pricing.PricedLine]) -> None:
     """Refuse at once what the stock read with the prices cannot cover (a sold-out SKU refuses
     placements without writing an order first). A hint only: `reserve_stock`'s guarded UPDATE

@@ -177,3 +177,6 @@ def test_a_veto_of_orderplaced_cancels_the_fast_order(client, ctx, monkeypatch):
     (order,) = db.session.execute(select(Order).where(Order.merchant_id == store["merchant"].id)).scalars().all()
     assert (order.status, order.cancel_reason) == ("cancelled", "refused")
     assert db.session.execute(select(OfferUnit).where(OfferUnit.order_id == order.id)).first() is None
+    # Its key was freed: the retry is placed anew, as after a veto that rolled everything back.
+    retry = buy(client, store["member"], sale["id"], "fast-key-veto")
+    assert retry.status_code == 201 and retry.json["id"] != order.id

@@ -187,10 +187,11 @@ def test_a_short_buyer_is_refused_at_once_while_a_placement_in_flight_holds_unit
     assert _buy(app, sale_id, headers[1], "flash-short-0002", quantity=3).status_code == 201
 
 
-def test_one_key_sent_many_times_at_once_places_one_order(app):
-    """The one-round-trip placement of one request and its copies racing: one commits the key,
-    the others hit its unique index and are answered by the usual path (the order, replayed)."""
-    sale_id, _, headers = _sale(app, quota=10, buyers=1, limit=5)
+@pytest.mark.parametrize(("quota", "limit"), [(10, 5), (10, 1), (1, 5)])
+def test_one_key_sent_many_times_at_once_places_one_order(app, quota, limit):
+    """One request and its copies racing: the first claims the key, the others wait on it and are
+    answered with its order (200), never refused by the limit or for want of units it took."""
+    sale_id, _, headers = _sale(app, quota=quota, buyers=1, limit=limit)
 
     def buy(i: int) -> tuple[int, int]:
         response = _buy(app, sale_id, headers[0], "flash-same-key-000001")
@@ -201,7 +202,7 @@ def test_one_key_sent_many_times_at_once_places_one_order(app):
 
     assert sorted(status for status, _ in answers).count(201) == 1
     assert len({order_id for _, order_id in answers}) == 1
-    assert _held(app, sale_id) == (1, 9)
+    assert _held(app, sale_id) == (1, quota - 1)
     with app.app_context():
         assert db.session.execute(select(OfferBuyer.quantity).where(OfferBuyer.offer_id == sale_id)).scalar_one() == 1
         assert db.session.execute(select(func.count()).select_from(Order)).scalar() == 1
