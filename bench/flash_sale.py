@@ -126,23 +126,25 @@ not sold out; PostgreSQL decides anyway, and its first `sold_out` sets the mark 
 Redis losing its data or being down only sends buyers to PostgreSQL, whose answer sets the mark
 again.
 
-**Why the goal is still missed.** One round trip instead of six took the placement from about 4 ms
-of a worker to under 2 ms in process, and the ratio up by half or so, not three times: the
-placements and the sold-out answers are bound by the CPU each request costs, and the two CPUs are
-shared by the load generator, gunicorn's workers and PostgreSQL. bench/request_floor.py ("Request
-floor" below) measures, in one run beside the raw rate, the layers a placement pays: Flask alone and
-the API with its hooks and the member's token run at over 3x the raw rate, plus the placement's body
-schema at about 2.5x, plus one autocommit statement of PostgreSQL (an INSERT) at about 1.4x, and the
-real placement (the function's four writes with their foreign keys and indexes, the order built and
-serialized) at about 0.6x. In process the placement costs about 1.7 ms: 0.3 ms for Flask, the token
-and the schema, 0.75 ms in the function's round trip, 0.16 ms to serialize the order, the rest in
-between. More sync workers made it worse (4 workers: 19.8% against 27.9% in an earlier run: the CPUs
-are busy, not waiting), and gthread workers with keep-alive did not help either (the placing layer
-at about the same rate). What would reach 1.0x on these two CPUs is a placement that costs about
-what the floor's one-statement layer costs: orders accepted by an atomic gate in Redis (the member's
-count, the units, the key) and written to PostgreSQL in batches, with the reservations rebuilt from
-PostgreSQL when Redis loses them. That makes Redis, for a moment, the only holder of an accepted
-order: not built.
+**Why the goal is still missed.** The one-round-trip placement took the stampede from 32.3% of the
+raw rate (six statements per placement; the run of 2026-12-01 01:35 UTC, before it) to the figures
+above, and the real placement endpoint in the floor's run (bench/request_floor.py, "Request floor"
+below) to about two thirds of the raw rate, but not to 1.0x: the placements are bound by the CPU
+each request costs, and the two CPUs are shared by the load generator, gunicorn's workers and
+PostgreSQL (the CPU table above). In the floor's run, Flask alone and the API with its hooks and the
+member's token run at over 3x the raw rate, plus the placement's body schema at about 2.5x, plus one
+autocommit INSERT of PostgreSQL at about 1.4x; the placement adds to that the function's work (four
+writes with their foreign keys and indexes, the member's count, the unit) and the order built and
+serialized. In process a placement costs about 2 ms (the statements table above: about 0.9 ms of it
+in the function's round trip; Flask, the token and the schema about 0.3 ms; the order's
+serialization about 0.16 ms). The server's shape does not change it: in one set of short runs (4
+rounds each) 2 sync workers gave 51.7%, 4 sync workers 50.9%, 2 gthread workers of 4 threads with
+keep-alive 54.5%, 3 of them 44.6%. What would reach 1.0x on these two CPUs is a placement that costs
+about what the floor's one-statement layer costs: orders accepted by an atomic gate in Redis (the
+member's count, the units, the key) and written to PostgreSQL in batches, with the reservations
+rebuilt from PostgreSQL when Redis loses them. That makes Redis, for a moment, the only holder of an
+order already answered 201, which the shop's promise (PostgreSQL the source of truth, a Redis
+restart during a sale losing nothing) does not allow as it stands: not built.
 """
 # -----------------------------------------------------------------------------------------------------
 
@@ -703,8 +705,9 @@ def _statements(got: dict[str, Any]) -> str:
         parts.append(f"  {answers} of the {got['answers']} answers ran {ran}:\n\n{listed}")
     redis = ", ".join(f"`{name}` {calls:g}" for name, calls in got["redis"].items()) or "none"
     return (
-        f"**{got['statements']:g}** on average ({got['checkouts']:g} connection checkout, psycopg's `BEGIN` "
-        f"before the first statement, {got['commits']:g} `COMMIT`, {got['rollbacks']:g} `ROLLBACK`; Redis "
+        f"**{got['statements']:g}** on average ({got['checkouts']:g} connection checkout, {got['commits']:g} "
+        f"`COMMIT`, {got['rollbacks']:g} `ROLLBACK`, each after psycopg's `BEGIN` before its transaction's "
+        f"first statement, none for a statement in autocommit; Redis "
         f"commands: {redis}; {got['ms']:.1f} ms per answer in process, {got['sql_ms']:.1f} ms of it inside "
         "`cursor.execute`).\n\n" + "\n\n".join(parts)
     )

@@ -133,7 +133,7 @@ def place(
         with statement_of_its_own() as connection:
             (values,) = statement.execute(params, connection=connection)
     except IntegrityError:
-        return Answer()  # the same key sent twice at once: the usual path answers the retry
+        return Answer()  # nothing was written (e.g. an order number drawn twice): the usual path answers
     row = _Row(*values)
     if row.outcome == "limit":
         return Answer(refusal=limit_reached(offer_id, row.per_member_limit), ends_at=row.ends_at)
