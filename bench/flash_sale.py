@@ -135,16 +135,17 @@ PostgreSQL (the CPU table above). In the floor's run, Flask alone and the API wi
 member's token run at over 3x the raw rate, plus the placement's body schema at about 2.5x, plus one
 autocommit INSERT of PostgreSQL at about 1.4x; the placement adds to that the function's work (four
 writes with their foreign keys and indexes, the member's count, the unit) and the order built and
-serialized. In process a placement costs about 2 ms (the statements table above: about 0.9 ms of it
-in the function's round trip; Flask, the token and the schema about 0.3 ms; the order's
-serialization about 0.16 ms). The server's shape does not change it: in one set of short runs (4
-rounds each) 2 sync workers gave 51.7%, 4 sync workers 50.9%, 2 gthread workers of 4 threads with
-keep-alive 54.5%, 3 of them 44.6%. What would reach 1.0x on these two CPUs is a placement that costs
-about what the floor's one-statement layer costs: orders accepted by an atomic gate in Redis (the
-member's count, the units, the key) and written to PostgreSQL in batches, with the reservations
-rebuilt from PostgreSQL when Redis loses them. That makes Redis, for a moment, the only holder of an
-order already answered 201, which the shop's promise (PostgreSQL the source of truth, a Redis
-restart during a sale losing nothing) does not allow as it stands: not built.
+serialized. In process a placement costs about 2 ms, about 1 ms of it in the function's round trip
+(the statements above); measured apart, one request at a time, Flask, the token and the schema take
+about 0.3 ms of it and the order's serialization about 0.16 ms. The server's shape does not change
+it: in one set of short runs (4 rounds each) 2 sync workers gave 51.7%, 4 sync workers 50.9%, 2
+gthread workers of 4 threads with keep-alive 54.5%, 3 of them 44.6%. What would reach 1.0x on these
+two CPUs is a placement that costs about what the floor's one-statement layer costs: orders accepted
+by an atomic gate in Redis (the member's count, the units, the key) and written to PostgreSQL in
+batches, with the reservations rebuilt from PostgreSQL when Redis loses them. That makes Redis, for
+a moment, the only holder of an order already answered 201, which the shop's promise (PostgreSQL the
+source of truth, a Redis restart during a sale losing nothing) does not allow as it stands: not
+built.
 """
 # -----------------------------------------------------------------------------------------------------
 
