@@ -62,7 +62,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import common
 from common import (
@@ -88,7 +87,7 @@ from common import (
     make_app,
     measure,
     migrate_and_seed,
-    prepare_stores,
+    prepare_run_stores,
     publish,
     request,
     rounds_description,
@@ -981,14 +980,6 @@ guarded `UPDATE` to its `COMMIT`; one that falls on the third prize takes no tie
 # --- main -------------------------------------------------------------------------------------
 
 
-def _create_database(database_url: str) -> None:
-    """CREATE DATABASE for DATABASE_URL's database when its server has none of that name."""
-    from api import embedded
-
-    where = urlsplit(libpq_url(database_url))
-    embedded.create_database(where._replace(path="/postgres").geturl(), where.path[1:])
-
-
 def main() -> int:
     os.chdir(common.ROOT)
     os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -1001,13 +992,7 @@ def main() -> int:
     raw: RawPostgres | None = None
     stampede: Stampede | None = None
     try:
-        database_url, redis_url, stores = prepare_stores(DATABASE, fresh=True)
-        if os.environ.get("DATABASE_URL"):
-            where = urlsplit(libpq_url(database_url))
-            _create_database(database_url)
-            stores = stores.replace(
-                "DATABASE_URL", f"DATABASE_URL ({where.hostname}:{where.port or 5432}, database {where.path[1:]})"
-            )
+        database_url, redis_url, stores = prepare_run_stores(DATABASE)
         seeded, versions = migrate_and_seed(database_url, redis_url, seed)
         pg = server_settings(database_url)
         began = time.perf_counter()

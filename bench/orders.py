@@ -86,6 +86,7 @@ from common import (
     Target,
     bench_merchant,
     gunicorn_description,
+    libpq_url,
     machine,
     make_app,
     measure,
@@ -198,10 +199,6 @@ def server_settings(database_url: str) -> dict[str, str]:
             name: conn.execute(f"SHOW {name}").fetchone()[0]
             for name in ("fsync", "synchronous_commit", "shared_buffers", "max_connections")
         }
-
-
-def libpq_url(database_url: str) -> str:
-    return re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql://", database_url)
 
 
 # --- SQL statements per placement (in process) ------------------------------------------------

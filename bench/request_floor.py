@@ -33,7 +33,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from urllib.parse import urlsplit
 
 import campaigns
 import common
@@ -51,11 +50,11 @@ from common import (
     make_app,
     measure,
     migrate_and_seed,
-    prepare_stores,
+    prepare_run_stores,
     publish,
     rounds_description,
 )
-from orders import RawPostgres, libpq_url, server_settings
+from orders import RawPostgres, server_settings
 from sqlalchemy import text
 
 SECTION = "## Request floor (bench/request_floor.py)"
@@ -170,13 +169,7 @@ def main() -> int:
     servers: list[Server] = []
     raw: RawPostgres | None = None
     try:
-        database_url, redis_url, stores = prepare_stores(DATABASE, fresh=True)
-        if os.environ.get("DATABASE_URL"):
-            where = urlsplit(libpq_url(database_url))
-            campaigns._create_database(database_url)
-            stores = stores.replace(
-                "DATABASE_URL", f"DATABASE_URL ({where.hostname}:{where.port or 5432}, database {where.path[1:]})"
-            )
+        database_url, redis_url, stores = prepare_run_stores(DATABASE)
         seeded, versions = migrate_and_seed(database_url, redis_url, flash_sale.seed)
         pg = server_settings(database_url)
         tokens = campaigns.mint_members(database_url, redis_url, seeded.merchant_id, MEMBERS, prefix="bench-floor")

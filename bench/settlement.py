@@ -107,11 +107,18 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import common
-from common import SqlCounter, bench_merchant, machine, make_app, migrate_and_seed, prepare_stores, publish
-from orders import libpq_url
+from common import (
+    SqlCounter,
+    bench_merchant,
+    libpq_url,
+    machine,
+    make_app,
+    migrate_and_seed,
+    prepare_run_stores,
+    publish,
+)
 
 SECTION = "## Commission settlement (bench/settlement.py)"
 DATABASE = "groupshop_settlement"
@@ -1055,13 +1062,7 @@ def main() -> int:
 
     batch = _batch()
     try:
-        database_url, redis_url, stores = prepare_stores(DATABASE, fresh=True)
-        if os.environ.get("DATABASE_URL"):
-            where = urlsplit(database_url)
-            _create_database(database_url)
-            stores = stores.replace(
-                "DATABASE_URL", f"DATABASE_URL ({where.hostname}:{where.port or 5432}, database {where.path[1:]})"
-            )
+        database_url, redis_url, stores = prepare_run_stores(DATABASE)
         seeded, versions = migrate_and_seed(database_url, redis_url, _checked_seed)
         pg = server_settings(database_url)
         buyers = seed_chains(database_url, redis_url, seeded)
@@ -1118,15 +1119,6 @@ def main() -> int:
         return publish(text, SECTION, {}, checks)
     finally:
         embedded.stop_all()
-
-
-def _create_database(database_url: str) -> None:
-    """CREATE DATABASE for DATABASE_URL's database when its server has none of that name (it is
-    never dropped: an existing one must be empty of commissions, see `_checked_seed`)."""
-    from api import embedded
-
-    where = urlsplit(libpq_url(database_url))
-    embedded.create_database(where._replace(path="/postgres").geturl(), where.path[1:])
 
 
 def _checked_seed() -> Seeded:

@@ -25,6 +25,7 @@ from collections import namedtuple
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import BigInteger, DateTime, Integer, String, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -91,9 +92,11 @@ def _statement() -> Direct | None:
     return statement
 
 
-def _defaults(merchant_id: int) -> dict[str, int | None]:
-    """The settings of a merchant who never changed them (no row): the function's fallback."""
-    settings = default_settings(merchant_id)
+@cache
+def _defaults() -> dict[str, int | None]:
+    """The settings of a merchant who never changed them (no row): the function's fallback. The
+    same for every merchant (the table's column defaults), so read once."""
+    settings = default_settings(0)
     return {
         "p_default_fee": settings.shipping_fee,
         "p_default_free_over": settings.free_shipping_over,
@@ -127,7 +130,7 @@ def place(
         "p_now": now,
         "p_address": json.dumps(dict(address), ensure_ascii=False),
         "p_remark": remark,
-        **_defaults(merchant_id),
+        **_defaults(),
     }
     try:
         with statement_of_its_own() as connection:
