@@ -220,8 +220,10 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     app.extensions["groupshop.wechat"] = (
         FakeWeChatAuth() if settings.wechat_auth == "fake" else HttpWeChatAuth(settings.wechat_api_base)
     )
+    from api.flash_lane import install_flash_lane
     from api.throttle import install_throttling
 
+    install_flash_lane(app)
     install_throttling(app, settings)
 
     install_packages(app)

@@ -87,8 +87,9 @@ def issue_token(
     return jwt.encode(claims, settings.secret_key, algorithm="HS256"), ttl
 
 
-def decode_token(token: str) -> Caller:
-    caller, expires_at = _verified(token, current_app.config["SETTINGS"].secret_key)
+def decode_token(token: str, secret_key: str | None = None) -> Caller:
+    """The caller a token names (401 when invalid or expired); `secret_key`: the app's, by default."""
+    caller, expires_at = _verified(token, secret_key or current_app.config["SETTINGS"].secret_key)
     if expires_at <= time.time():  # a remembered token still expires on time
         raise Unauthorized("the token has expired; log in again", code="token_expired")
     return caller
@@ -136,11 +137,15 @@ def _verified(token: str, secret_key: str) -> tuple[Caller, int]:
 
 
 def _caller_from_request() -> Caller:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
+    return caller_of(request.headers.get("Authorization", ""))
+
+
+def caller_of(authorization: str, secret_key: str | None = None) -> Caller:
+    """The caller an Authorization header names (401 when it names none, or not validly)."""
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("log in first: send Authorization: Bearer <token>", code="token_missing")
-    return decode_token(token.strip())
+    return decode_token(token.strip(), secret_key)
 
 
 def current_caller() -> Caller:

@@ -75,10 +75,17 @@ def _headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _refuse_oversized_request() -> Response | None:
-    environ = request.environ
+    over = oversized(request.environ)
+    if over is not None:
+        return envelope(*over)
+    return _refuse_oversized_stream()
+
+
+def oversized(environ: dict[str, Any]) -> tuple[int, str, str, dict[str, Any]] | None:
+    """What refuses the request for its URL or its headers (status, code, message, details), if anything."""
     length = _target_length(environ)
     if length > MAX_URL_BYTES:
-        return envelope(
+        return (
             414,
             "uri_too_long",
             f"the URL is longer than {MAX_URL_BYTES} bytes",
@@ -86,7 +93,7 @@ def _refuse_oversized_request() -> Response | None:
         )
     headers = _headers(environ)
     if len(headers) > MAX_HEADERS:
-        return envelope(
+        return (
             431,
             "too_many_headers",
             f"the request has more than {MAX_HEADERS} headers",
@@ -94,13 +101,13 @@ def _refuse_oversized_request() -> Response | None:
         )
     for name, value in headers:
         if len(name) + len(value) > MAX_HEADER_BYTES:
-            return envelope(
+            return (
                 431,
                 "header_too_large",
                 f"the {name} header is longer than {MAX_HEADER_BYTES} bytes",
                 {"header": name, "limit": MAX_HEADER_BYTES},
             )
-    return _refuse_oversized_stream()
+    return None
 
 
 def _refuse_oversized_stream() -> Response | None:

@@ -53,18 +53,25 @@ def place(args: dict[str, Any], offer_id: int) -> tuple[Order, int]:
     its window, sold_out when no unit is left, offer_limit_reached over the per-member limit. The
     order must be paid within the sale's payment_minutes; unpaid, its units go back to the sale."""
     caller = current_caller()
-    key = idempotency_key()
     placed = flash_sales.place_flash_order(
         caller.merchant_id,
         caller.subject_id,
         offer_id,
-        quantity=args["quantity"],
-        fulfilment=args["fulfilment"],
-        address=args.get("address"),
+        **placement_terms(args, offer_id),
         pickup_point_id=args.get("pickup_point_id"),
-        remark=args["remark"],
         selections=selections_of(args),
-        idempotency_key=key,
-        fingerprint=request_fingerprint({**args, "flash_sale": offer_id}),
+        idempotency_key=idempotency_key(),
     )
     return placed.order, 200 if placed.replayed else 201
+
+
+def placement_terms(args: dict[str, Any], offer_id: int) -> dict[str, Any]:
+    """What a placement's body asks, as `place_flash_order` and `place_while_selling` take it (the
+    fingerprint tells a retry from a reused key)."""
+    return {
+        "quantity": args["quantity"],
+        "fulfilment": args["fulfilment"],
+        "address": args.get("address"),
+        "remark": args["remark"],
+        "fingerprint": request_fingerprint({**args, "flash_sale": offer_id}),
+    }

@@ -12,7 +12,8 @@ beside the raw PostgreSQL rate of the stock guard on one row.
 2. counts, in process (Flask test client on the same database), the SQL statements of a flash
    placement that gets its unit (201) and of one refused `sold_out` (409), and profiles
    PROFILE_REQUESTS of each (bench/orders.py's cProfile summary);
-3. starts gunicorn (as `make run`: `--workers 2 --worker-class sync`) and runs ROUNDS stampedes:
+3. starts gunicorn (`--workers 2 --worker-class gthread --threads 2`, keep-alive: SERVER below) and
+   runs ROUNDS stampedes:
    each on a new flash sale of UNITS units (per-member limit 1) on the hot SKU, created through
    the services, BUYERS requests `POST /api/v1/flash-sales/{id}/orders`, each buyer once (the
    same members every round: a limit is per sale), at CONCURRENCY connections. In the same rounds
@@ -62,7 +63,6 @@ from common import (
     ROUND_SECONDS,
     ROUNDS,
     WARMUP,
-    WORKER_CLASS,
     WORKERS,
     Load,
     Result,
@@ -82,6 +82,15 @@ from common import (
     round_from_latencies,
 )
 from orders import ADDRESS, PROFILE_REQUESTS, PROFILE_TOP, RawPostgres, libpq_url, profile_placements, server_settings
+
+# The stampede's server: 2 gthread workers (one per core) of SERVER_THREADS threads, unless
+# BENCH_WORKER_CLASS / BENCH_THREADS say otherwise. They keep a buyer's connection alive between
+# requests, as a mini-program's HTTP client does. Sync workers (`make run`'s) close every
+# connection, and since gunicorn 27 a sync worker holds on to it after the answer until the client
+# has closed its end too (`gunicorn.util.close_graceful`): the client's own turn would be timed with
+# every placement, and each buyer would pay a connect.
+SERVER_CLASS = os.environ.get("BENCH_WORKER_CLASS", "gthread")
+SERVER_THREADS = common._env_int("BENCH_THREADS", 2, 1, 64)
 
 SECTION = "## Flash-sale stampede (bench/flash_sale.py)"
 DATABASE = "groupshop_flash"
@@ -344,7 +353,7 @@ def _outcome(status: int, body: bytes) -> str:
 async def _stampede(port: int, path: str, tokens: list[str], tag: str) -> list[tuple[float, float, str]]:
     """Every buyer once, at CONCURRENCY connections that each take the next buyer not yet sent:
     (sent, answered, outcome) per buyer, perf_counter seconds. A connection the server closes
-    (sync workers close every one) is opened again for the next buyer; the connect is timed."""
+    (sync workers close every one) is opened again for the next buyer; its connect is timed."""
     body = json.dumps(BODY).encode()
     fixed = f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Type: application/json\r\n"
     fixed += f"Content-Length: {len(body)}\r\n"
@@ -793,8 +802,12 @@ def render(
     client_us = statistics.fmean(run.client_cpu for run in runs) / BUYERS * 1e6
     verdicts = "\n".join(f"  - {'✓' if ok else '✗ FAILED'} {text}" for text, ok in checks)
     script = "\n".join(f"  {line}" for line in ["```sql", *raw.shown.rstrip().splitlines(), "```"])
-    if (WORKER_CLASS, WORKERS) == ("sync", 2):
-        why = "as `make run` and the other benchmarks: one process per core"
+    threads = SERVER_THREADS if SERVER_CLASS == "gthread" else 1
+    if (SERVER_CLASS, WORKERS, threads) == ("gthread", 2, 2):
+        why = (
+            "one process per core, each with two threads, keeping the buyers' connections alive (as a "
+            "mini-program's client does; `make run`'s sync workers close each one, see the design notes)"
+        )
     else:
         why = "chosen through BENCH_WORKER_CLASS / BENCH_WORKERS / BENCH_THREADS"
     warm = stampede.warmup[0] if stampede.warmup else None
@@ -830,13 +843,13 @@ Design: see the flash-sale path notes below.
   Every round a new flash sale on the hot SKU (`shop.offers.service.create_offer`, running, flash
   price {FLASH_PRICE} fen, **quota {UNITS:,}** units set aside from the SKU, per-member limit 1, payment
   within {PAYMENT_MINUTES} minutes); the same {BUYERS:,} members buy in every round (a limit is per sale).
-- Server: `gunicorn wsgi:app` {gunicorn_description()}, `QUEUE_NAME={QUEUE}`: {why}. With
-  {WORKERS} sync workers at most {WORKERS} placements are in the database at once, whatever the client's concurrency.
+- Server: `gunicorn wsgi:app` {gunicorn_description()}, `QUEUE_NAME={QUEUE}`: {why}. At most
+  {WORKERS * threads} placements are in the database at once, whatever the client's concurrency.
 - Load: **{BUYERS:,} buyers for {UNITS:,} units**, each buyer one request `POST /api/v1/flash-sales/{{id}}/orders`
   with their member token, a new `Idempotency-Key` and the body `{body}`, sent by a Python asyncio
   HTTP/1.1 client (in bench/flash_sale.py) over {CONCURRENCY} concurrent connections, each taking the next
-  buyer not yet sent until every buyer has had an answer (sync workers close every connection: each
-  request opens a new one, and its connect is in its latency). wrk is not used: it runs for a
+  buyer not yet sent until every buyer has had an answer (a connection the server closes is opened
+  again for the next buyer, its connect in that buyer's latency). wrk is not used: it runs for a
   duration, and its `response` callback cannot tell which request it answers, so it can neither stop
   when each buyer has gone once nor time the sold-out answers apart. **The client alone** (the same
   {BUYERS:,} requests against a stub server in another process that answers `sold_out` at once) drives
@@ -902,6 +915,7 @@ flight do not queue on one row.
 
 def main() -> int:
     os.chdir(common.ROOT)
+    common.WORKER_CLASS, common.THREADS = SERVER_CLASS, SERVER_THREADS  # this benchmark's server (above)
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     from api import embedded
 

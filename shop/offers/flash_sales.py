@@ -105,7 +105,7 @@ def place_flash_order(
     before it, and told after it rolled back on finding no unit. A sale the gate knows is sold
     out is refused without a statement, except for a retry of an order placed before (its key
     is looked up: the retry gets its order)."""
-    quick = not selections and fulfilment == "delivery" and bool(address) and quantity <= pricing.MAX_LINE_QUANTITY
+    quick = _quick(quantity, fulfilment, address, selections)
     seen: gate.Seen | None = None
     if not (quick and _seen_open(merchant_id, offer_id)):
         seen = gate.look(merchant_id, offer_id)
@@ -116,24 +116,19 @@ def place_flash_order(
                 raise sold_out(offer_id)
     if quick:
         assert address is not None
-        answer = flash_fast.place(
+        placed = _place_quick(
             merchant_id,
             member_id,
             offer_id,
+            seen,
             quantity=quantity,
             address=address,
             remark=remark,
             idempotency_key=idempotency_key,
             fingerprint=fingerprint,
         )
-        if answer.placed is not None:
-            _OPEN[(merchant_id, offer_id)] = time.monotonic() + OPEN_FOR
-            return answer.placed
-        if answer.refusal is not None:
-            if answer.refusal.code == "sold_out":
-                _OPEN.pop((merchant_id, offer_id), None)
-                _tell_gate(answer.refusal, merchant_id, offer_id, seen, answer.ends_at)
-            raise answer.refusal
+        if placed is not None:
+            return placed
     if seen is None:
         seen = gate.look(merchant_id, offer_id)
     ends_at = None
@@ -162,6 +157,81 @@ def place_flash_order(
         if exc.code == "sold_out" and ends_at is not None:
             _tell_gate(exc, merchant_id, offer_id, seen, ends_at)
         raise
+
+
+def place_while_selling(
+    merchant_id: int,
+    member_id: int,
+    offer_id: int,
+    *,
+    quantity: int,
+    fulfilment: str,
+    address: Mapping[str, str] | None,
+    remark: str,
+    selections: Mapping[str, Any] | None,
+    idempotency_key: str,
+    fingerprint: str,
+) -> Placed | None:
+    """What `place_flash_order` does for a sale this process placed an order of within the last
+    second, when the order is the one-round-trip kind: the order placed, or a refusal raised
+    (`sold_out`, `offer_limit_reached`) with the gate told as `place_flash_order` tells it. None when
+    it is not that case or the placement handed it back untouched (a retry, a member with coupons...):
+    nothing was written, and `place_flash_order` answers it. For api.flash_lane, which answers the
+    common placement of a stampede without the rest of the request's machinery."""
+    if not (_quick(quantity, fulfilment, address, selections) and _seen_open(merchant_id, offer_id)):
+        return None
+    assert address is not None
+    return _place_quick(
+        merchant_id,
+        member_id,
+        offer_id,
+        None,
+        quantity=quantity,
+        address=address,
+        remark=remark,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+    )
+
+
+def _quick(quantity: int, fulfilment: str, address: Mapping[str, str] | None, selections: Any) -> bool:
+    """An order flash_fast may place: a delivery to an address, no selections, a line within the limit."""
+    return not selections and fulfilment == "delivery" and bool(address) and quantity <= pricing.MAX_LINE_QUANTITY
+
+
+def _place_quick(
+    merchant_id: int,
+    member_id: int,
+    offer_id: int,
+    seen: gate.Seen | None,
+    *,
+    quantity: int,
+    address: Mapping[str, str],
+    remark: str,
+    idempotency_key: str,
+    fingerprint: str,
+) -> Placed | None:
+    """flash_fast's placement: the order, a refusal raised (the gate told of a sold-out sale), or
+    None (handed back untouched: the usual path answers)."""
+    answer = flash_fast.place(
+        merchant_id,
+        member_id,
+        offer_id,
+        quantity=quantity,
+        address=address,
+        remark=remark,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+    )
+    if answer.placed is not None:
+        _OPEN[(merchant_id, offer_id)] = time.monotonic() + OPEN_FOR
+        return answer.placed
+    if answer.refusal is not None:
+        if answer.refusal.code == "sold_out":
+            _OPEN.pop((merchant_id, offer_id), None)
+            _tell_gate(answer.refusal, merchant_id, offer_id, seen, answer.ends_at)
+        raise answer.refusal
+    return None
 
 
 # Sales this process placed a one-round-trip order of lately, and until when (monotonic): their

@@ -3,6 +3,8 @@ places the very order `place_order` would, in one statement, and leaves every ot
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +35,20 @@ LINE_SAME = (
     "quantity", "goods_amount", "discount", "paid_amount", "refunded_quantity", "refunded_amount",
     "description", "offer_kind", "offer_id",
 )  # fmt: skip
+
+
+@contextmanager
+def vetoing() -> Iterator[None]:
+    """An OrderPlaced handler refuses every order (409 refused_by_test) while the block runs."""
+
+    def refuse(event: OrderPlaced) -> None:
+        raise Conflict("not today", code="refused_by_test")
+
+    bus.subscribe(OrderPlaced, refuse)
+    try:
+        yield
+    finally:
+        bus.unsubscribe(OrderPlaced, refuse)
 
 
 def usual_path(monkeypatch) -> None:
@@ -165,14 +181,8 @@ def test_a_veto_of_orderplaced_cancels_the_fast_order(client, ctx, monkeypatch):
     store = store_with_apple(client)
     sale = make_sale(client, store)
 
-    def refuse(event: OrderPlaced) -> None:
-        raise Conflict("not today", code="refused_by_test")
-
-    bus.subscribe(OrderPlaced, refuse)
-    try:
+    with vetoing():
         refused = buy(client, store["member"], sale["id"], "fast-key-veto")
-    finally:
-        bus.unsubscribe(OrderPlaced, refuse)
     assert (refused.status_code, refused.json["error"]["code"]) == (409, "refused_by_test")
     (order,) = db.session.execute(select(Order).where(Order.merchant_id == store["merchant"].id)).scalars().all()
     assert (order.status, order.cancel_reason) == ("cancelled", "refused")

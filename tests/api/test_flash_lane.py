@@ -1,0 +1,173 @@
+"""The flash lane (api.flash_lane): the common placement of a running sale answered in front of
+Flask, exactly as the app answers it; everything else left to the app, which answers as always."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from api.flash_lane import LANE_EXTENSION, FlashLane
+from api.schemas.orders import OrderSchema
+from shop.core.db import db
+from shop.offers import gate
+from shop.offers.models import OfferUnit
+from shop.orders.models import Order
+from tests.api.test_flash_fast import vetoing
+from tests.api.test_flash_sales import ADDRESS, buy, make_sale, store_with_apple
+from tests.factories import member_headers
+
+OWN = ("id", "order_no", "created_at", "expires_at", "lines")
+
+
+def lane(client) -> FlashLane:
+    return client.application.extensions[LANE_EXTENSION]
+
+
+def selling(client) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A store and a running sale (5 units, limit 2) this process has placed an order of (through
+    the app: the lane takes a sale's buyers from then on)."""
+    store = store_with_apple(client)
+    sale = make_sale(client, store, per_member_limit=2)
+    before = lane(client).taken
+    first = buy(client, member_headers(client, store["merchant"].code, "first"), sale["id"], "lane-first")
+    assert first.status_code == 201, first.json
+    assert lane(client).taken == before  # the sale's first buyer goes through the app
+    return store, sale
+
+
+def test_the_lane_answers_a_placement_as_the_app_does(client, ctx):
+    store = store_with_apple(client)
+    sale = make_sale(client, store, per_member_limit=2)
+    by_app = buy(client, member_headers(client, store["merchant"].code, "first"), sale["id"], "lane-app", remark="门口")
+    before = lane(client).taken
+    by_lane = buy(client, store["member"], sale["id"], "lane-key-1", remark="门口")
+    assert by_lane.status_code == 201, by_lane.json
+    assert lane(client).taken == before + 1
+
+    order = db.session.get(Order, by_lane.json["id"])
+    db.session.refresh(order)
+    assert by_lane.json == OrderSchema().dump(order)  # the order as the endpoint documents it
+    assert {k: v for k, v in by_lane.json.items() if k not in OWN} == {
+        k: v for k, v in by_app.json.items() if k not in OWN
+    }
+    assert [{k: v for k, v in line.items() if k != "id"} for line in by_lane.json["lines"]] == [
+        {k: v for k, v in line.items() if k != "id"} for line in by_app.json["lines"]
+    ]
+    assert sorted(by_lane.headers.keys()) == sorted(by_app.headers.keys())
+    for name in ("Content-Type", "X-Content-Type-Options"):
+        assert by_lane.headers[name] == by_app.headers[name]
+    assert by_lane.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def _post(client, sale_id: int, headers: dict[str, str], body: Any = None, *, path: str | None = None, **extra: Any):
+    url = path or f"/api/v1/flash-sales/{sale_id}/orders"
+    if body is None:
+        body = {"quantity": 1, "fulfilment": "delivery", "address": dict(ADDRESS)}
+    return client.post(url, json=body, headers=headers, **extra)
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "code"),
+    [
+        ("no token", 401, "token_missing"),
+        ("a staff token", 403, "members_only"),
+        ("a forged token", 401, "token_invalid"),
+        ("no key", 422, "idempotency_key_required"),
+        ("a quantity of 0", 422, "validation_error"),
+        ("an unknown field", 422, "validation_error"),
+        ("not JSON", 415, None),
+        ("broken JSON", 400, None),
+        ("a JSON array", 422, None),
+        ("a query string", 201, None),
+        ("coupons: none", 201, None),
+        ("a pickup", 422, None),
+        ("a header too large", 431, "header_too_large"),
+    ],
+)
+def test_the_lane_leaves_anything_else_to_the_app(client, ctx, case, status, code):
+    store, sale = selling(client)
+    key = {"Idempotency-Key": f"lane-{case.replace(' ', '-').replace(':', '')}"}
+    member = {**store["member"], **key}
+    before = lane(client).taken
+    if case == "no token":
+        answer = _post(client, sale["id"], key)
+    elif case == "a staff token":
+        answer = _post(client, sale["id"], {**store["staff"], **key})
+    elif case == "a forged token":
+        answer = _post(client, sale["id"], {"Authorization": store["member"]["Authorization"][:-3] + "abc", **key})
+    elif case == "no key":
+        answer = _post(client, sale["id"], store["member"])
+    elif case == "a quantity of 0":
+        answer = _post(client, sale["id"], member, {"quantity": 0, "fulfilment": "delivery", "address": dict(ADDRESS)})
+    elif case == "an unknown field":
+        answer = _post(client, sale["id"], member, {"fulfilment": "delivery", "address": dict(ADDRESS), "price": 1})
+    elif case == "not JSON":
+        answer = client.post(
+            f"/api/v1/flash-sales/{sale['id']}/orders", data="quantity=1", headers=member, content_type="text/plain"
+        )
+    elif case == "broken JSON":
+        answer = client.post(
+            f"/api/v1/flash-sales/{sale['id']}/orders", data="{", headers=member, content_type="application/json"
+        )
+    elif case == "a JSON array":
+        answer = _post(client, sale["id"], member, [1])
+    elif case == "a query string":
+        answer = _post(client, sale["id"], member, path=f"/api/v1/flash-sales/{sale['id']}/orders?x=1")
+    elif case == "coupons: none":
+        body = {"fulfilment": "delivery", "address": dict(ADDRESS), "coupons": []}
+        answer = _post(client, sale["id"], member, body)
+    elif case == "a pickup":
+        answer = _post(client, sale["id"], member, {"fulfilment": "pickup", "pickup_point_id": 999999})
+    else:
+        answer = _post(client, sale["id"], {**member, "X-Filler": "x" * 9000})
+    assert lane(client).taken == before, case
+    assert answer.status_code == status, (case, answer.json)
+    if code is not None:
+        assert answer.json["error"]["code"] == code
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_retry_of_a_lane_order_is_answered_by_the_app_with_that_order(client, ctx):
+    store, sale = selling(client)
+    placed = buy(client, store["member"], sale["id"], "lane-retry")
+    taken = lane(client).taken
+    again = buy(client, store["member"], sale["id"], "lane-retry")
+    assert (again.status_code, again.json["id"]) == (200, placed.json["id"])
+    assert lane(client).taken == taken
+
+
+def test_refusals_in_the_lane_are_the_apps_errors_and_sold_out_sets_the_gate(client, ctx):
+    store, sale = selling(client)  # 1 of 5 units sold
+    assert buy(client, store["member"], sale["id"], "lane-limit-1", 2).status_code == 201
+    over = buy(client, store["member"], sale["id"], "lane-limit-2")
+    assert (over.status_code, over.json["error"]["code"]) == (409, "offer_limit_reached")
+    assert over.headers["X-Content-Type-Options"] == "nosniff"
+
+    other = member_headers(client, store["merchant"].code, "other")
+    assert buy(client, other, sale["id"], "lane-last", 2).status_code == 201  # the last 2 units
+    late = member_headers(client, store["merchant"].code, "late")
+    refused = buy(client, late, sale["id"], "lane-late")
+    assert (refused.status_code, refused.json["error"]["code"]) == (409, "sold_out")
+    assert gate.look(store["merchant"].id, sale["id"]).sold_out  # the next buyers are refused by the gate
+
+
+def test_a_veto_of_a_lane_order_is_answered_by_the_apps_handlers(client, ctx):
+    store, sale = selling(client)
+    taken = lane(client).taken
+    with vetoing():
+        refused = buy(client, store["member"], sale["id"], "lane-veto")
+    assert (refused.status_code, refused.json["error"]["code"]) == (409, "refused_by_test")
+    assert refused.headers["X-Content-Type-Options"] == "nosniff"
+    assert lane(client).taken == taken
+    orders = db.session.execute(select(Order).where(Order.member_id == refused_member(store))).scalars().all()
+    (order,) = orders
+    assert (order.status, order.cancel_reason) == ("cancelled", "refused")
+    assert db.session.execute(select(OfferUnit).where(OfferUnit.order_id == order.id)).first() is None
+
+
+def refused_member(store: dict[str, Any]) -> int:
+    from api.auth import decode_token
+
+    return decode_token(store["member"]["Authorization"].split(" ", 1)[1]).subject_id
