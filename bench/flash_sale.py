@@ -128,32 +128,47 @@ else (a retry, a member with coupons, a pickup, a sale not running) it leaves un
 orders equal. In front of it, a sold-out gate in Redis: once PostgreSQL has refused a buyer for want
 of units, a mark (holding a generation number) answers the next buyers 409 `sold_out` with one
 indexed read (the Idempotency-Key, so a retry still gets its order; one statement in autocommit);
-every commit that gives units back raises the generation, so the mark never outlives them. A process
-that placed an order of the sale within the last second does not read the gate (a sale selling is
-not sold out; PostgreSQL decides anyway, and its first `sold_out` sets the mark and ends that).
-Redis losing its data or being down only sends buyers to PostgreSQL, whose answer sets the mark
-again.
+every commit that gives units back raises the generation, so the mark never outlives them. Redis
+losing its data or being down only sends buyers to PostgreSQL, whose answer sets the mark again.
 
-**Why the goal is still missed.** The one-round-trip placement took the stampede from 32.3% of the
-raw rate (six statements per placement; the run of 2026-12-01 01:35 UTC, before it) to the figures
-above, and the real placement endpoint in the floor's run (bench/request_floor.py, "Request floor"
-below) to about two thirds of the raw rate, but not to 1.0x: the placements are bound by the CPU
-each request costs, and the two CPUs are shared by the load generator, gunicorn's workers and
-PostgreSQL (the CPU table above). In the floor's run, Flask alone and the API with its hooks and the
-member's token run at over 3x the raw rate, plus the placement's body schema at about 2.5x, plus one
-autocommit INSERT of PostgreSQL at about 1.4x; the placement adds to that the function's work (four
-writes with their foreign keys and indexes, the member's count, the unit) and the order built and
-serialized. In process a placement costs about 2 ms, about 1 ms of it in the function's round trip
-(the statements above); measured apart, one request at a time, Flask, the token and the schema take
-about 0.3 ms of it and the order's serialization about 0.16 ms. The server's shape does not change
-it: in one set of short runs (4 rounds each) 2 sync workers gave 51.7%, 4 sync workers 50.9%, 2
-gthread workers of 4 threads with keep-alive 54.5%, 3 of them 44.6%. What would reach 1.0x on these
-two CPUs is a placement that costs about what the floor's one-statement layer costs: orders accepted
-by an atomic gate in Redis (the member's count, the units, the key) and written to PostgreSQL in
-batches, with the reservations rebuilt from PostgreSQL when Redis loses them. That makes Redis, for
-a moment, the only holder of an order already answered 201, which the shop's promise (PostgreSQL the
-source of truth, a Redis restart during a sale losing nothing) does not allow as it stands: not
-built.
+**The flash lane (api/flash_lane.py).** Measured on this machine (2026-12-01, gunicorn with wrk, 2
+workers, a sale of 100,000 units): a placement cost about 1.1 ms of a worker's CPU and 0.55 ms of
+PostgreSQL's; the same function call made by a bare WSGI app (no Flask) cost 0.42 ms of the
+worker's. Most of a placement was the request's machinery: Flask's dispatch, flask-smorest's and
+webargs' wrappers, marshmallow's dump, SQLAlchemy around one statement. So a running sale's common
+placement is answered by a WSGI layer in front of Flask, which does only what the endpoint does for
+that case: the request limits (`api.http_rules.oversized`), the member's token, the Idempotency-Key,
+the body loaded by the endpoint's own schema, `flash_sales.place_while_selling` (the one-round-trip
+placement, only for a sale this process placed an order of within the last second: the first buyers
+of a sale and every sold-out answer go through the app and its gate), the order dumped by a planned
+OrderSchema dump (`api.schemas.dumping.planned_dump`: each field's own formatting, decided once, not
+per object). Refusals and errors go through the app's own error handlers; anything else (a bad body,
+a retry, coupons) goes to the app untouched. tests/api/test_flash_lane.py holds its answers equal to
+the app's (body, status, headers). A worker's CPU per placement: about 0.9 ms with the lane.
+
+**The server.** gunicorn with 2 gthread workers of 2 threads and keep-alive, where `make run` has 2
+sync workers: a sync worker closes every connection, and since gunicorn 27 holds on to it after the
+answer until the client has closed its end (`gunicorn.util.close_graceful`), so each buyer paid a
+connect and the client's own turn was timed with every placement. In short runs of the same
+session (3 or 4 rounds each, the raw rate about 1,450/s), the one-round-trip placement without the
+lane reached about 60% of the raw rate under sync workers and 61.8% under gthread, and with the lane
+71.6% and 73.4% under gthread.
+
+**Why the goal is still missed.** The placements are bound by CPU: the two CPUs are shared by the
+load generator, gunicorn's workers and PostgreSQL (the CPU table above). A placement costs about 1.7
+ms of the two CPUs in all (about 0.9 ms in the worker, 0.6 ms in PostgreSQL: the function's writes
+with their indexes and foreign-key checks, 0.12 ms in the client); the raw transaction
+costs PostgreSQL far less CPU and is bound by its WAL flush, about 0.7 ms a commit on this
+machine's disk today (1,049 raw transactions/s in the published run of 2026-12-01 06:23 UTC,
+1,461 in this one). Measured apart, in process: the body's schema costs about 0.09 ms,
+OrderPlaced's handlers (run in a transaction, as for every order) 0.075 ms, the dump 0.06 ms, the
+pool checkout of the statement's connection 0.05 ms. Tried and dropped: a connection kept per thread (it doubles the connections a
+thread holds, and the race tests ran the pool dry), units taken from a random point of the sale
+(three index descents cost what the walk past taken units saved), dropping the foreign keys that
+repeat others (no measurable change), switching Python's GC off or freezing it (none). What is left
+to try: orders accepted by an atomic gate in Redis and written to PostgreSQL in batches, each
+buyer answered once its batch is in (so a 201 is in PostgreSQL, as now): a gthread worker's
+batcher would write several placements in one statement.
 """
 # -----------------------------------------------------------------------------------------------------
 
@@ -371,7 +386,8 @@ async def _stampede(port: int, path: str, tokens: list[str], tag: str) -> list[t
                 if writer is None:
                     reader, writer = await asyncio.open_connection(HOST, port)
                 writer.write(message + body)
-                status, close, payload = await asyncio.wait_for(_answer(reader), TIMEOUT)
+                async with asyncio.timeout(TIMEOUT):  # no task per answer, as wait_for would make
+                    status, close, payload = await _answer(reader)
                 outcome = _outcome(status, payload)
             except (TimeoutError, OSError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
                 outcome = f"socket: {type(exc).__name__}"
