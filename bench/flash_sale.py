@@ -157,18 +157,21 @@ lane reached about 60% of the raw rate under sync workers and 61.8% under gthrea
 **Why the goal is still missed.** The placements are bound by CPU: the two CPUs are shared by the
 load generator, gunicorn's workers and PostgreSQL (the CPU table above). A placement costs about 1.7
 ms of the two CPUs in all (about 0.9 ms in the worker, 0.6 ms in PostgreSQL: the function's writes
-with their indexes and foreign-key checks, 0.12 ms in the client); the raw transaction
-costs PostgreSQL far less CPU and is bound by its WAL flush, about 0.7 ms a commit on this
-machine's disk today (1,049 raw transactions/s in the published run of 2026-12-01 06:23 UTC,
-1,461 in this one). Measured apart, in process: the body's schema costs about 0.09 ms,
-OrderPlaced's handlers (run in a transaction, as for every order) 0.075 ms, the dump 0.06 ms, the
-pool checkout of the statement's connection 0.05 ms. Tried and dropped: a connection kept per thread (it doubles the connections a
+with their indexes and foreign-key checks, 0.12 ms in the client); the raw transaction costs
+PostgreSQL far less CPU and is bound by its WAL flush, about 0.7 ms a commit on this machine's disk
+today (1,049 raw transactions/s in the published run of 2026-12-01 06:23 UTC, 1,461 in this one).
+Measured apart, in process: the body's schema costs about 0.09 ms, OrderPlaced's handlers (run in a
+transaction, as for every order) 0.075 ms, the dump 0.06 ms, the pool checkout of the statement's
+connection 0.05 ms. Tried and dropped: a connection kept per thread (it doubles the connections a
 thread holds, and the race tests ran the pool dry), units taken from a random point of the sale
 (three index descents cost what the walk past taken units saved), dropping the foreign keys that
-repeat others (no measurable change), switching Python's GC off or freezing it (none). What is left
-to try: orders accepted by an atomic gate in Redis and written to PostgreSQL in batches, each
-buyer answered once its batch is in (so a 201 is in PostgreSQL, as now): a gthread worker's
-batcher would write several placements in one statement.
+repeat others (no measurable change), switching Python's GC off or freezing it (none). Not tried:
+orders accepted by an atomic gate in Redis and written to PostgreSQL in batches (each buyer answered
+once its batch is in, so that a 201 is in PostgreSQL as now). What it could save is small: with
+pgbench, four flash_place() calls in one transaction cost PostgreSQL 13% less per order than four
+transactions of one (3,681 against 3,199 orders/s at 2 connections), since the cost is the
+statements' work, not the round trips or commits; and a batch saves nothing of the worker's request
+machinery.
 """
 # -----------------------------------------------------------------------------------------------------
 
