@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -34,7 +35,7 @@ from marshmallow import ValidationError
 
 from api.auth import MEMBER, caller_of
 from api.http_rules import oversized
-from api.member_flash_sales import placement_terms
+from api.member_flash_sales import TRIED, placement_terms
 from api.member_orders import IDEMPOTENCY_KEY
 from api.schemas.common import MAX_ID
 from api.schemas.dumping import planned_dump
@@ -61,6 +62,7 @@ class FlashLane:
         self.dump_order = planned_dump(OrderSchema())
         self.secret_key: str = app.config["SETTINGS"].secret_key
         self.taken = 0  # requests the lane answered (tests and benchmarks read it)
+        self._count = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = self._request(environ)
@@ -69,7 +71,7 @@ class FlashLane:
         offer_id, caller, key, args = request
         try:
             with self.app.app_context():
-                placed = place_while_selling(
+                outcome = place_while_selling(
                     caller.merchant_id,
                     caller.subject_id,
                     offer_id,
@@ -77,28 +79,40 @@ class FlashLane:
                     selections=None,
                     idempotency_key=key,
                 )
+                placed = outcome.placed
                 response = None if placed is None else self.app.json.response(self.dump_order(placed.order))
         except Exception as exc:  # the app's handlers answer (and log) it as they would for the view
             return self._error(environ, start_response, exc)
         if response is None:  # nothing was written: the app answers (a retry, a member with coupons...)
+            if outcome.tried:
+                environ[TRIED] = True  # without asking the one-round-trip placement again
             return self.inner(environ, start_response)
-        self.taken += 1
+        with self._count:
+            self.taken += 1
         response.status_code = 201
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response(environ, start_response)
 
     def _request(self, environ: dict[str, Any]) -> tuple[int, Any, str, dict[str, Any]] | None:
-        """(sale, caller, key, body) when the request is the lane's case; None otherwise. The body
-        read is put back for the app."""
+        """(sale, caller, key, body) when the request is the lane's case; None otherwise (whatever
+        went wrong in looking: the app answers it). The body read is put back for the app."""
+        try:
+            return self._look(environ)
+        except Exception:
+            return None
+
+    def _look(self, environ: dict[str, Any]) -> tuple[int, Any, str, dict[str, Any]] | None:
         if environ.get("REQUEST_METHOD") != "POST" or environ.get("QUERY_STRING"):
             return None
         match = PATH.fullmatch(environ.get("PATH_INFO", ""))
         if match is None or int(match.group(1)) > MAX_ID:
             return None
-        if environ.get("CONTENT_TYPE", "").lower() not in _JSON_TYPES:
+        if environ.get("CONTENT_TYPE", "").lower() not in _JSON_TYPES or "HTTP_TRANSFER_ENCODING" in environ:
             return None
         length = environ.get("CONTENT_LENGTH", "")
-        if not length.isdigit() or not 0 < int(length) <= MAX_BODY or oversized(environ) is not None:
+        if not (length.isascii() and length.isdigit()) or not 0 < int(length) <= MAX_BODY:
+            return None
+        if oversized(environ) is not None:
             return None
         key = environ.get("HTTP_IDEMPOTENCY_KEY", "")
         if not IDEMPOTENCY_KEY.fullmatch(key):
@@ -111,8 +125,10 @@ class FlashLane:
             return None
         body = environ["wsgi.input"].read(int(length))
         environ["wsgi.input"] = io.BytesIO(body)
+        if len(body) != int(length):  # the client sent less than it said: the app refuses it
+            return None
         try:
-            data = json.loads(body)
+            data = json.loads(body.decode("utf-8"))  # as the app's parser: UTF-8, no BOM
             args = self.schema.load(data) if isinstance(data, dict) else None
         except (ValueError, RecursionError, ValidationError):
             return None

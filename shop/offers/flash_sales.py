@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 
@@ -98,14 +98,17 @@ def place_flash_order(
     selections: Mapping[str, Any] | None,
     idempotency_key: str,
     fingerprint: str,
+    quick_tried: bool = False,
 ) -> Placed:
     """Buy `quantity` of the sale's SKU at the flash price (404 for another merchant's sale).
+    `quick_tried`: the one-round-trip placement handed this very request back already (the flash
+    lane tried it): it goes the usual way at once.
 
     Owns its transaction (like `start_payment`): the sold-out gate (shop.offers.gate) is asked
     before it, and told after it rolled back on finding no unit. A sale the gate knows is sold
     out is refused without a statement, except for a retry of an order placed before (its key
     is looked up: the retry gets its order)."""
-    quick = _quick(quantity, fulfilment, address, selections)
+    quick = not quick_tried and _quick(quantity, fulfilment, address, selections)
     seen: gate.Seen | None = None
     if not (quick and _seen_open(merchant_id, offer_id)):
         seen = gate.look(merchant_id, offer_id)
@@ -159,6 +162,14 @@ def place_flash_order(
         raise
 
 
+class WhileSelling(NamedTuple):
+    """What `place_while_selling` did: `placed`, the order; or `tried` without one: the
+    one-round-trip placement was asked and handed the request back untouched."""
+
+    placed: Placed | None
+    tried: bool
+
+
 def place_while_selling(
     merchant_id: int,
     member_id: int,
@@ -171,17 +182,18 @@ def place_while_selling(
     selections: Mapping[str, Any] | None,
     idempotency_key: str,
     fingerprint: str,
-) -> Placed | None:
+) -> WhileSelling:
     """What `place_flash_order` does for a sale this process placed an order of within the last
     second, when the order is the one-round-trip kind: the order placed, or a refusal raised
-    (`sold_out`, `offer_limit_reached`) with the gate told as `place_flash_order` tells it. None when
-    it is not that case or the placement handed it back untouched (a retry, a member with coupons...):
-    nothing was written, and `place_flash_order` answers it. For api.flash_lane, which answers the
-    common placement of a stampede without the rest of the request's machinery."""
+    (`sold_out`, `offer_limit_reached`) with the gate told as `place_flash_order` tells it. No order
+    when it is not that case (not tried) or the placement handed it back untouched (tried: a retry,
+    a member with coupons...): nothing was written, and `place_flash_order` answers it (told
+    `quick_tried` in the second case). For api.flash_lane, which answers the common placement of a
+    stampede without the rest of the request's machinery."""
     if not (_quick(quantity, fulfilment, address, selections) and _seen_open(merchant_id, offer_id)):
-        return None
+        return WhileSelling(None, tried=False)
     assert address is not None
-    return _place_quick(
+    placed = _place_quick(
         merchant_id,
         member_id,
         offer_id,
@@ -192,6 +204,7 @@ def place_while_selling(
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
     )
+    return WhileSelling(placed, tried=True)
 
 
 def _quick(quantity: int, fulfilment: str, address: Mapping[str, str] | None, selections: Any) -> bool:

@@ -171,3 +171,55 @@ def refused_member(store: dict[str, Any]) -> int:
     from api.auth import decode_token
 
     return decode_token(store["member"]["Authorization"].split(" ", 1)[1]).subject_id
+
+
+def _raw(client, sale_id: int, headers: dict[str, str], data: bytes, **environ: Any):
+    """A placement sent as these exact bytes, with environ overrides (Content-Length, ...)."""
+    return client.post(
+        f"/api/v1/flash-sales/{sale_id}/orders",
+        data=data,
+        headers={**headers, "Content-Type": "application/json"},
+        environ_overrides=environ,
+    )
+
+
+@pytest.mark.parametrize("case", ["a UTF-8 BOM", "UTF-16", "a short body", "chunked", "a non-ASCII length"])
+def test_bodies_the_app_reads_its_own_way_are_left_to_it(client, ctx, case):
+    """What the app's parser refuses or reads differently is never placed by the lane."""
+    import json
+
+    store, sale = selling(client)
+    member = {**store["member"], "Idempotency-Key": f"lane-raw-{case.replace(' ', '-')}"}
+    body = json.dumps({"quantity": 1, "fulfilment": "delivery", "address": dict(ADDRESS)}, ensure_ascii=False)
+    before = lane(client).taken
+    if case == "a UTF-8 BOM":
+        answer = _raw(client, sale["id"], member, b"\xef\xbb\xbf" + body.encode())
+    elif case == "UTF-16":
+        answer = _raw(client, sale["id"], member, body.encode("utf-16"))
+    elif case == "a short body":
+        data = body.encode()
+        answer = _raw(client, sale["id"], member, data, CONTENT_LENGTH=str(len(data) + 5))
+    elif case == "chunked":
+        answer = _raw(client, sale["id"], member, body.encode(), HTTP_TRANSFER_ENCODING="chunked")
+    else:
+        answer = _raw(client, sale["id"], member, body.encode(), CONTENT_LENGTH="１２")
+    assert lane(client).taken == before, case
+    assert answer.status_code != 500, (case, answer.json)
+    if case in ("a UTF-8 BOM", "UTF-16", "a short body"):
+        assert 400 <= answer.status_code < 500, (case, answer.json)
+        placed = db.session.execute(select(Order).where(Order.member_id == refused_member(store))).scalars().all()
+        assert placed == [], case  # nothing placed from a body the app refuses
+
+
+def test_a_request_the_lane_hands_back_is_not_tried_twice(client, ctx):
+    """The lane's placement answered 'not mine' (here: a retry of an order placed through the app):
+    the app answers it without asking flash_place again."""
+    from tests.factories import sent_statements
+
+    store, sale = selling(client)
+    first = buy(client, store["member"], sale["id"], "lane-once")
+    assert first.status_code == 201
+    with sent_statements() as sent:
+        again = buy(client, store["member"], sale["id"], "lane-once")
+    assert (again.status_code, again.json["id"]) == (200, first.json["id"])
+    assert sum("flash_place(" in statement for statement in sent) == 1, sent

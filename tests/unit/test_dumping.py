@@ -101,3 +101,56 @@ def test_an_order_dumps_the_same():
     assert planned_dump(schema)(order) == schema.dump(order)
     order.status = "pending_payment"
     assert planned_dump(schema)(order)["pickup_code"] is None == schema.dump(order)["pickup_code"]
+
+
+class Node(Schema):
+    name = fields.String()
+    child = fields.Nested(lambda: Node(), allow_none=True)
+    children = fields.List(fields.Nested(lambda: Node()))
+
+
+def test_a_schema_nested_in_itself_is_planned_once_and_dumps_the_same():
+    leaf = SimpleNamespace(name="leaf", child=None, children=[])
+    tree = SimpleNamespace(name="root", child=SimpleNamespace(name="mid", child=leaf, children=[leaf]), children=[leaf])
+    schema = Node()
+    assert planned_dump(schema)(tree) == schema.dump(tree)
+
+
+class Shouting(fields.String):
+    """Reads and writes its own way: the plan must not step around it."""
+
+    def get_value(self, obj, attr, accessor=None, default=None):
+        return str(super().get_value(obj, attr, accessor=accessor)).upper()
+
+    def serialize(self, attr, obj, accessor=None, **kwargs):
+        return f"<{attr}>" + super().serialize(attr, obj, accessor=accessor, **kwargs)
+
+
+class Echo(fields.Field):
+    """Formats with the name it is given: the field's name, not its attribute."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return f"{attr}={value}"
+
+
+class Dumping(Schema):
+    id = fields.Integer()
+
+    def dump(self, obj, *, many=None):
+        return {"dumped": True, **super().dump(obj, many=many)}
+
+
+class Odd(Schema):
+    loud = Shouting()
+    echo = Echo(attribute="other")
+    empty = fields.String(attribute="")
+    own = fields.Nested(Dumping)
+    owns = fields.List(fields.Nested(Dumping))
+
+
+def test_fields_and_schemas_with_their_own_ways_dump_the_same():
+    obj = SimpleNamespace(loud="hey", other=1, own=SimpleNamespace(id=1), owns=[SimpleNamespace(id=2)])
+    schema = Odd()
+    dumped = planned_dump(schema)(obj)
+    assert dumped == schema.dump(obj)
+    assert dumped["loud"] == "<loud>HEY" and dumped["echo"] == "echo=1" and dumped["own"] == {"dumped": True, "id": 1}
