@@ -80,18 +80,32 @@ class FlashLane:
                     idempotency_key=key,
                 )
                 placed = outcome.placed
-                response = None if placed is None else self.app.json.response(self.dump_order(placed.order))
+                body = None if placed is None else self._json(self.dump_order(placed.order))
         except Exception as exc:  # the app's handlers answer (and log) it as they would for the view
             return self._error(environ, start_response, exc)
-        if response is None:  # nothing was written: the app answers (a retry, a member with coupons...)
+        if body is None:  # nothing was written: the app answers (a retry, a member with coupons...)
             if outcome.tried:
                 environ[TRIED] = True  # without asking the one-round-trip placement again
             return self.inner(environ, start_response)
         with self._count:
             self.taken += 1
-        response.status_code = 201
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        return response(environ, start_response)
+        headers = [
+            ("Content-Type", self.app.json.mimetype),  # type: ignore[attr-defined]
+            ("Content-Length", str(len(body))),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+        start_response("201 CREATED", headers)
+        return [body]
+
+    def _json(self, data: Any) -> bytes:
+        """The body `app.json.response(data)` holds: the app's JSON provider, its layout (indented
+        when the app debugs and the provider is not compact), a newline."""
+        provider: Any = self.app.json
+        compact = getattr(provider, "compact", None)
+        layout: dict[str, Any] = (
+            {"indent": 2} if (compact is None and self.app.debug) or compact is False else {"separators": (",", ":")}
+        )
+        return f"{provider.dumps(data, **layout)}\n".encode()
 
     def _request(self, environ: dict[str, Any]) -> tuple[int, Any, str, dict[str, Any]] | None:
         """(sale, caller, key, body) when the request is the lane's case; None otherwise (whatever

@@ -109,7 +109,8 @@ def transaction() -> Iterator[Session]:
     session.info[_IN_TRANSACTION] = True
     try:
         yield session
-        session.commit()
+        if session.in_transaction():  # a block that touched nothing has nothing to commit
+            session.commit()
     except BaseException as exc:
         session.rollback()
         session.info.pop(_AFTER_COMMIT, None)

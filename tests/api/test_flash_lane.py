@@ -49,6 +49,8 @@ def test_the_lane_answers_a_placement_as_the_app_does(client, ctx):
     order = db.session.get(Order, by_lane.json["id"])
     db.session.refresh(order)
     assert by_lane.json == OrderSchema().dump(order)  # the order as the endpoint documents it
+    assert by_lane.get_data() == client.application.json.response(by_lane.json).get_data()  # byte for byte
+    assert by_lane.headers["Content-Length"] == str(len(by_lane.get_data()))
     assert {k: v for k, v in by_lane.json.items() if k not in OWN} == {
         k: v for k, v in by_app.json.items() if k not in OWN
     }
