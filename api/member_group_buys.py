@@ -12,11 +12,14 @@ from api.schemas.offers import (
     GroupOrderCreateSchema,
     GroupPageSchema,
     GroupPlacedSchema,
+    GroupQuoteSchema,
     GroupSchema,
     MemberGroupBuyListSchema,
     MemberGroupBuySchema,
 )
-from api.schemas.orders import IDEMPOTENCY_KEY_PARAMETER
+from api.schemas.orders import IDEMPOTENCY_KEY_PARAMETER, QuoteSchema
+from shop.checkout import pricing
+from shop.checkout.pricing import Quote
 from shop.core.db import transaction, utcnow
 from shop.core.pagination import Page
 from shop.offers import group_buys
@@ -100,6 +103,37 @@ def open_group(args: dict[str, Any], offer_id: int) -> tuple[dict[str, Any], int
             order_fields=_placement(args, "open_group_buy", offer_id),
         )
     return _answer(placed)
+
+
+def _quote_terms(args: dict[str, Any]) -> dict[str, Any]:
+    caller = current_caller()
+    if args["fulfilment"] == "pickup":
+        pricing.check_pickup_point(caller.merchant_id, args.get("pickup_point_id"))
+    return {"quantity": args["quantity"], "fulfilment": args["fulfilment"], "selections": selections_of(args)}
+
+
+@blp.route("/group-buys/<int:offer_id>/quote", methods=["POST"])
+@member_required
+@blp.arguments(GroupQuoteSchema)
+@blp.response(200, QuoteSchema)
+def quote_open(args: dict[str, Any], offer_id: int) -> Quote:
+    """What opening a group would cost me: the initiator's price, the coupons that apply (the best
+    one unless `coupons` says), shipping, the payable total; with the refusals opening would meet.
+    Reserves nothing. Coupons that would make a group order free are not chosen for you (a group
+    order is paid through WeChat Pay)."""
+    caller = current_caller()
+    return group_buys.quote_open(caller.merchant_id, caller.subject_id, offer_id, **_quote_terms(args))
+
+
+@blp.route("/groups/<int:group_id>/quote", methods=["POST"])
+@member_required
+@blp.arguments(GroupQuoteSchema)
+@blp.response(200, QuoteSchema)
+def quote_join(args: dict[str, Any], group_id: int) -> Quote:
+    """What joining the group would cost me, as for opening one; 409 group_closed,
+    already_in_group or offer_limit_reached when joining would be refused."""
+    caller = current_caller()
+    return group_buys.quote_join(caller.merchant_id, caller.subject_id, group_id, **_quote_terms(args))
 
 
 @blp.route("/groups")

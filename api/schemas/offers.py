@@ -331,6 +331,21 @@ class GroupOrderCreateSchema(FlashOrderCreateSchema):
     """One SKU (the offer's), a quantity, and the fulfilment fields of POST /orders."""
 
 
+class GroupQuoteSchema(InputSchema):
+    """What opening or joining would cost: the order's quantity, fulfilment and coupons (as for
+    POST /checkout/quote: no address, nothing reserved)."""
+
+    quantity = fields.Integer(load_default=1, strict=True, validate=validate.Range(min=1, max=MAX_LIMIT))
+    fulfilment = fields.String(required=True, validate=validate.OneOf(("delivery", "pickup")))
+    pickup_point_id = fields.Integer(strict=True, validate=ID)
+    coupons = fields.List(
+        fields.Integer(strict=True, validate=ID),
+        validate=validate.Length(max=10),
+        metadata={"description": "as for POST /checkout/quote: absent, the best combination; [], none"},
+    )
+    selections = Selections()
+
+
 class GroupPlacedSchema(Schema):
     group = fields.Nested(GroupSchema)
     order = fields.Nested(OrderSchema)

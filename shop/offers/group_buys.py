@@ -192,11 +192,7 @@ class GroupKeeper(UnitKeeper):
     def take(self, order: Order, lines: Sequence[OrderLine]) -> None:
         if order.payable_total == 0:
             # A free order would be paid at its placement, before it is a group's: no seat.
-            raise Conflict(
-                "a group order is paid through WeChat Pay: leave out the coupons that make it free",
-                code="group_order_free",
-                details={"payable_total": 0},
-            )
+            raise _free_order_refused()
         super().take(order, lines)
 
     def give_back(self, order: Order, units: Sequence[tuple[OrderLine, int]]) -> None:
@@ -281,10 +277,7 @@ def _place(
     quantity: int,
     order_fields: Mapping[str, Any],
 ) -> Placed:
-    offer = get_offer(merchant_id, offer_id, kind=GROUP_BUY)
-    items = [
-        {"sku_id": offer.sku_id, "quantity": quantity, "offer": {"kind": GROUP_BUY, "id": offer.id, "group": target}}
-    ]
+    items = _items(get_offer(merchant_id, offer_id, kind=GROUP_BUY), quantity, target)
     if order_fields.get("selections") is not None:
         return place_order(merchant_id, member_id, items=items, **order_fields)
     # The coupons are the server's choice: one that makes the order free (which a group order
@@ -297,6 +290,55 @@ def _place(
             raise
     without = {**order_fields, "selections": {"coupons": {"ids": []}}}
     return place_order(merchant_id, member_id, items=items, **without)
+
+
+def _items(offer: Offer, quantity: int, target: int | str) -> list[dict[str, Any]]:
+    """The one line of a group order: the offer's SKU, asking for the group (`target`: its id, or
+    "open" for the initiator's order)."""
+    return [
+        {"sku_id": offer.sku_id, "quantity": quantity, "offer": {"kind": GROUP_BUY, "id": offer.id, "group": target}}
+    ]
+
+
+def _free_order_refused() -> Conflict:
+    return Conflict(
+        "a group order is paid through WeChat Pay: leave out the coupons that make it free",
+        code="group_order_free",
+        details={"payable_total": 0},
+    )
+
+
+def quote_open(
+    merchant_id: int, member_id: int, offer_id: int, *, quantity: int, fulfilment: str, selections: Any = None
+) -> pricing.Quote:
+    """What opening a group of the offer would cost the member (as `open_group` would price it:
+    the initiator's price, the coupons, shipping). Reserves nothing."""
+    offer = get_offer(merchant_id, offer_id, kind=GROUP_BUY)
+    return _quote(merchant_id, member_id, _items(offer, quantity, "open"), fulfilment, selections)
+
+
+def quote_join(
+    merchant_id: int, member_id: int, group_id: int, *, quantity: int, fulfilment: str, selections: Any = None
+) -> pricing.Quote:
+    """What joining the group would cost the member, with the refusals joining would meet
+    (group_closed, already_in_group, offer_limit_reached...). Reserves nothing."""
+    group = get_group(merchant_id, group_id)
+    offer = get_offer(merchant_id, group.offer_id, kind=GROUP_BUY)
+    return _quote(merchant_id, member_id, _items(offer, quantity, group.id), fulfilment, selections)
+
+
+def _quote(
+    merchant_id: int, member_id: int, items: list[dict[str, Any]], fulfilment: str, selections: Any
+) -> pricing.Quote:
+    """The quote the placement (`_place`) would come to: with the coupons chosen by the server, one
+    that would make the order free is left out, as the placement leaves it out; with the member's
+    own choice, a free order is refused as the placement refuses it."""
+    quote = pricing.quote(merchant_id, member_id, items, fulfilment=fulfilment, selections=selections)
+    if quote.payable_total > 0:
+        return quote
+    if selections is not None:
+        raise _free_order_refused()
+    return pricing.quote(merchant_id, member_id, items, fulfilment=fulfilment, selections={"coupons": {"ids": []}})
 
 
 def open_group(

@@ -161,6 +161,26 @@ registry.add_endpoints(
 # --- the bad requests ---------------------------------------------------------------------------
 
 
+def _pickup_no_point(w: World, valid: dict[str, Any]) -> dict[str, Any]:
+    """A pickup order's body without a point: no address either (a pickup needs none)."""
+    return {**without("address")(w, valid), "fulfilment": "pickup"}
+
+
+def _pickup_cases(key: tuple[str, str], no_point: Any) -> list[Bad]:
+    """Pickup refused without an open pickup point of the merchant's (`no_point`: the body asking
+    for pickup with none)."""
+    return [
+        Bad(key, "pickup without a pickup point", no_point, ("pickup_point_id",), code="pickup_point_invalid"),
+        Bad(
+            key,
+            "pickup at another merchant's pickup point",
+            lambda w, valid: {**valid, "fulfilment": "pickup", "pickup_point_id": w.other_pickup_point_id},
+            ("pickup_point_id",),
+            code="pickup_point_invalid",
+        ),
+    ]
+
+
 def _int_cases(key: tuple[str, str], name: str) -> list[Bad]:
     """An integer field sent as a string, a boolean, a fraction or null."""
     return [
@@ -384,20 +404,7 @@ registry.add_cases(
             ("address", "detail"),
             "must not contain the NUL character",
         ),
-        Bad(
-            FLASH_ORDER,
-            "pickup without a pickup point",
-            lambda w, valid: {**without("address")(w, valid), "fulfilment": "pickup"},
-            ("pickup_point_id",),
-            code="pickup_point_invalid",
-        ),
-        Bad(
-            FLASH_ORDER,
-            "pickup at another merchant's pickup point",
-            lambda w, valid: {**valid, "fulfilment": "pickup", "pickup_point_id": w.other_pickup_point_id},
-            ("pickup_point_id",),
-            code="pickup_point_invalid",
-        ),
+        *_pickup_cases(FLASH_ORDER, _pickup_no_point),
         Bad(
             FLASH_ORDER,
             "pickup at a closed pickup point",
@@ -526,6 +533,8 @@ STAFF_GROUPS = (f"{GROUP_BUY}/groups", "GET")
 FORMING_GROUPS = (f"{MEMBER_GROUP_BUY}/groups", "GET")
 GROUP_OPEN = (f"{MEMBER_GROUP_BUY}/groups", "POST")
 GROUP_JOIN = (f"{GROUP}/orders", "POST")
+GROUP_OPEN_QUOTE = (f"{MEMBER_GROUP_BUY}/quote", "POST")
+GROUP_JOIN_QUOTE = (f"{GROUP}/quote", "POST")
 MY_GROUPS = (f"{PREFIX}/groups", "GET")
 
 NOT_BOTH = "a leader_price or a leader_commission_bp, not both"
@@ -557,6 +566,10 @@ def make_group_buy(client: Any, owner: dict[str, str], sku_id: int, **overrides:
 def group_order_body(quantity: int = 1, **overrides: Any) -> dict[str, Any]:
     """What opening or joining a group takes: the fulfilment fields of a flash order."""
     return flash_order_body(quantity, **overrides)
+
+
+def group_quote_body(quantity: int = 1, **overrides: Any) -> dict[str, Any]:
+    return {"quantity": quantity, "fulfilment": "delivery", **overrides}
 
 
 def open_group(client: Any, member: dict[str, str], offer_id: int, key: str, quantity: int = 1) -> dict[str, Any]:
@@ -681,6 +694,20 @@ registry.add_endpoints(
             extra_headers=KEY,
             setup=_forming_group,
         ),
+        GROUP_OPEN_QUOTE: Endpoint(
+            lambda w: f"{PREFIX}/group-buys/{w.extras['offer_id']}/quote",
+            "member",
+            "json",
+            lambda w: group_quote_body(2),
+            setup=_running_group_buy,
+        ),
+        GROUP_JOIN_QUOTE: Endpoint(
+            lambda w: f"{PREFIX}/groups/{w.extras['group_id']}/quote",
+            "member",
+            "json",
+            lambda w: group_quote_body(2),
+            setup=_forming_group,
+        ),
     }
 )
 
@@ -777,6 +804,30 @@ def _group_terms_cases(key: tuple[str, str]) -> list[Bad]:
     ]
 
 
+def _group_quote_cases(key: tuple[str, str]) -> list[Bad]:
+    """What a group order's quote refuses in its body (the same terms as the order, no address)."""
+    return [
+        Bad(key, "quantity 0", with_(quantity=0), ("quantity",)),
+        Bad(key, "quantity 1001", with_(quantity=1001), ("quantity",)),
+        *_int_cases(key, "quantity"),
+        Bad(key, "more than the per-member limit", with_(quantity=6), None, code="offer_limit_reached", status=409),
+        Bad(key, "no fulfilment", without("fulfilment"), ("fulfilment",), REQUIRED),
+        Bad(key, "an unknown fulfilment", with_(fulfilment="drone"), ("fulfilment",)),
+        Bad(key, "a fulfilment null", with_(fulfilment=None), ("fulfilment",), NOT_NULL),
+        Bad(key, "an address: a quote takes none", with_(address={"name": "王"}), ("address",), UNKNOWN),
+        *_pickup_cases(key, with_(fulfilment="pickup")),
+        Bad(key, "a coupon id that is a string", with_(coupons=["1"]), ("coupons", "0"), NOT_INT),
+        Bad(key, "more than 10 coupons", with_(coupons=list(range(1, 12))), ("coupons",)),
+        Bad(
+            key,
+            "a selection of no adjuster",
+            with_(selections={"nobody": {}}),
+            ("selections",),
+            code="unknown_selection",
+        ),
+    ]
+
+
 def _group_order_cases(key: tuple[str, str]) -> list[Bad]:
     """What opening or joining a group refuses in its body (a group buy of 3 units, at most 5 per
     member; when joining, the initiator holds 1 of them)."""
@@ -805,20 +856,7 @@ def _group_order_cases(key: tuple[str, str]) -> list[Bad]:
             ("address", "detail"),
             "must not contain the NUL character",
         ),
-        Bad(
-            key,
-            "pickup without a pickup point",
-            lambda w, valid: {**without("address")(w, valid), "fulfilment": "pickup"},
-            ("pickup_point_id",),
-            code="pickup_point_invalid",
-        ),
-        Bad(
-            key,
-            "pickup at another merchant's pickup point",
-            lambda w, valid: {**valid, "fulfilment": "pickup", "pickup_point_id": w.other_pickup_point_id},
-            ("pickup_point_id",),
-            code="pickup_point_invalid",
-        ),
+        *_pickup_cases(key, _pickup_no_point),
         Bad(
             key,
             "pickup at a closed pickup point",
@@ -981,6 +1019,9 @@ registry.add_cases(
         # joining a forming group (the initiator holds 1 of the 3 units)
         *_group_order_cases(GROUP_JOIN),
         Bad(GROUP_JOIN, "more than the units left", with_(quantity=3), None, code="sold_out", status=409),
+        # what opening or joining would cost (nothing placed, no key, no address)
+        *_group_quote_cases(GROUP_OPEN_QUOTE),
+        *_group_quote_cases(GROUP_JOIN_QUOTE),
     ]
 )
 
@@ -1033,6 +1074,8 @@ registry.add_path_cases(
             extra_headers=ISOLATION_KEY,
         ),
         PathCase("GET", GROUP, "member", _GROUP),
+        PathCase("POST", f"{MEMBER_GROUP_BUY}/quote", "member", _GROUP_BUY, lambda s: group_quote_body(1)),
+        PathCase("POST", f"{GROUP}/quote", "member", _GROUP, lambda s: group_quote_body(1)),
         PathCase(
             "POST",
             f"{GROUP}/orders",

@@ -414,9 +414,9 @@ def test_a_closed_group_shows_no_countdown_and_no_seat_and_each_sees_their_own_o
     assert "my_order" not in staff
 
 
-def test_coupons_the_server_would_choose_that_make_a_group_order_free_are_left_out(client, ctx):
-    store = store_with_apple(client)
-    offer = make_offer(client, store)
+def _free_making_coupon_and_point(client, store: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """A coupon of the member's worth more than any group order (it applies to offer lines), and a
+    pickup point (no shipping fee): an order with the coupon would be free."""
     template = client.post(
         f"{M}/coupon-templates",
         json={
@@ -433,12 +433,18 @@ def test_coupons_the_server_would_choose_that_make_a_group_order_free_are_left_o
     assert template.status_code == 201, template.json
     claimed = client.post(f"/api/v1/coupon-centre/{template.json['id']}/claim", headers=store["member"])
     assert claimed.status_code == 201, claimed.json
-
     point = client.post(
         f"{M}/pickup-points",
         json={"name": "点", "address": "1 号", "contact_name": "李", "contact_phone": "13900000000"},
         headers=store["staff"],
     ).json
+    return claimed.json["id"], point
+
+
+def test_coupons_the_server_would_choose_that_make_a_group_order_free_are_left_out(client, ctx):
+    store = store_with_apple(client)
+    offer = make_offer(client, store)
+    coupon_id, point = _free_making_coupon_and_point(client, store)
     path = f"/api/v1/group-buys/{offer['id']}/groups"
 
     def open_for_pickup(key: str, **extra: Any):
@@ -449,7 +455,7 @@ def test_coupons_the_server_would_choose_that_make_a_group_order_free_are_left_o
 
     assert opened.status_code == 201, opened.json
     assert (opened.json["order"]["discount_total"], opened.json["order"]["payable_total"]) == (0, 1500)
-    chosen = open_for_pickup("group-free-chosen", coupons=[claimed.json["id"]])
+    chosen = open_for_pickup("group-free-chosen", coupons=[coupon_id])
     assert (chosen.status_code, chosen.json["error"]["code"]) == (409, "group_order_free")
 
 
@@ -464,3 +470,56 @@ def test_a_group_order_that_coupons_would_make_free_is_refused(ctx):
     with pytest.raises(Conflict) as refused:
         GroupKeeper("group_buy").take(SimpleNamespace(payable_total=0), [])
     assert refused.value.code == "group_order_free"
+
+
+def _quote(client, headers: dict[str, str], path: str, **body: Any):
+    return client.post(path, json={"fulfilment": "delivery", **body}, headers=headers)
+
+
+def test_a_member_sees_what_opening_or_joining_costs_before_ordering(client, ctx):
+    store = store_with_apple(client)
+    offer = make_offer(client, store, leader_price=990, per_member_limit=3)
+    opening = _quote(client, store["member"], f"/api/v1/group-buys/{offer['id']}/quote", quantity=2)
+    assert opening.status_code == 200, opening.json
+    (line,) = opening.json["lines"]
+    assert (line["unit_price"], line["sku_price"], line["quantity"]) == (990, 2990, 2)
+    assert line["offer"]["kind"] == "group_buy"
+    assert opening.json["goods_total"] == 1980
+    assert opening.json["payable_total"] == opening.json["goods_total"] + opening.json["shipping_fee"]
+    assert reload(Sku, store["apple"]).stock == 20  # nothing reserved: only the offer's set-aside moved
+    units_free = db.session.execute(select(OfferUnit).where(OfferUnit.order_id.is_(None))).scalars().all()
+    assert len(units_free) == 10
+
+    group = paid(client, open_group(client, store["member"], offer["id"], "quote-open"))["group"]
+    other, again = members(client, store, "other", "again")
+    joining = _quote(client, other, f"/api/v1/groups/{group['id']}/quote")
+    assert joining.status_code == 200, joining.json
+    assert (joining.json["lines"][0]["unit_price"], joining.json["goods_total"]) == (1500, 1500)
+    placed = join(client, other, group["id"], "quote-join")
+    assert placed.status_code == 201, placed.json
+    order = placed.json["order"]
+    quoted = joining.json
+    assert (order["goods_total"], order["payable_total"]) == (quoted["goods_total"], quoted["payable_total"])
+
+    # the refusals joining would meet, before any order: the initiator is in it already, over the limit
+    mine = _quote(client, store["member"], f"/api/v1/groups/{group['id']}/quote")
+    assert (mine.status_code, mine.json["error"]["code"]) == (409, "already_in_group")
+    over = _quote(client, again, f"/api/v1/groups/{group['id']}/quote", quantity=99)
+    assert (over.status_code, over.json["error"]["code"]) == (409, "offer_limit_reached")
+    missing = _quote(client, again, "/api/v1/groups/999999999/quote")
+    assert missing.status_code == 404
+    pickup = _quote(client, again, f"/api/v1/groups/{group['id']}/quote", fulfilment="pickup", pickup_point_id=999999)
+    assert (pickup.status_code, pickup.json["error"]["code"]) == (422, "pickup_point_invalid")
+
+
+def test_a_quote_leaves_out_coupons_that_would_make_a_group_order_free_as_the_order_does(client, ctx):
+    store = store_with_apple(client)
+    offer = make_offer(client, store)
+    coupon_id, point = _free_making_coupon_and_point(client, store)
+    path = f"/api/v1/group-buys/{offer['id']}/quote"
+    body = {"fulfilment": "pickup", "pickup_point_id": point["id"]}
+    quoted = client.post(path, json=body, headers=store["member"])
+    assert quoted.status_code == 200, quoted.json
+    assert (quoted.json["discount_total"], quoted.json["payable_total"]) == (0, 1500)
+    chosen = client.post(path, json={**body, "coupons": [coupon_id]}, headers=store["member"])
+    assert (chosen.status_code, chosen.json["error"]["code"]) == (409, "group_order_free")

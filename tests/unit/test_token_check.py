@@ -17,8 +17,9 @@ from shop.core.errors import Unauthorized
 
 KEY = "test-secret-" + "k" * 60
 NOW = int(time.time())
-MEMBER = {"sub": "42", "mid": 7, "role": "member", "typ": "member", "iat": NOW - 5, "exp": NOW + 3600}
-STAFF = {"sub": "3", "mid": 7, "role": "owner", "typ": "staff", "iat": NOW - 5, "exp": NOW + 600, "ver": 2}
+DAYS_30 = 30 * 86400  # long after the tests run, however late after their import
+MEMBER = {"sub": "42", "mid": 7, "role": "member", "typ": "member", "iat": NOW - 5, "exp": NOW + DAYS_30}
+STAFF = {"sub": "3", "mid": 7, "role": "owner", "typ": "staff", "iat": NOW - 5, "exp": NOW + DAYS_30, "ver": 2}
 
 
 def _b64(data: bytes) -> str:
@@ -41,12 +42,12 @@ TOKENS = {
     "a member token": VALID,
     "a staff token": jwt.encode(STAFF, KEY, algorithm="HS256"),
     "expired": _ours(exp=NOW - 1),
-    "issued in the future": _ours(iat=NOW + 3600),
+    "issued in the future": _ours(iat=NOW + DAYS_30),
     "no iat": jwt.encode({k: v for k, v in MEMBER.items() if k != "iat"}, KEY, algorithm="HS256"),
-    "exp a float": _ours(exp=NOW + 3600.5),
+    "exp a float": _ours(exp=NOW + DAYS_30 + 0.5),
     "exp a string": _signed(b'{"alg":"HS256","typ":"JWT"}', json.dumps({**MEMBER, "exp": str(NOW + 60)}).encode()),
     "exp true": _signed(b'{"alg":"HS256","typ":"JWT"}', json.dumps({**MEMBER, "exp": True}).encode()),
-    "not before later": _ours(nbf=NOW + 3600),
+    "not before later": _ours(nbf=NOW + DAYS_30),
     "an audience": _ours(aud="someone"),
     "another key": jwt.encode(MEMBER, "another-" + "k" * 40, algorithm="HS256"),
     "alg none": _b64(b'{"alg":"none","typ":"JWT"}') + "." + BODY + ".",
@@ -95,6 +96,6 @@ def test_tokens_of_our_making_skip_pyjwt_and_nothing_else_does():
     assert taken == {"a member token", "a staff token", "no iat"}
     assert auth._issued_here(VALID, KEY) == jwt.decode(VALID, KEY, algorithms=["HS256"])
     caller, expires = auth._verified.__wrapped__(VALID, KEY)
-    assert (caller.kind, caller.subject_id, caller.merchant_id, expires) == ("member", 42, 7, NOW + 3600)
+    assert (caller.kind, caller.subject_id, caller.merchant_id, expires) == ("member", 42, 7, NOW + DAYS_30)
     assert _answer(auth._verified.__wrapped__, TOKENS["expired"]) == "token_expired"
     assert _answer(auth._verified.__wrapped__, TOKENS["another key"]) == "token_invalid"
