@@ -24,6 +24,7 @@ from api.schemas.campaigns import (
     RedeemSchema,
     StaffPrizeArgsSchema,
     UpgradeOfferCreateSchema,
+    UpgradeOfferListSchema,
     UpgradeOfferSchema,
     UpgradeOfferUpdateSchema,
 )
@@ -94,12 +95,12 @@ def update_tier(args: dict[str, Any], campaign_id: int, tier_id: int) -> dict[st
 @blp.route("/campaigns/<int:campaign_id>/upgrade-offers")
 class Offers(MethodView):
     @staff_required("coupons:read")
-    @blp.response(200, UpgradeOfferSchema(many=True))
-    def get(self, campaign_id: int) -> list[UpgradeOffer]:
-        """The campaign's upgrade offers."""
+    @blp.response(200, UpgradeOfferListSchema)
+    def get(self, campaign_id: int) -> dict[str, list[UpgradeOffer]]:
+        """The campaign's upgrade offers: `{"items": [...]}`."""
         merchant_id = current_caller().merchant_id
         campaigns.get_campaign(merchant_id, campaign_id)
-        return campaigns.list_offers(merchant_id, campaign_id)
+        return {"items": campaigns.list_offers(merchant_id, campaign_id)}
 
     @staff_required("coupons:write")
     @blp.arguments(UpgradeOfferCreateSchema)

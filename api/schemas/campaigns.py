@@ -153,6 +153,13 @@ class UpgradeOfferSchema(Schema):
     updated_at = fields.DateTime()
 
 
+class UpgradeOfferListSchema(Schema):
+    """A campaign's upgrade offers (a handful: one per pair of its tiers at most), in an object as
+    every list the API answers, so fields can be added beside them."""
+
+    items = fields.List(fields.Nested(UpgradeOfferSchema))
+
+
 class CampaignSchema(Schema):
     id = fields.Integer()
     name = fields.String()

@@ -293,6 +293,15 @@ def test_the_same_offer_twice_is_a_conflict(client, store):
     assert again.status_code == 409 and again.json["error"]["code"] == "offer_exists"
 
 
+def test_staff_list_a_campaigns_upgrade_offers_in_an_object(client, store):
+    campaign = create_campaign(client, store)
+    made = offer(client, store, campaign, 2, 0, 100)
+    listed = client.get(f"{M}/campaigns/{campaign['id']}/upgrade-offers", headers=store["staff"])
+    assert listed.status_code == 200, listed.json
+    assert [item["id"] for item in listed.json["items"]] == [made["id"]]
+    assert (listed.json["items"][0]["price"], listed.json["items"][0]["status"]) == (100, made["status"])
+
+
 def test_a_quota_never_goes_below_what_the_tier_gave(client, store, third_prize):
     campaign = store["campaign"]
     path = f"{M}/campaigns/{campaign['id']}/tiers/{campaign['tiers'][2]['id']}"
