@@ -6,7 +6,7 @@ from typing import Any
 
 from api.auth import current_caller, member_required
 from api.blueprint import Blueprint
-from api.member_orders import idempotency_key, selections_of
+from api.member_orders import check_quoted_pickup, idempotency_key, selections_of
 from api.schemas.common import PageArgsSchema
 from api.schemas.offers import (
     GroupOrderCreateSchema,
@@ -18,7 +18,6 @@ from api.schemas.offers import (
     MemberGroupBuySchema,
 )
 from api.schemas.orders import IDEMPOTENCY_KEY_PARAMETER, QuoteSchema
-from shop.checkout import pricing
 from shop.checkout.pricing import Quote
 from shop.core.db import transaction, utcnow
 from shop.core.pagination import Page
@@ -106,9 +105,7 @@ def open_group(args: dict[str, Any], offer_id: int) -> tuple[dict[str, Any], int
 
 
 def _quote_terms(args: dict[str, Any]) -> dict[str, Any]:
-    caller = current_caller()
-    if args["fulfilment"] == "pickup":
-        pricing.check_pickup_point(caller.merchant_id, args.get("pickup_point_id"))
+    check_quoted_pickup(current_caller().merchant_id, args)
     return {"quantity": args["quantity"], "fulfilment": args["fulfilment"], "selections": selections_of(args)}
 
 

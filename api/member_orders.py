@@ -112,8 +112,7 @@ def quote(args: dict[str, Any]) -> Quote:
     discounts, payable total, and what each pricing adjuster offers (`options`). Reserves nothing."""
     caller = current_caller()
     items = orders.cart_items(caller.merchant_id, caller.subject_id) if args["from_cart"] else args["items"]
-    if args["fulfilment"] == "pickup":
-        pricing.check_pickup_point(caller.merchant_id, args.get("pickup_point_id"))
+    check_quoted_pickup(caller.merchant_id, args)
     return pricing.quote(
         caller.merchant_id,
         caller.subject_id,
@@ -122,6 +121,13 @@ def quote(args: dict[str, Any]) -> Quote:
         selections=selections_of(args),
         purpose="quote",
     )
+
+
+def check_quoted_pickup(merchant_id: int, args: dict[str, Any]) -> None:
+    """A quote for pickup names an open pickup point of the merchant's (422 pickup_point_invalid),
+    as the order placed from it must."""
+    if args["fulfilment"] == "pickup":
+        pricing.check_pickup_point(merchant_id, args.get("pickup_point_id"))
 
 
 def selections_of(args: dict[str, Any]) -> dict[str, Any] | None:

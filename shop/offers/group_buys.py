@@ -288,8 +288,13 @@ def _place(
     except Conflict as refused:
         if refused.code != "group_order_free":
             raise
-    without = {**order_fields, "selections": {"coupons": {"ids": []}}}
+    without = {**order_fields, "selections": _NO_COUPONS}
     return place_order(merchant_id, member_id, items=items, **without)
+
+
+# The selections of a group order placed or quoted without coupons (when the server's choice would
+# make it free).
+_NO_COUPONS: Mapping[str, Any] = {"coupons": {"ids": []}}
 
 
 def _items(offer: Offer, quantity: int, target: int | str) -> list[dict[str, Any]]:
@@ -338,7 +343,7 @@ def _quote(
         return quote
     if selections is not None:
         raise _free_order_refused()
-    return pricing.quote(merchant_id, member_id, items, fulfilment=fulfilment, selections={"coupons": {"ids": []}})
+    return pricing.quote(merchant_id, member_id, items, fulfilment=fulfilment, selections=_NO_COUPONS)
 
 
 def open_group(
