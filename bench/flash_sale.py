@@ -179,18 +179,14 @@ CPUs. On 2026-12-02 the same bench runs on two Intel Xeon CPUs at 2.1 GHz: the r
 the WAL flush, stays where it was (1,068 to 1,534 transactions/s in that day's rounds), while
 everything bound by CPU takes about 1.8 to 2.2 times as long, and varies from run to run (a
 placement in process: 2.5 to 3.1 ms against 1.4 ms; the client alone: 143 to 190 µs of CPU a
-request against 137). Measured there: gunicorn's own cost,
-with a bare WSGI app answering a 900-byte body over the same client, is 0.345 ms of a worker's CPU
-per request under gthread (0.306 under sync workers, whose client pays a connect each time, and 0.275
-under gevent, whose greenlets psycopg's waits would need made cooperative); the flash_place() call
-costs the worker 0.19 ms of CPU when PostgreSQL takes its millisecond to answer against 0.07 ms for
-an immediate answer (the thread sleeps and wakes with its caches cold); server shapes in runs of 4
-rounds: 2 workers of 2 threads 45.0%, 3 of 1 46.8%, 4 of 1 46.2%, 4 of 2 37.6%. Made cheaper that
-day: the member token's check (PyJWT checks every character of a segment in Python: about 90 µs;
-a token of our own making is now checked by its HMAC and claims, api.auth._issued_here, with every
-other token judged by PyJWT as before and tests holding the answers equal), the lane's 201 written
-without a Response object, and an empty commit after OrderPlaced's handlers: together about 0.15 ms
-of a worker's CPU per placement, within the rounds' noise on that machine.
+request against 137). The server's shape does not
+change that: in runs of 4 rounds (`BENCH_ROUNDS=4 BENCH_WORKERS=<w> BENCH_THREADS=<t>` with the
+command above), 2 workers of 2 threads reached 45.0%, 3 of 1 46.8%, 4 of 1 46.2%, 4 of 2 37.6%. Made
+cheaper that day, each held equal to what it replaced by tests: the member token's check (PyJWT
+checks every character of a segment in Python; a token of our own making is now checked by its HMAC
+and claims, api.auth._issued_here, every other token judged by PyJWT as before), the lane's 201
+written without a Response object, and no empty commit after OrderPlaced's handlers; what they save
+is within the rounds' noise on that machine.
 """
 # -----------------------------------------------------------------------------------------------------
 
