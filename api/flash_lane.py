@@ -10,7 +10,8 @@ exactly that case:
 - the method, the path, no query string, a JSON body with a Content-Length, within the request
   limits (api.http_rules);
 - a valid member token (api.auth), a well-formed Idempotency-Key;
-- a body the placement's own schema (FlashOrderCreateSchema) loads, with no coupons or selections;
+- a body the placement's own schema (FlashOrderCreateSchema) loads, with no coupons or selections
+  (what a body asks is kept per body and sale: a stampede's buyers send the same few bodies);
 - a sale this process placed an order of within the last second, and an order the one-round-trip
   placement takes (`shop.offers.flash_sales.place_while_selling`).
 
@@ -28,6 +29,7 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterable
+from types import MappingProxyType
 from typing import Any
 
 from flask import Flask
@@ -49,6 +51,7 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 LANE_EXTENSION = "groupshop.flash_lane"
 PATH = re.compile(r"/api/v1/flash-sales/([1-9][0-9]{0,18})/orders")
 MAX_BODY = 4096  # bytes: a placement's body is a few hundred; a larger one goes to the app
+MAX_TERMS = 1024  # bodies whose terms the lane keeps (a stampede's buyers mostly send the same few)
 _JSON_TYPES = ("application/json", "application/json; charset=utf-8", "application/json;charset=utf-8")
 
 
@@ -63,19 +66,21 @@ class FlashLane:
         self.secret_key: str = app.config["SETTINGS"].secret_key
         self.taken = 0  # requests the lane answered (tests and benchmarks read it)
         self._count = threading.Lock()
+        # (body, sale) -> the placement's terms, or None when the body is not the lane's case.
+        self._terms: dict[tuple[bytes, int], dict[str, Any] | None] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = self._request(environ)
         if request is None:
             return self.inner(environ, start_response)
-        offer_id, caller, key, args = request
+        offer_id, caller, key, terms = request
         try:
             with self.app.app_context():
                 outcome = place_while_selling(
                     caller.merchant_id,
                     caller.subject_id,
                     offer_id,
-                    **placement_terms(args, offer_id),
+                    **terms,
                     selections=None,
                     idempotency_key=key,
                 )
@@ -108,7 +113,7 @@ class FlashLane:
         return f"{provider.dumps(data, **layout)}\n".encode()
 
     def _request(self, environ: dict[str, Any]) -> tuple[int, Any, str, dict[str, Any]] | None:
-        """(sale, caller, key, body) when the request is the lane's case; None otherwise (whatever
+        """(sale, caller, key, the placement's terms) when the request is the lane's case; None otherwise (whatever
         went wrong in looking: the app answers it). The body read is put back for the app."""
         try:
             return self._look(environ)
@@ -141,6 +146,24 @@ class FlashLane:
         environ["wsgi.input"] = io.BytesIO(body)
         if len(body) != int(length):  # the client sent less than it said: the app refuses it
             return None
+        offer_id = int(match.group(1))
+        cached = (body, offer_id)
+        try:
+            terms = self._terms[cached]
+        except KeyError:
+            terms = self._terms_of(body, offer_id)
+            if len(self._terms) >= MAX_TERMS:
+                self._terms.clear()
+            self._terms[cached] = terms
+        if terms is None:
+            return None
+        return offer_id, caller, key, terms
+
+    def _terms_of(self, body: bytes, offer_id: int) -> dict[str, Any] | None:
+        """The placement's terms (`placement_terms`) of a body the endpoint's schema loads, with
+        no coupons or selections; None for any other body. A pure function of the body's bytes and
+        the sale (kept per body: the buyers of a stampede send the same few bodies); the address
+        is read-only, as the terms are shared by the requests that sent that body."""
         try:
             data = json.loads(body.decode("utf-8"))  # as the app's parser: UTF-8, no BOM
             args = self.schema.load(data) if isinstance(data, dict) else None
@@ -148,7 +171,10 @@ class FlashLane:
             return None
         if not args or "coupons" in args or "selections" in args:
             return None
-        return int(match.group(1)), caller, key, args
+        terms = placement_terms(args, offer_id)
+        if terms["address"] is not None:
+            terms["address"] = MappingProxyType(terms["address"])
+        return terms
 
     def _error(self, environ: dict[str, Any], start_response: Callable[..., Any], exc: Exception) -> Iterable[bytes]:
         """The answer the app gives when its view raises `exc`: its error handlers, then its

@@ -171,13 +171,23 @@ def statement_of_its_own() -> Iterator[Connection]:
     BEGIN and no COMMIT round trip (one round trip in all), outside the session's transaction.
     When the session is bound to a connection already in a transaction (the test harness's), the
     statement runs in it instead, under a savepoint (its error leaves that transaction usable)."""
-    bind = db.session.get_bind()
+    bind = db.session.session_factory.kw.get("bind")  # read without making the session
     if isinstance(bind, Connection):
         with bind.begin_nested():
             yield bind
         return
-    with bind.connect() as connection:
-        yield connection.execution_options(isolation_level="AUTOCOMMIT")
+    with db.engine.connect() as connection:
+        # Autocommit set on the driver's connection for the block, not through SQLAlchemy's
+        # isolation_level option, which sets and resets two of the driver's settings around
+        # every use (a placement's hot path pays for each). SQLAlchemy's BEGIN is a no-op with
+        # psycopg and its ROLLBACK at the end finds nothing open.
+        driver = connection.connection.driver_connection
+        driver.autocommit = True
+        try:
+            yield connection
+        finally:
+            if not driver.closed:
+                driver.autocommit = False
 
 
 def new_row(cls: type[T], **values: Any) -> T:

@@ -26,19 +26,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.attributes import set_committed_value
 
 from shop.checkout import pricing
-from shop.core.db import Direct, new_row, statement_of_its_own, transaction, utcnow
+from shop.core.db import Direct, statement_of_its_own, transaction, utcnow
 from shop.core.errors import Conflict
 from shop.identity.settings import default_settings
 from shop.offers.models import FLASH_SALE
 from shop.offers.stock import limit_reached, sold_out
-from shop.orders.models import GOODS, Order, OrderLine, OrderStatus
+from shop.orders.models import GOODS, OrderLine, OrderStatus
 from shop.orders.service import Placed, announce_placed, cancel_order, forget_order_key, new_order_no
 
 _STATEMENTS: dict[str, Direct] = {}
@@ -158,6 +158,78 @@ def place(
     return Answer(placed=Placed(order=order, replayed=False), ends_at=row.ends_at)
 
 
+@dataclass(slots=True)
+class PlacedLine:
+    """An order line as flash_place() inserted it: OrderLine's columns, read as plain attributes
+    (an ORM object's instrumented ones cost more to make and to read than the rest of the answer)."""
+
+    id: int
+    order_id: int
+    merchant_id: int
+    order_kind: str
+    sku_id: int
+    product_id: int
+    title: str
+    specs: dict[str, Any]
+    image: str
+    unit_price: int
+    quantity: int
+    goods_amount: int
+    discount: int
+    paid_amount: int
+    refunded_quantity: int
+    refunded_amount: int
+    description: str
+    offer_kind: str | None
+    offer_id: int | None
+
+    offer = property(OrderLine.offer.fget)  # type: ignore[attr-defined]
+
+
+@dataclass(slots=True)
+class PlacedOrder:
+    """An order as flash_place() inserted it: Order's columns, its lines, no adjustments. What
+    `place_order` answers is the ORM object; this is what the serializers and OrderPlaced's
+    handlers read of it, with the same attributes."""
+
+    id: int
+    merchant_id: int
+    member_id: int
+    order_no: str
+    kind: str
+    reference: str | None
+    status: str
+    fulfilment: str
+    goods_total: int
+    shipping_fee: int
+    discount_total: int
+    payable_total: int
+    paid_total: int
+    refunded_total: int
+    address: dict[str, str]
+    pickup_point_id: int | None
+    pickup_code: str | None
+    remark: str
+    expires_at: datetime
+    transaction_id: str | None
+    prepay_id: str | None
+    paid_at: datetime | None
+    carrier: str | None
+    tracking_no: str | None
+    shipped_at: datetime | None
+    ready_at: datetime | None
+    received_at: datetime | None
+    after_sales_until: datetime | None
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    provider_closed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    lines: list[PlacedLine]
+    adjustments: list[Any]
+
+
 def _order_of(
     row: _Row,
     merchant_id: int,
@@ -167,13 +239,12 @@ def _order_of(
     address: Mapping[str, str],
     remark: str,
     order_no: str,
-) -> Order:
-    """The order the function inserted, as the ORM object `place_order` answers (not in any
-    session: it is only serialized and announced)."""
+) -> PlacedOrder:
+    """The order the function inserted, with the rows' values `place_order`'s ORM object holds
+    (not in any session: it is only serialized and announced)."""
     r = row
     goods_total = r.goods_total
-    line = new_row(
-        OrderLine,
+    line = PlacedLine(
         id=r.line_id,
         order_id=r.order_id,
         merchant_id=merchant_id,
@@ -194,8 +265,7 @@ def _order_of(
         offer_kind=FLASH_SALE,
         offer_id=offer_id,
     )
-    order = new_row(
-        Order,
+    return PlacedOrder(
         id=r.order_id,
         merchant_id=merchant_id,
         member_id=member_id,
@@ -230,7 +300,6 @@ def _order_of(
         provider_closed_at=None,
         created_at=r.created_at,
         updated_at=r.created_at,
+        lines=[line],
+        adjustments=[],
     )
-    set_committed_value(order, "lines", [line])
-    set_committed_value(order, "adjustments", [])
-    return order

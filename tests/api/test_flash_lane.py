@@ -25,11 +25,11 @@ def lane(client) -> FlashLane:
     return client.application.extensions[LANE_EXTENSION]
 
 
-def selling(client) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A store and a running sale (5 units, limit 2) this process has placed an order of (through
-    the app: the lane takes a sale's buyers from then on)."""
+def selling(client, **extra: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A store and a running sale (5 units unless `extra` says, limit 2) this process has placed
+    an order of (through the app: the lane takes a sale's buyers from then on)."""
     store = store_with_apple(client)
-    sale = make_sale(client, store, per_member_limit=2)
+    sale = make_sale(client, store, **{"per_member_limit": 2, **extra})
     before = lane(client).taken
     first = buy(client, member_headers(client, store["merchant"].code, "first"), sale["id"], "lane-first")
     assert first.status_code == 201, first.json
@@ -129,6 +129,45 @@ def test_the_lane_leaves_anything_else_to_the_app(client, ctx, case, status, cod
     if code is not None:
         assert answer.json["error"]["code"] == code
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_lane_reads_a_body_once_and_answers_every_buyer_who_sends_it(client, ctx):
+    """The terms of a body are kept (a stampede's buyers send the same few bodies): every buyer of
+    that body gets an order of their own, with an address of its own; a body the lane leaves to the
+    app is left to it every time it comes, and a changed body is read anew."""
+    store, sale = selling(client, quota=10)
+    merchant = store["merchant"].code
+    body = {"quantity": 1, "fulfilment": "delivery", "address": dict(ADDRESS)}
+    before = lane(client).taken
+    answers = [
+        _post(
+            client,
+            sale["id"],
+            {**member_headers(client, merchant, f"same-body-{n}"), "Idempotency-Key": f"same-body-{n}"},
+            body,
+        )
+        for n in range(3)
+    ]
+    assert [a.status_code for a in answers] == [201, 201, 201], [a.json for a in answers]
+    assert lane(client).taken == before + 3
+    assert len({a.json["id"] for a in answers}) == 3
+    assert all(a.json["address"] == ADDRESS for a in answers)
+    orders = [db.session.get(Order, a.json["id"]) for a in answers]
+    assert all(o.address == ADDRESS for o in orders)
+
+    left = {"fulfilment": "delivery", "address": dict(ADDRESS), "coupons": []}
+    for n in range(2):
+        headers = {**member_headers(client, merchant, f"left-{n}"), "Idempotency-Key": f"left-body-{n}"}
+        answer = _post(client, sale["id"], headers, left)
+        assert answer.status_code == 201, answer.json
+    assert lane(client).taken == before + 3  # both through the app
+
+    remark = {**body, "remark": "放门口"}
+    headers = {**member_headers(client, merchant, "remark"), "Idempotency-Key": "remark-body-1"}
+    answer = _post(client, sale["id"], headers, remark)
+    assert answer.status_code == 201, answer.json
+    assert answer.json["remark"] == "放门口"
+    assert lane(client).taken == before + 4
 
 
 def test_a_retry_of_a_lane_order_is_answered_by_the_app_with_that_order(client, ctx):

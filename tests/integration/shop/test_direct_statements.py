@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from shop.catalog.models import Category, Product
-from shop.core.db import Direct, db, new_row, transaction
+from shop.core.db import Direct, db, new_row, statement_of_its_own, transaction
 from shop.core.errors import DomainError
 from tests.factories import make_merchant, sent_statements
 
@@ -69,3 +69,27 @@ def test_pending_orm_changes_are_flushed_before_it_runs_as_session_execute_would
 def test_new_row_refuses_a_name_the_class_does_not_have(ctx):
     with pytest.raises(TypeError, match="has no attribute titel"):
         new_row(Product, titel="茶")
+
+
+@pytest.mark.committing
+def test_a_statement_of_its_own_commits_alone_and_its_connection_goes_back_transactional(app):
+    """Outside the test harness, statement_of_its_own lends a pooled connection in autocommit (each
+    statement its own transaction: no BEGIN, no COMMIT) and hands it back as the pool lent it:
+    the next transaction on it is one again, and rolls back whole."""
+    with app.app_context():
+        merchant_id = make_merchant().id
+        db.session.commit()
+        with statement_of_its_own() as connection:
+            driver = connection.connection.driver_connection
+            assert driver.autocommit
+            first = connection.execute(select(func.clock_timestamp(), func.now())).one()
+            second = connection.execute(select(func.now())).scalar_one()
+            assert second > first[1]  # a transaction per statement: now() moved on
+        assert driver.autocommit is False
+        db.session.remove()
+        with pytest.raises(RuntimeError), transaction():
+            db.session.connection()  # the pool's connections, that one among them, in a transaction
+            ADD_PRODUCT.execute({"p_merchant": merchant_id, "p_title": "茶", "p_images": []})
+            raise RuntimeError("rolled back")
+        assert COUNT.execute({"p_m": merchant_id}) == [(0,)]
+        db.session.remove()
