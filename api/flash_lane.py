@@ -113,8 +113,9 @@ class FlashLane:
         return f"{provider.dumps(data, **layout)}\n".encode()
 
     def _request(self, environ: dict[str, Any]) -> tuple[int, Any, str, dict[str, Any]] | None:
-        """(sale, caller, key, the placement's terms) when the request is the lane's case; None otherwise (whatever
-        went wrong in looking: the app answers it). The body read is put back for the app."""
+        """(sale, caller, key, the placement's terms) when the request is the lane's case; None
+        otherwise (whatever went wrong in looking: the app answers it). The body read is put back
+        for the app."""
         try:
             return self._look(environ)
         except Exception:
