@@ -215,6 +215,7 @@ def _start(embedded: object, check: Callable[[], None]) -> list[Child]:
 
     from api import create_app
     from api.http_rules import gunicorn_limit_args
+    from api.serving import serving_args
     from shop.demo import load_demo_data
 
     app = create_app()
@@ -231,7 +232,11 @@ def _start(embedded: object, check: Callable[[], None]) -> list[Child]:
     flask = [python, "-m", "flask", "--app", "wsgi", "groupshop"]
     gunicorn = [python, "-m", "gunicorn", "wsgi:app", "--bind", f"{host}:{port}", "--workers", workers]
     children = [
-        Child("gunicorn", [*gunicorn, "--access-logfile", "-", "--graceful-timeout", "5", *gunicorn_limit_args()], env),
+        Child(
+            "gunicorn",
+            [*gunicorn, "--access-logfile", "-", "--graceful-timeout", "5", *gunicorn_limit_args(), *serving_args()],
+            env,
+        ),
         Child("worker", [*flask, "worker"], env),
         Child("cron", [*flask, "cron"], env),
     ]

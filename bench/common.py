@@ -288,12 +288,17 @@ def gunicorn_options() -> list[str]:
 
 
 def gunicorn_args(port: int, app: str = "wsgi:app") -> list[str]:
-    args = [sys.executable, "-m", "gunicorn", app, "--bind", f"{HOST}:{port}", *gunicorn_options()]
+    from api.serving import serving_args
+
+    args = [sys.executable, "-m", "gunicorn", app, "--bind", f"{HOST}:{port}", *gunicorn_options(), *serving_args()]
     return [*args, "--log-level", "warning", "--backlog", "256"]
 
 
 def gunicorn_description() -> str:
-    return f"`{' '.join(gunicorn_options())}`, no access log, LOG_LEVEL=WARNING, GROUPSHOP_ENV=development"
+    return (
+        f"`{' '.join(gunicorn_options())} --config python:api.serving` (one send per response), no access log, "
+        "LOG_LEVEL=WARNING, GROUPSHOP_ENV=development"
+    )
 
 
 class Server:

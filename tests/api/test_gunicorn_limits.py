@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from api.http_rules import GUNICORN_LIMITS, MAX_HEADER_BYTES, MAX_HEADERS, MAX_URL_BYTES, gunicorn_limit_args
+from api.serving import serving_args
 from tests.factories import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -37,7 +38,11 @@ def server(app, tmp_path_factory) -> Iterator[int]:
     log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [*command, *gunicorn_limit_args()], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
+            [*command, *gunicorn_limit_args(), *serving_args()],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + 30
