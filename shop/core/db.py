@@ -129,6 +129,34 @@ def transaction() -> Iterator[Session]:
             log.exception("after-commit callback %r failed", callback)
 
 
+@contextmanager
+def transaction_if_used() -> Iterator[None]:
+    """`transaction()` for a block that seldom touches the database (e.g. the veto handlers of an
+    order a one-statement placement committed already: most have nothing to do for it), without
+    making a session for the block, which costs more than such a block. Its first use of
+    `db.session` makes one and begins its transaction; what it did is then committed at the end
+    (or rolled back on an error, translated as `transaction()` translates) and the after-commit
+    callbacks run, all by `transaction()` itself. Unlike in `transaction()`, the block is not known
+    to be in one (`in_transaction_block`) before it touches the database, so a job it enqueues
+    goes at once rather than after the commit. A context that has a session already gets the plain
+    `transaction()`."""
+    registry = db.session.registry
+    if registry.has():
+        with transaction():
+            yield
+        return
+    try:
+        yield
+    except BaseException:
+        if not registry.has():
+            raise
+        with transaction():  # rolls back what the block began and drops its callbacks
+            raise
+    if registry.has():
+        with transaction():  # commits what the block began, then runs its callbacks
+            pass
+
+
 def in_transaction_block(session: Session | None = None) -> bool:
     """Whether a `transaction()` block is running on the current session."""
     return bool((session or db.session()).info.get(_IN_TRANSACTION))

@@ -33,7 +33,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 
 from shop.checkout import pricing
-from shop.core.db import Direct, statement_of_its_own, transaction, utcnow
+from shop.core.db import Direct, statement_of_its_own, transaction, transaction_if_used, utcnow
 from shop.core.errors import Conflict
 from shop.identity.settings import default_settings
 from shop.offers.models import FLASH_SALE
@@ -146,7 +146,7 @@ def place(
         return Answer(ends_at=row.ends_at)
     order = _order_of(row, merchant_id, member_id, offer_id, quantity, address, remark, params["p_order_no"])
     try:
-        with transaction():
+        with transaction_if_used():
             announce_placed(order)
     except Exception:
         # Refused (or failed) after its commit: cancelled, its units back, and its key freed so
