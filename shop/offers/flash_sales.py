@@ -255,8 +255,10 @@ OPEN_FOR = 1.0
 
 
 def forget_open_sales() -> None:
-    """Forget which sales were seen selling (tests whose ids start over)."""
+    """Forget which sales were seen selling, and where their units were taken up to (tests whose
+    ids start over)."""
     _OPEN.clear()
+    flash_fast.forget_sales()
 
 
 def _seen_open(merchant_id: int, offer_id: int) -> bool:

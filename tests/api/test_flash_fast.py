@@ -16,7 +16,7 @@ from shop.core.db import db, utcnow
 from shop.core.errors import Conflict
 from shop.core.events import OrderPlaced, bus
 from shop.identity.settings import MerchantSettings
-from shop.offers import gate
+from shop.offers import flash_fast, gate
 from shop.offers.models import OfferBuyer, OfferUnit
 from shop.orders.models import IdempotencyKey, Order, OrderLine
 from tests.api.test_coupons import claimed
@@ -158,6 +158,41 @@ def test_a_buyer_short_of_units_keeps_no_count_and_does_not_close_the_sale(clien
     assert db.session.execute(select(OfferBuyer).where(OfferBuyer.offer_id == sale["id"])).first() is None
     assert not gate.look(store["merchant"].id, sale["id"]).sold_out
     assert buy(client, store["member"], sale["id"], "fast-key-one").status_code == 201
+
+
+def test_units_given_back_below_the_last_taken_sell_again_before_anyone_is_refused(client, ctx):
+    """A placement looks for free units past the last one its process took, then from the sale's
+    first unit: a unit given back below sells again, and a buyer is refused only when no unit is
+    free at all; a hint that is stale (past every unit) only sends the look to the start."""
+    store = store_with_apple(client)
+    merchant = store["merchant"].code
+    sale = make_sale(client, store, quota=3, per_member_limit=1)
+    units = sorted(db.session.execute(select(OfferUnit.id).where(OfferUnit.offer_id == sale["id"])).scalars())
+
+    def unit_of(answer) -> int:
+        assert answer.status_code == 201, answer.json
+        return db.session.execute(select(OfferUnit.id).where(OfferUnit.order_id == answer.json["id"])).scalar_one()
+
+    def buyer(n: int) -> dict[str, str]:
+        return member_headers(client, merchant, f"after-{n}")
+
+    first = buy(client, buyer(1), sale["id"], "after-key-1")
+    assert unit_of(first) == units[0]
+    assert unit_of(buy(client, buyer(2), sale["id"], "after-key-2")) == units[1]
+    assert flash_fast._AFTER[sale["id"]] == units[1]
+    headers = member_headers(client, merchant, "after-1")
+    assert client.post(f"/api/v1/orders/{first.json['id']}/cancel", headers=headers).status_code == 200
+
+    assert unit_of(buy(client, buyer(3), sale["id"], "after-key-3")) == units[2]  # past the last taken
+    assert unit_of(buy(client, buyer(4), sale["id"], "after-key-4")) == units[0]  # given back, below it
+    refused = buy(client, buyer(5), sale["id"], "after-key-5")
+    assert (refused.status_code, refused.json["error"]["code"]) == (409, "sold_out")
+    assert sale["id"] not in flash_fast._AFTER
+
+    other = make_sale(client, store, quota=2, per_member_limit=1)
+    flash_fast._AFTER[other["id"]] = 10**12  # stale: past every unit
+    assert buy(client, buyer(6), other["id"], "after-key-6").status_code == 201
+    assert flash_fast._AFTER[other["id"]] < 10**12
 
 
 def test_a_member_with_a_coupon_a_pickup_or_a_sale_not_running_goes_the_usual_way(client, ctx):
