@@ -118,75 +118,68 @@ SKIP LOCKED` after raising the buyer's count within the per-member limit (a guar
 buyers of one hot sale take different rows instead of queueing on one counter, which is what the raw
 transaction does (its rate is one row's commit, WAL flush included, at a time). The common placement
 (a "buy now" delivered to an address, no selections, a member no pricing adjuster has anything for:
-no coupon in the wallet) is **one round trip**: `flash_place()`, a PostgreSQL function (migration
-0018), checks the sale and the SKU, counts the member, takes the units, writes the Idempotency-Key,
-the order and its line, and answers the order's figures, in one statement on a connection in
-autocommit, committed asynchronously (`synchronous_commit` off: what a crash can lose is an unpaid
-order nobody has started paying, see `shop.offers.flash_sales.sale_without_flush_wait`). Anything
-else (a retry, a member with coupons, a pickup, a sale not running) it leaves untouched, and
-`orders.place_order` places it (6 statements). tests/api/test_flash_fast.py holds the two paths'
-orders equal. In front of it, a sold-out gate in Redis: once PostgreSQL has refused a buyer for want
-of units, a mark (holding a generation number) answers the next buyers 409 `sold_out` with one
-indexed read (the Idempotency-Key, so a retry still gets its order; one statement in autocommit);
-every commit that gives units back raises the generation, so the mark never outlives them. Redis
-losing its data or being down only sends buyers to PostgreSQL, whose answer sets the mark again.
+no coupon in the wallet) is **one round trip**: `flash_place()`, a PostgreSQL function (migrations
+0018 and 0019), checks the sale and the SKU, counts the member, takes the units, writes the
+Idempotency-Key, the order and its line, and answers the order's figures, in one statement on a
+connection in autocommit, committed asynchronously (`synchronous_commit` off: what a crash can lose
+is an unpaid order nobody has started paying, see `shop.offers.flash_sales.sale_without_flush_wait`).
+It looks for free units past the last one the placing process took, and from the sale's first unit
+only when none is free there (units given back lie below), so a buyer is still refused only when no
+unit is free: taken units keep their entries in the free units' index until a vacuum, and a look from
+the first unit walks past all of them, the more the bigger the sale. Anything else (a retry, a member
+with coupons, a pickup, a sale not running) it leaves untouched, and `orders.place_order` places it
+(6 statements). tests/api/test_flash_fast.py holds the two paths' orders equal. In front of it, a
+sold-out gate in Redis: once PostgreSQL has refused a buyer for want of units, a mark (holding a
+generation number) answers the next buyers 409 `sold_out` with one indexed read (the
+Idempotency-Key, so a retry still gets its order; one statement in autocommit); every commit that
+gives units back raises the generation, so the mark never outlives them. Redis losing its data or
+being down only sends buyers to PostgreSQL, whose answer sets the mark again.
 
-**The flash lane (api/flash_lane.py).** Measured on this machine (2026-12-01, gunicorn with wrk, 2
-workers, a sale of 100,000 units): a placement cost about 1.1 ms of a worker's CPU and 0.55 ms of
-PostgreSQL's; the same function call made by a bare WSGI app (no Flask) cost 0.42 ms of the
-worker's. Most of a placement was the request's machinery: Flask's dispatch, flask-smorest's and
-webargs' wrappers, marshmallow's dump, SQLAlchemy around one statement. So a running sale's common
-placement is answered by a WSGI layer in front of Flask, which does only what the endpoint does for
-that case: the request limits (`api.http_rules.oversized`), the member's token, the Idempotency-Key,
-the body loaded by the endpoint's own schema, `flash_sales.place_while_selling` (the one-round-trip
-placement, only for a sale this process placed an order of within the last second: the first buyers
-of a sale and every sold-out answer go through the app and its gate), the order dumped by a planned
-OrderSchema dump (`api.schemas.dumping.planned_dump`: each field's own formatting, decided once, not
-per object). Refusals and errors go through the app's own error handlers; anything else (a bad body,
-a retry, coupons) goes to the app untouched. tests/api/test_flash_lane.py holds its answers equal to
-the app's (body, status, headers). A worker's CPU per placement: about 0.9 ms with the lane.
+**The flash lane (api/flash_lane.py).** Most of what a placement cost a worker was the request's
+machinery: Flask's dispatch, flask-smorest's and webargs' wrappers, marshmallow, SQLAlchemy around
+one statement. So a running sale's common placement is answered by a WSGI layer in front of Flask,
+which does only what the endpoint does for that case: the request limits
+(`api.http_rules.oversized`), the member's token, the Idempotency-Key, the body loaded by the
+endpoint's own schema, `flash_sales.place_while_selling` (the one-round-trip placement, only for a
+sale this process placed an order of within the last second: the first buyers of a sale and every
+sold-out answer go through the app and its gate), the order dumped by a planned OrderSchema dump
+(`api.schemas.dumping.planned_dump`). Refusals and errors go through the app's own error handlers;
+anything else (a bad body, a retry, coupons) goes to the app untouched. tests/api/test_flash_lane.py
+holds its answers equal to the app's (body, status, headers). Cut again on 2026-12-02, each held by
+tests: what a body asks (the schema's load and the request's fingerprint) is kept per body and sale,
+since a stampede's buyers send the same few bodies; the placed order is answered as plain objects
+with Order's attributes rather than ORM objects; the statement's connection is put in autocommit on
+the driver rather than through SQLAlchemy's isolation option (which set and reset two driver
+settings around every use), and no session is made for it; OrderPlaced's handlers run in
+`shop.core.db.transaction_if_used`, which makes a session only when a handler touches the database.
 
 **The server.** gunicorn with 2 gthread workers of 2 threads and keep-alive, where `make run` has 2
 sync workers: a sync worker closes every connection, and since gunicorn 27 holds on to it after the
-answer until the client has closed its end (`gunicorn.util.close_graceful`), so each buyer paid a
-connect and the client's own turn was timed with every placement. In short runs of the same
-session (3 or 4 rounds each, the raw rate about 1,450/s), the one-round-trip placement without the
-lane reached about 60% of the raw rate under sync workers and 61.8% under gthread, and with the lane
-71.6% and 73.4% under gthread.
+answer until the client has closed its end (`gunicorn.util.close_graceful`), so each buyer would pay
+a connect and the client's own turn would be timed with every placement. Since 2026-12-02 both load
+`api/serving.py` as gunicorn's config: gunicorn wrote a response's head and its body with a
+`sendall` each, so every answer cost the worker two system calls and the client two wake-ups; a
+body sent whole now goes with its head in one.
 
-**Why the goal is still missed.** The placements are bound by CPU: the two CPUs are shared by the
-load generator, gunicorn's workers and PostgreSQL (the CPU table above). A placement costs about 1.7
-ms of the two CPUs in all (about 0.9 ms in the worker, 0.6 ms in PostgreSQL: the function's writes
-with their indexes and foreign-key checks, 0.12 ms in the client); the raw transaction costs
-PostgreSQL far less CPU and is bound by its WAL flush, about 0.7 ms a commit on this machine's disk
-today (1,049 raw transactions/s in the published run of 2026-12-01 06:23 UTC, 1,461 in this one).
-Measured apart, in process: the body's schema costs about 0.09 ms, OrderPlaced's handlers (run in a
-transaction, as for every order) 0.075 ms, the dump 0.06 ms, the pool checkout of the statement's
-connection 0.05 ms. Tried and dropped: a connection kept per thread (it doubles the connections a
-thread holds, and the race tests ran the pool dry), units taken from a random point of the sale
-(three index descents cost what the walk past taken units saved), dropping the foreign keys that
-repeat others (no measurable change), switching Python's GC off or freezing it (none). Not tried:
-orders accepted by an atomic gate in Redis and written to PostgreSQL in batches (each buyer answered
-once its batch is in, so that a 201 is in PostgreSQL as now). What it could save is small: with
-pgbench, four flash_place() calls in one transaction cost PostgreSQL 13% less per order than four
-transactions of one (3,681 against 3,199 orders/s at 2 connections), since the cost is the
-statements' work, not the round trips or commits; and a batch saves nothing of the worker's request
-machinery.
+**Before and after, on this machine the same day.** At commit 93430a6 (before the changes above),
+the command above gave 68.5% of the raw rate over 10 rounds (324 orders/s against 474; median of
+the rounds 72.0%, rounds from 54% to 101%), with gunicorn's workers taking 4.31 ms of CPU per buyer
+and PostgreSQL 1.25 ms; this run's figures are above. The margin is thin and the rounds vary a lot:
+this machine's system calls and wake-ups are slow (the load generator alone takes about 450 µs of
+CPU a request here, 137 µs on 2026-12-01's machine), and the raw rate, bound by the WAL flush,
+moves with the disk (474 transactions/s in that run, 238 in this one). On the Intel Xeon machine of the morning of 2026-12-02 the server's
+shape did not change the ratio much: in runs of 4 rounds (`BENCH_ROUNDS=4 BENCH_WORKERS=<w>
+BENCH_THREADS=<t>` with the command above), 2 workers of 2 threads reached 45.0%, 3 of 1 46.8%, 4 of
+1 46.2%, 4 of 2 37.6% (before the changes above).
 
-**The machine matters more than anything tried since.** The run of 2026-12-01 11:33 UTC (commit
-9d8717c) reached 77.4% of the raw rate (1,130 orders/s against 1,461) on a machine with two AMD EPYC
-CPUs. On 2026-12-02 the same bench runs on two Intel Xeon CPUs at 2.1 GHz: the raw rate, bound by
-the WAL flush, stays where it was (1,068 to 1,534 transactions/s in that day's rounds), while
-everything bound by CPU takes about 1.8 to 2.2 times as long, and varies from run to run (a
-placement in process: 2.5 to 3.1 ms against 1.4 ms; the client alone: 143 to 190 µs of CPU a
-request against 137). The server's shape does not
-change that: in runs of 4 rounds (`BENCH_ROUNDS=4 BENCH_WORKERS=<w> BENCH_THREADS=<t>` with the
-command above), 2 workers of 2 threads reached 45.0%, 3 of 1 46.8%, 4 of 1 46.2%, 4 of 2 37.6%. Made
-cheaper that day, each held equal to what it replaced by tests: the member token's check (PyJWT
-checks every character of a segment in Python; a token of our own making is now checked by its HMAC
-and claims, api.auth._issued_here, every other token judged by PyJWT as before), the lane's 201
-written without a Response object, and no empty commit after OrderPlaced's handlers; what they save
-is within the rounds' noise on that machine.
+**Tried and dropped.** A connection kept per thread (it doubles the connections a thread holds, and
+the race tests ran the pool dry); units taken from a random point of the sale (three index descents
+cost what the walk past taken units saved); dropping the foreign keys that repeat others, and
+merging the function's inserts into one statement (no measurable change either); switching
+Python's GC off or freezing it (none). Not tried: orders
+accepted by an atomic gate in Redis and written to PostgreSQL in batches (each buyer answered once
+its batch is in, so that a 201 is in PostgreSQL as now): PostgreSQL's cost is the statements' work,
+which a batch keeps, and a batch saves nothing of the worker's request machinery.
 """
 # -----------------------------------------------------------------------------------------------------
 
