@@ -167,10 +167,10 @@ the rounds 72.0%, rounds from 54% to 101%), with gunicorn's workers taking 4.31 
 and PostgreSQL 1.25 ms; this run's figures are above. The margin is thin and the rounds vary a lot:
 this machine's system calls and wake-ups are slow (the load generator alone takes about 450 µs of
 CPU a request here, 137 µs on 2026-12-01's machine), and the raw rate, bound by the WAL flush,
-moves with the disk (474 transactions/s in that run, 238 in this one). On the Intel Xeon machine of the morning of 2026-12-02 the server's
-shape did not change the ratio much: in runs of 4 rounds (`BENCH_ROUNDS=4 BENCH_WORKERS=<w>
-BENCH_THREADS=<t>` with the command above), 2 workers of 2 threads reached 45.0%, 3 of 1 46.8%, 4 of
-1 46.2%, 4 of 2 37.6% (before the changes above).
+moves with the disk (474 transactions/s in that run, 238 in this one). On the Intel Xeon machine
+of the morning of 2026-12-02 the server's shape did not change the ratio much: in runs of 4 rounds
+(`BENCH_ROUNDS=4 BENCH_WORKERS=<w> BENCH_THREADS=<t>` with the command above), 2 workers of 2
+threads reached 45.0%, 3 of 1 46.8%, 4 of 1 46.2%, 4 of 2 37.6% (before the changes above).
 
 **Tried and dropped.** A connection kept per thread (it doubles the connections a thread holds, and
 the race tests ran the pool dry); units taken from a random point of the sale (three index descents
