@@ -149,16 +149,14 @@ def place(
     except IntegrityError:
         return Answer()  # nothing was written (e.g. an order number drawn twice): the usual path answers
     row = _Row(*values)
-    if row.outcome == "placed":
-        _AFTER[offer_id] = row.last_unit
-    elif row.outcome == "sold_out":
-        _AFTER.pop(offer_id, None)
     if row.outcome == "limit":
         return Answer(refusal=limit_reached(offer_id, row.per_member_limit), ends_at=row.ends_at)
     if row.outcome == "sold_out":
+        _AFTER.pop(offer_id, None)
         return Answer(refusal=sold_out(offer_id, left=row.left_units), ends_at=row.ends_at)
     if row.outcome != "placed":
         return Answer(ends_at=row.ends_at)
+    _AFTER[offer_id] = row.last_unit
     order = _order_of(row, merchant_id, member_id, offer_id, quantity, address, remark, params["p_order_no"])
     try:
         with transaction_if_used():
