@@ -4,9 +4,7 @@ it).
 
 One send per response. gunicorn writes a response's head (status line and headers) with one
 `sendall` and its body with another, so every small answer costs the worker two system calls and
-the client two wake-ups; measured with the bench's load generator against a bare WSGI app under 2
-gthread workers of 2 threads (2026-12-02), that was about 70 µs of the workers' CPU and 50 µs of
-the client's per request, a quarter of what the server itself costs per request. So each worker,
+the client two wake-ups (`make bench-flash-sale` reports the CPU each side takes). So each worker,
 once started, has gunicorn send the head together with the first piece of the body when that piece
 is all the response has to send (a body of known length, not chunked, not a HEAD or a 204/304:
 such an answer's head alone goes as before); anything else is written as gunicorn writes it.
