@@ -85,12 +85,14 @@ from orders import ADDRESS, PROFILE_REQUESTS, PROFILE_TOP, RawPostgres, libpq_ur
 
 # The stampede's server: 2 gthread workers (one per core) of SERVER_THREADS threads, unless
 # BENCH_WORKER_CLASS / BENCH_THREADS say otherwise. They keep a buyer's connection alive between
-# requests, as a mini-program's HTTP client does. Sync workers (`make run`'s) close every
+# requests, as a mini-program's HTTP client does, and a worker's threads placing at the same moment
+# share statements (shop.core.batching): the more threads, the more placements one statement can
+# carry (16 did best of 2, 8, 16 and 32 on 2026-12-02). Sync workers (`make run`'s) close every
 # connection, and since gunicorn 27 a sync worker holds on to it after the answer until the client
 # has closed its end too (`gunicorn.util.close_graceful`): the client's own turn would be timed with
 # every placement, and each buyer would pay a connect.
 SERVER_CLASS = os.environ.get("BENCH_WORKER_CLASS", "gthread")
-SERVER_THREADS = common._env_int("BENCH_THREADS", 2, 1, 64)
+SERVER_THREADS = common._env_int("BENCH_THREADS", 16, 1, 64)
 
 SECTION = "## Flash-sale stampede (bench/flash_sale.py)"
 DATABASE = "groupshop_flash"
@@ -732,6 +734,13 @@ def _met(ok: bool) -> str:
     return "met" if ok else "missed"
 
 
+def flash_fast_most() -> int:
+    """Placements one flash_fast statement carries at most."""
+    from shop.offers.flash_fast import GATHER_MOST
+
+    return GATHER_MOST
+
+
 def _command() -> str:
     return command_line("bench-flash-sale", "bench/flash_sale.py")
 
@@ -834,10 +843,11 @@ def render(
     verdicts = "\n".join(f"  - {'✓' if ok else '✗ FAILED'} {text}" for text, ok in checks)
     script = "\n".join(f"  {line}" for line in ["```sql", *raw.shown.rstrip().splitlines(), "```"])
     threads = SERVER_THREADS if SERVER_CLASS == "gthread" else 1
-    if (SERVER_CLASS, WORKERS, threads) == ("gthread", 2, 2):
+    if (SERVER_CLASS, WORKERS, threads) == ("gthread", 2, 16):
         why = (
-            "one process per core, each with two threads, keeping the buyers' connections alive (as a "
-            "mini-program's client does; `make run`'s sync workers close each one, see the design notes)"
+            "one process per core, each with 16 threads, keeping the buyers' connections alive (as a "
+            "mini-program's client does; `make run`'s sync workers close each one, see the design notes); "
+            "the placements a worker's threads make at the same moment share one statement"
         )
     else:
         why = "chosen through BENCH_WORKER_CLASS / BENCH_WORKERS / BENCH_THREADS"
@@ -875,7 +885,8 @@ Design: see the flash-sale path notes below.
   price {FLASH_PRICE} fen, **quota {UNITS:,}** units set aside from the SKU, per-member limit 1, payment
   within {PAYMENT_MINUTES} minutes); the same {BUYERS:,} members buy in every round (a limit is per sale).
 - Server: `gunicorn wsgi:app` {gunicorn_description()}, `QUEUE_NAME={QUEUE}`: {why}. At most
-  {WORKERS * threads} placements are in the database at once, whatever the client's concurrency.
+  {WORKERS} statements placing orders are in the database at once (one per worker, carrying up to
+  {flash_fast_most()} placements), whatever the client's concurrency.
 - Load: **{BUYERS:,} buyers for {UNITS:,} units**, each buyer one request `POST /api/v1/flash-sales/{{id}}/orders`
   with their member token, a new `Idempotency-Key` and the body `{body}`, sent by a Python asyncio
   HTTP/1.1 client (in bench/flash_sale.py) over {CONCURRENCY} concurrent connections, each taking the next

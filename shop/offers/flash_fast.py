@@ -13,6 +13,13 @@ orders equal to `place_order`'s. Anything else it leaves untouched and answers '
 retry of a key, a member with coupons, a sale not running, over the limit at once, a free
 order...): the caller then places the order the usual way, which answers every case.
 
+Placements of one process arriving while its previous statement runs share the next one
+(`shop.core.batching`, group commit): flash_place() runs once for each, in one transaction, and
+each caller gets its own row. What a statement costs PostgreSQL beyond its placements (the call,
+the transaction and its commit) and what a round trip costs the process are then paid once for
+several buyers. Should the statement fail (an order number drawn twice, a lock wait that
+deadlocked), PostgreSQL rolls all of it back and each of its buyers is placed the usual way.
+
 OrderPlaced is published once the order is in (its handlers see an order with no adjustment); a
 handler's veto cancels it (the placement cannot be rolled back any more) and frees its key, so a
 retry is placed anew; the member sees the veto's error, and the cancelled order in their list.
@@ -21,19 +28,22 @@ retry is placed anew; the member sees the veto's error, and the cancelled order 
 from __future__ import annotations
 
 import json
+import re
+import threading
 from collections import namedtuple
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, text
+from sqlalchemy import BigInteger, Connection, DateTime, Integer, String, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from shop.checkout import pricing
-from shop.core.db import Direct, statement_of_its_own, transaction, transaction_if_used, utcnow
+from shop.core.batching import Failed, Gathering
+from shop.core.db import Direct, db, statement_of_its_own, transaction, transaction_if_used, utcnow
 from shop.core.errors import Conflict
 from shop.identity.settings import default_settings
 from shop.offers.models import FLASH_SALE
@@ -80,21 +90,85 @@ class Answer:
     ends_at: datetime | None = None
 
 
+# The placements of one statement, as arrays (one element per placement): flash_place() runs once
+# for each, in their order, all in the statement's one transaction.
+_ARRAYS = (
+    ("p_merchant", "bigint"),
+    ("p_member", "bigint"),
+    ("p_offer", "bigint"),
+    ("p_quantity", "integer"),
+    ("p_key", "varchar"),
+    ("p_hash", "varchar"),
+    ("p_order_no", "varchar"),
+    ("p_address", "jsonb"),
+    ("p_remark", "varchar"),
+    ("p_now", "timestamptz"),
+    ("p_after", "bigint"),
+)
+_PLACEMENT = re.compile(r"(?<![:\w]):(p_merchant|p_member|p_now)\b")
+
+
 def _statement() -> Direct | None:
-    """The call, with the adjusters' idle condition as its argument (None: an adjuster cannot say)."""
+    """The call for placements given as arrays, with the adjusters' idle condition (its binds
+    naming each placement's own values) as an argument; None when an adjuster cannot say."""
     idle = pricing.idle_condition()
     if idle is None:
         return None
     statement = _STATEMENTS.get(idle)
     if statement is None:
+        arrays = ", ".join(f"CAST(:{name}s AS {kind}[])" for name, kind in _ARRAYS)
+        names = ", ".join(name for name, _ in _ARRAYS)
+        each = _PLACEMENT.sub(r"a.\1", idle)
         statement = _STATEMENTS[idle] = Direct(
             text(
-                "SELECT * FROM flash_place(:p_merchant, :p_member, :p_offer, :p_quantity, :p_key, :p_hash,"
-                f" :p_order_no, CAST(:p_address AS jsonb), :p_remark, {idle}, :p_default_fee,"
-                " :p_default_free_over, :p_default_ttl, :p_now, :p_after)"
+                f"SELECT f.* FROM unnest({arrays}) WITH ORDINALITY AS a({names}, n)"
+                " CROSS JOIN LATERAL flash_place(a.p_merchant, a.p_member, a.p_offer, a.p_quantity, a.p_key,"
+                f" a.p_hash, a.p_order_no, a.p_address, a.p_remark, {each}, :p_default_fee,"
+                " :p_default_free_over, :p_default_ttl, a.p_now, a.p_after) AS f ORDER BY a.n"
             ).columns(**_COLUMNS)
         )
     return statement
+
+
+def _run_many(statement: Direct, placements: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """One statement (a transaction of its own) placing `placements`: one row each, in their order."""
+    params: dict[str, Any] = {f"{name}s": [p[name] for p in placements] for name, _ in _ARRAYS}
+    params.update(_defaults())
+    with statement_of_its_own() as connection:
+        rows = statement.execute(params, connection=connection)
+    return rows
+
+
+# Per statement (idle condition) and engine: the placements of this process's threads gathered
+# into shared statements (shop.core.batching).
+_GATHERINGS: dict[tuple[int, int], Gathering[dict[str, Any], tuple[Any, ...]]] = {}
+_GATHERINGS_LOCK = threading.Lock()
+GATHER_MOST = 16  # placements one statement carries at most
+
+
+def _gathering(statement: Direct) -> Gathering[dict[str, Any], tuple[Any, ...]]:
+    key = (id(statement), id(db.engine))
+    gathering = _GATHERINGS.get(key)
+    if gathering is None:
+        with _GATHERINGS_LOCK:
+            gathering = _GATHERINGS.get(key)
+            if gathering is None:
+                gathering = _GATHERINGS[key] = Gathering(
+                    lambda placements: _run_many(statement, placements), most=GATHER_MOST
+                )
+    return gathering
+
+
+def _placed_row(statement: Direct, placement: dict[str, Any]) -> tuple[Any, ...] | Failed:
+    """flash_place()'s row for one placement, run with the placements of other threads of this
+    process that wait at the same time (or alone); Failed when the statement raised. In the test
+    harness (the session bound to one connection in a transaction), alone, on that connection."""
+    if isinstance(db.session.session_factory.kw.get("bind"), Connection):
+        try:
+            return _run_many(statement, [placement])[0]
+        except Exception as error:
+            return Failed(error)
+    return _gathering(statement).run(placement)
 
 
 def forget_sales() -> None:
@@ -129,7 +203,7 @@ def place(
     if statement is None:
         return Answer()
     now = utcnow()
-    params = {
+    placement = {
         "p_merchant": merchant_id,
         "p_member": member_id,
         "p_offer": offer_id,
@@ -141,13 +215,14 @@ def place(
         "p_address": json.dumps(dict(address), ensure_ascii=False),
         "p_remark": remark,
         "p_after": _AFTER.get(offer_id),
-        **_defaults(),
     }
-    try:
-        with statement_of_its_own() as connection:
-            (values,) = statement.execute(params, connection=connection)
-    except IntegrityError:
-        return Answer()  # nothing was written (e.g. an order number drawn twice): the usual path answers
+    values = _placed_row(statement, placement)
+    if isinstance(values, Failed):
+        if isinstance(values.error, DBAPIError):
+            # Nothing of the statement was written (e.g. an order number drawn twice, or a lock
+            # wait that deadlocked with another statement's placements): the usual path answers.
+            return Answer()
+        raise values.error
     row = _Row(*values)
     if row.outcome == "limit":
         return Answer(refusal=limit_reached(offer_id, row.per_member_limit), ends_at=row.ends_at)
@@ -157,7 +232,7 @@ def place(
     if row.outcome != "placed":
         return Answer(ends_at=row.ends_at)
     _AFTER[offer_id] = row.last_unit
-    order = _order_of(row, merchant_id, member_id, offer_id, quantity, address, remark, params["p_order_no"])
+    order = _order_of(row, merchant_id, member_id, offer_id, quantity, address, remark, placement["p_order_no"])
     try:
         with transaction_if_used():
             announce_placed(order)

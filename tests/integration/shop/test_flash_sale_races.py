@@ -4,6 +4,7 @@ against their own parallel requests, and units that expire unpaid sell again at 
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -12,6 +13,7 @@ from sqlalchemy import func, select, update
 
 from shop.catalog.models import Sku
 from shop.core.db import db, utcnow
+from shop.offers import flash_fast
 from shop.offers.models import OfferBuyer, OfferUnit
 from shop.orders.models import Order
 from shop.payments.jobs import sweep_expired_orders
@@ -206,3 +208,69 @@ def test_one_key_sent_many_times_at_once_places_one_order(app, quota, limit):
     with app.app_context():
         assert db.session.execute(select(OfferBuyer.quantity).where(OfferBuyer.offer_id == sale_id)).scalar_one() == 1
         assert db.session.execute(select(func.count()).select_from(Order)).scalar() == 1
+
+
+def _first_statement_held(monkeypatch, hold: float = 0.3) -> list[int]:
+    """flash_fast's statements, the first one held `hold` seconds before it runs (so the buyers
+    arriving meanwhile wait for the next one together): how many placements each carried."""
+    carried: list[int] = []
+    real = flash_fast._run_many
+
+    def run_many(statement, placements):
+        carried.append(len(placements))
+        if len(carried) == 1:
+            time.sleep(hold)
+        return real(statement, placements)
+
+    monkeypatch.setattr(flash_fast, "_run_many", run_many)
+    return carried
+
+
+def test_buyers_placing_at_the_same_moment_share_statements_and_each_gets_their_own_order(app, monkeypatch):
+    sale_id, _, headers = _sale(app, quota=30, buyers=30)
+    carried = _first_statement_held(monkeypatch)
+
+    def buy(i: int) -> tuple[int, int, int]:
+        response = _buy(app, sale_id, headers[i], f"flash-gather-{i:06d}")
+        assert response.status_code == 201, response.json
+        return response.json["id"], response.json["payable_total"], response.json["lines"][0]["quantity"]
+
+    placed = race(30, buy)
+
+    for i, (order_id, _, quantity) in enumerate(placed):  # each buyer was answered their own order
+        mine = app.test_client().get(f"/api/v1/orders/{order_id}", headers=headers[i])
+        assert mine.status_code == 200 and mine.json["lines"][0]["quantity"] == quantity == 1
+
+    assert sum(carried) == 30 and max(carried) > 1  # statements carried several placements
+    assert len({order_id for order_id, _, _ in placed}) == 30
+    assert _held(app, sale_id) == (30, 0)
+    with app.app_context():
+        orders = db.session.execute(select(Order.id, Order.member_id).where(Order.id.in_([p[0] for p in placed])))
+        assert len({member for _, member in orders}) == 30  # each buyer's order is their own
+        units = db.session.execute(
+            select(OfferUnit.order_id, func.count()).where(OfferUnit.offer_id == sale_id).group_by(OfferUnit.order_id)
+        ).all()
+        assert sorted(order_id for order_id, _ in units) == sorted(p[0] for p in placed)
+        assert all(count == 1 for _, count in units)
+
+
+def test_a_shared_statement_that_fails_writes_nothing_and_its_buyers_are_placed_the_usual_way(app, monkeypatch):
+    sale_id, _, headers = _sale(app, quota=12, buyers=12)
+    carried = _first_statement_held(monkeypatch)
+    # Every fast placement draws the same order number: a statement carrying two fails on the
+    # unique order number, and PostgreSQL rolls all of it back.
+    monkeypatch.setattr(flash_fast, "new_order_no", lambda merchant_id, now: "FLASH-SAME-NUMBER")
+
+    def buy(i: int) -> int:
+        response = _buy(app, sale_id, headers[i], f"flash-fail-{i:06d}")
+        assert response.status_code == 201, response.json
+        return response.json["id"]
+
+    placed = race(12, buy)
+
+    assert max(carried) > 1
+    assert len(set(placed)) == 12 and _held(app, sale_id) == (12, 0)
+    with app.app_context():
+        numbers = db.session.execute(select(Order.order_no).where(Order.id.in_(placed))).scalars().all()
+        assert len(set(numbers)) == 12  # the usual path drew its own numbers
+        assert db.session.execute(select(func.count()).where(OfferBuyer.offer_id == sale_id)).scalar_one() == 12
