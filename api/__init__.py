@@ -163,7 +163,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
             # pool_size ("overflow") are closed when handed back, so a process whose threads need
             # more than pool_size at once (a stampede on gthread workers) opened and closed some
             # every burst, and each new one pays PostgreSQL a backend and its first use of every
-            # function and plan (about 9 ms for flash_place()).
+            # function and plan (flash_place()'s included).
             "pool_size": 30,
             "max_overflow": 0,
             "connect_args": {"connect_timeout": 5},

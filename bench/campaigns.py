@@ -301,6 +301,8 @@ def statement_kind(sql: str) -> str:
         return sql.rsplit(" ", 1)[0]
     if "pg_advisory_xact_lock" in sql:
         return "SELECT pg_advisory_xact_lock(…)"
+    if "flash_place(" in sql:
+        return "SELECT flash_place(…) for each of the placements given as arrays (unnest … LATERAL)"
     kind = _statement_kind(sql)
     head, returning, columns = kind.partition(" RETURNING ")
     if returning and columns.count(",") >= 3:  # an ORM entity's every column

@@ -155,37 +155,54 @@ the driver rather than through SQLAlchemy's isolation option (which set and rese
 settings around every use), and no session is made for it; OrderPlaced's handlers run in
 `shop.core.db.transaction_if_used`, which makes a session only when a handler touches the database.
 
-**The server.** gunicorn with 2 gthread workers of 2 threads and keep-alive, where `make run` has 2
-sync workers: a sync worker closes every connection, and since gunicorn 27 holds on to it after the
-answer until the client has closed its end (`gunicorn.util.close_graceful`), so each buyer would pay
-a connect and the client's own turn would be timed with every placement. Since 2026-12-02 both load
-`api/serving.py` as gunicorn's config: gunicorn wrote a response's head and its body with a
-`sendall` each, so every answer cost the worker two system calls and the client two wake-ups; a
-body sent whole now goes with its head in one.
+**Shared statements (group commit, since 2026-12-02).** A placement's own work in PostgreSQL (the
+key, the count, the unit, the order and its line) is small beside what every statement costs around
+it: the function's call, a transaction, its commit; and in the worker, a connection checkout, the
+driver's round trip and its wake-ups. So the placements one server process makes at the same moment
+share one statement (`shop.core.batching.Gathering`, used by `shop.offers.flash_fast`): a placement
+arriving while none runs goes at once, alone; those arriving while one runs wait for it to end, and
+the first of them then runs them all (up to 16) in one statement, `flash_place()` over arrays,
+once per buyer in one transaction, each buyer answered its own row. A lone buyer waits for nothing;
+a stampede's buyers share the statement and its commit. Should that statement fail (an order number
+drawn twice, a lock wait that deadlocked with another statement's), PostgreSQL rolls all of it back
+and its buyers are placed the usual way. On a scratch database (pgbench at 4 connections, the
+function alone), 8 placements in one statement took 0.35 ms of PostgreSQL's CPU each against 0.60 ms
+one by one. tests/integration/shop/test_flash_sale_races.py holds each buyer to their own order
+when statements are shared, and a failed shared statement to writing nothing.
 
-**Before and after, on this machine the same day.** At commit 93430a6 (before the changes above),
-the command above gave 68.5% of the raw rate over 10 rounds (324 orders/s against 474; median of
-the rounds 72.0%, rounds from 54% to 101%), with gunicorn's workers taking 4.31 ms of CPU per buyer
-and PostgreSQL 1.25 ms; this run's figures are above. **The goal is not met reliably**: a run of 4
-rounds later the same day (`BENCH_ROUNDS=4 BENCH_NO_WRITE=1` with the command above) gave 78.4% (389
-orders/s against 496), and one earlier 103.6%. The placements are bound by the CPUs and the raw
-transaction by the WAL flush, so the ratio follows the disk's speed against the CPUs': the 105.8%
-of the run of 2026-12-02 14:04 UTC came while the raw rate was down to 238/s. The rounds vary too:
-this machine's system calls and wake-ups are slow (the load generator alone takes about 450 µs of
-CPU a request here, 137 µs on 2026-12-01's machine), and the raw rate, bound by the WAL flush,
-moves with the disk (474 transactions/s in that run, 238 in this one). On the Intel Xeon machine
-of the morning of 2026-12-02 the server's shape did not change the ratio much: in runs of 4 rounds
-(`BENCH_ROUNDS=4 BENCH_WORKERS=<w> BENCH_THREADS=<t>` with the command above), 2 workers of 2
-threads reached 45.0%, 3 of 1 46.8%, 4 of 1 46.2%, 4 of 2 37.6% (before the changes above).
+**The server.** gunicorn with 2 gthread workers of 16 threads (2 before the shared statements; in
+runs of 4 rounds on 2026-12-02, 16 did best of 8, 16 and 32: the more threads, the more placements a
+statement can carry) and keep-alive, where `make run` has 2 sync workers: a sync worker closes
+every connection, and since gunicorn 27 holds on to it after the answer until the client has closed
+its end (`gunicorn.util.close_graceful`), so each buyer would pay a connect and the client's own
+turn would be timed with every placement; and it makes one placement at a time, so nothing is
+shared. Both load `api/serving.py` as gunicorn's config: gunicorn wrote a response's head and its
+body with a `sendall` each, so every answer cost the worker two system calls and the client two
+wake-ups; a body sent whole now goes with its head in one. The app's connection pool keeps 30
+connections per process (10 kept and 20 opened and closed on demand before): a stampede on 16
+threads opened and closed PostgreSQL sessions every round, each paying a backend and
+`flash_place()`'s first use.
+
+**Before and after, on this machine the same day.** With the command above and
+`BENCH_ROUNDS=4 BENCH_NO_WRITE=1`, at commit a11a7b0 (before the shared statements, 2 threads):
+72.6% of the raw rate (1,073 orders/s against 1,479; rounds from 59% to 83%), with gunicorn's
+workers taking 1.11 ms of CPU per buyer and PostgreSQL 0.23 ms; with 2 workers of 4, 3 of 2, 4 of 1
+and 4 of 2 threads, 76.9% to 80.9%. With the shared statements and 16 threads, before the pool
+change: 90.7% and 80.8% in two runs; after it: 88.1% (rounds from 78% to 105%); this run's figures
+are above. When every buyer gets a unit (`BENCH_FLASH_UNITS=4999`, 2 rounds, before the shared
+statements), a placement took 0.88 ms of the workers' CPU and 0.63 ms of PostgreSQL's. **The goal
+is not met**: the placements are bound by the CPUs, and the raw transaction by one row's commit
+(1,479 to 1,511 transactions/s on this machine, 238 to 496 on 2026-12-02's slower disk, where a run
+reached 105.8%). The rounds vary by a quarter.
 
 **Tried and dropped.** A connection kept per thread (it doubles the connections a thread holds, and
 the race tests ran the pool dry); units taken from a random point of the sale (three index descents
 cost what the walk past taken units saved); dropping the foreign keys that repeat others, and
 merging the function's inserts into one statement (no measurable change either); switching
-Python's GC off or freezing it (none). Not tried: orders
-accepted by an atomic gate in Redis and written to PostgreSQL in batches (each buyer answered once
-its batch is in, so that a 201 is in PostgreSQL as now): PostgreSQL's cost is the statements' work,
-which a batch keeps, and a batch saves nothing of the worker's request machinery.
+Python's GC off or freezing it (none); a statement carrying at most 4 or 8 placements instead of 16
+(60.7% and 85.0% in runs of 4 rounds with 32 threads). Not tried: an atomic gate in Redis deciding
+who gets a unit before PostgreSQL writes the orders: PostgreSQL's cost is now mostly the
+placements' own rows, which such a gate keeps.
 """
 # -----------------------------------------------------------------------------------------------------
 
