@@ -90,9 +90,10 @@ class Answer:
     ends_at: datetime | None = None
 
 
-# The placements of one statement, as arrays (one element per placement): flash_place() runs once
-# for each, in their order, all in the statement's one transaction.
-_ARRAYS = (
+# The placements of one statement, as a JSON array of objects (one per placement, with these keys
+# and `n`, its position): flash_place() runs once for each, in their order, all in the statement's
+# one transaction. One JSON document costs the driver far less to send than an array per argument.
+_FIELDS = (
     ("p_merchant", "bigint"),
     ("p_member", "bigint"),
     ("p_offer", "bigint"),
@@ -104,24 +105,24 @@ _ARRAYS = (
     ("p_remark", "varchar"),
     ("p_now", "timestamptz"),
     ("p_after", "bigint"),
+    ("n", "integer"),
 )
 _PLACEMENT = re.compile(r"(?<![:\w]):(p_merchant|p_member|p_now)\b")
 
 
 def _statement() -> Direct | None:
-    """The call for placements given as arrays, with the adjusters' idle condition (its binds
-    naming each placement's own values) as an argument; None when an adjuster cannot say."""
+    """The call for placements given as one JSON array, with the adjusters' idle condition (its
+    binds naming each placement's own values) as an argument; None when an adjuster cannot say."""
     idle = pricing.idle_condition()
     if idle is None:
         return None
     statement = _STATEMENTS.get(idle)
     if statement is None:
-        arrays = ", ".join(f"CAST(:{name}s AS {kind}[])" for name, kind in _ARRAYS)
-        names = ", ".join(name for name, _ in _ARRAYS)
+        fields = ", ".join(f"{name} {kind}" for name, kind in _FIELDS)
         each = _PLACEMENT.sub(r"a.\1", idle)
         statement = _STATEMENTS[idle] = Direct(
             text(
-                f"SELECT f.* FROM unnest({arrays}) WITH ORDINALITY AS a({names}, n)"
+                f"SELECT f.* FROM jsonb_to_recordset(CAST(:p_placements AS jsonb)) AS a({fields})"
                 " CROSS JOIN LATERAL flash_place(a.p_merchant, a.p_member, a.p_offer, a.p_quantity, a.p_key,"
                 f" a.p_hash, a.p_order_no, a.p_address, a.p_remark, {each}, :p_default_fee,"
                 " :p_default_free_over, :p_default_ttl, a.p_now, a.p_after) AS f ORDER BY a.n"
@@ -132,8 +133,9 @@ def _statement() -> Direct | None:
 
 def _run_many(statement: Direct, placements: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """One statement (a transaction of its own) placing `placements`: one row each, in their order."""
-    params: dict[str, Any] = {f"{name}s": [p[name] for p in placements] for name, _ in _ARRAYS}
-    params.update(_defaults())
+    for n, placement in enumerate(placements):
+        placement["n"] = n
+    params: dict[str, Any] = {"p_placements": json.dumps(placements, ensure_ascii=False), **_defaults()}
     with statement_of_its_own() as connection:
         rows = statement.execute(params, connection=connection)
     return rows
@@ -211,8 +213,8 @@ def place(
         "p_key": idempotency_key,
         "p_hash": fingerprint,
         "p_order_no": new_order_no(merchant_id, now),
-        "p_now": now,
-        "p_address": json.dumps(dict(address), ensure_ascii=False),
+        "p_now": now.isoformat(),
+        "p_address": dict(address),
         "p_remark": remark,
         "p_after": _AFTER.get(offer_id),
     }
