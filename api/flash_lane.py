@@ -12,14 +12,14 @@ exactly that case:
 - a valid member token (api.auth), a well-formed Idempotency-Key;
 - a body the placement's own schema (FlashOrderCreateSchema) loads, with no coupons or selections
   (what a body asks is kept per body and sale: a stampede's buyers send the same few bodies);
-- a sale this process placed an order of within the last second, and an order the one-round-trip
-  placement takes (`shop.offers.flash_sales.place_while_selling`).
+- an order the one-round-trip placement takes (`shop.offers.flash_sales.place_while_selling`),
+  or one of a sale the sold-out gate knows is sold out (refused as the app refuses it).
 
 It answers what the endpoint answers: 201 with the order as OrderSchema dumps it, the same headers;
-a refusal (`sold_out`, `offer_limit_reached`) or any error through the app's own error handlers
-and response hooks. Anything else it hands to the app unchanged (the body it read put back), and
-the app answers it as always: a wrong token, a bad body, a retry, the first buyers of a sale, a
-sale sold out (the gate answers those).
+a refusal (`sold_out`, from the gate or from PostgreSQL, `offer_limit_reached`) or any error through
+the app's own error handlers and response hooks. Anything else it hands to the app unchanged (the
+body it read put back), and the app answers it as always: a wrong token, a bad body, a retry, a
+member with coupons, a sale not running.
 """
 
 from __future__ import annotations

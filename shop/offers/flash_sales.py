@@ -113,10 +113,7 @@ def place_flash_order(
     if not (quick and _seen_open(merchant_id, offer_id)):
         seen = gate.look(merchant_id, offer_id)
         if seen.sold_out:
-            with statement_of_its_own() as connection:
-                retry = placed_with_key(merchant_id, member_id, idempotency_key, connection=connection)
-            if not retry:
-                raise sold_out(offer_id)
+            _refuse_unless_retry(merchant_id, member_id, offer_id, idempotency_key)
     if quick:
         assert address is not None
         placed = _place_quick(
@@ -183,21 +180,28 @@ def place_while_selling(
     idempotency_key: str,
     fingerprint: str,
 ) -> WhileSelling:
-    """What `place_flash_order` does for a sale this process placed an order of within the last
-    second, when the order is the one-round-trip kind: the order placed, or a refusal raised
-    (`sold_out`, `offer_limit_reached`) with the gate told as `place_flash_order` tells it. No order
-    when it is not that case (not tried) or the placement handed it back untouched (tried: a retry,
-    a member with coupons...): nothing was written, and `place_flash_order` answers it (told
-    `quick_tried` in the second case). For api.flash_lane, which answers the common placement of a
-    stampede without the rest of the request's machinery."""
-    if not (_quick(quantity, fulfilment, address, selections) and _seen_open(merchant_id, offer_id)):
+    """What `place_flash_order` does when the order is the one-round-trip kind: the order placed,
+    or a refusal raised (`sold_out`, `offer_limit_reached`) with the gate asked and told as
+    `place_flash_order` asks and tells it. No order when it is not that case (not tried), when the
+    key is a retry of an order of a sale the gate knows is sold out (not tried), or when the
+    placement handed it back untouched (tried: a retry, a member with coupons...): nothing was
+    written, and `place_flash_order` answers it (told `quick_tried` in the last case). For
+    api.flash_lane, which answers the common placement of a stampede, and its sold-out refusals,
+    without the rest of the request's machinery."""
+    if not _quick(quantity, fulfilment, address, selections):
         return WhileSelling(None, tried=False)
     assert address is not None
+    seen: gate.Seen | None = None
+    if not _seen_open(merchant_id, offer_id):
+        seen = gate.look(merchant_id, offer_id)
+        if seen.sold_out:
+            _refuse_unless_retry(merchant_id, member_id, offer_id, idempotency_key)
+            return WhileSelling(None, tried=False)
     placed = _place_quick(
         merchant_id,
         member_id,
         offer_id,
-        None,
+        seen,
         quantity=quantity,
         address=address,
         remark=remark,
@@ -205,6 +209,15 @@ def place_while_selling(
         fingerprint=fingerprint,
     )
     return WhileSelling(placed, tried=True)
+
+
+def _refuse_unless_retry(merchant_id: int, member_id: int, offer_id: int, idempotency_key: str) -> None:
+    """For a sale the gate knows is sold out: raise `sold_out`, unless the key placed an order
+    before (a retry, which gets its order: return). One indexed read, in autocommit."""
+    with statement_of_its_own() as connection:
+        retry = placed_with_key(merchant_id, member_id, idempotency_key, connection=connection)
+    if not retry:
+        raise sold_out(offer_id)
 
 
 def _quick(quantity: int, fulfilment: str, address: Mapping[str, str] | None, selections: Any) -> bool:

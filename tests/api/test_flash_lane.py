@@ -16,7 +16,7 @@ from shop.offers.models import OfferUnit
 from shop.orders.models import Order
 from tests.api.test_flash_fast import vetoing
 from tests.api.test_flash_sales import ADDRESS, buy, make_sale, store_with_apple
-from tests.factories import member_headers
+from tests.factories import member_headers, sent_statements
 
 OWN = ("id", "order_no", "created_at", "expires_at", "lines")
 
@@ -26,22 +26,33 @@ def lane(client) -> FlashLane:
 
 
 def selling(client, **extra: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A store and a running sale (5 units unless `extra` says, limit 2) this process has placed
-    an order of (through the app: the lane takes a sale's buyers from then on)."""
+    """A store and a running sale (5 units unless `extra` says, limit 2) with one order placed
+    (by the lane, which takes a sale's first buyer too)."""
     store = store_with_apple(client)
     sale = make_sale(client, store, **{"per_member_limit": 2, **extra})
     before = lane(client).taken
     first = buy(client, member_headers(client, store["merchant"].code, "first"), sale["id"], "lane-first")
     assert first.status_code == 201, first.json
-    assert lane(client).taken == before  # the sale's first buyer goes through the app
+    assert lane(client).taken == before + 1
     return store, sale
+
+
+def by_the_app(client, headers: dict[str, str], sale_id: int, key: str, **body: Any):
+    """A placement the lane leaves to the app (a query string it does not read), as `buy` sends it."""
+    payload = {"quantity": 1, "fulfilment": "delivery", "address": dict(ADDRESS), **body}
+    return client.post(
+        f"/api/v1/flash-sales/{sale_id}/orders?via=app", json=payload, headers={**headers, "Idempotency-Key": key}
+    )
 
 
 def test_the_lane_answers_a_placement_as_the_app_does(client, ctx):
     store = store_with_apple(client)
     sale = make_sale(client, store, per_member_limit=2)
-    by_app = buy(client, member_headers(client, store["merchant"].code, "first"), sale["id"], "lane-app", remark="门口")
     before = lane(client).taken
+    by_app = by_the_app(
+        client, member_headers(client, store["merchant"].code, "first"), sale["id"], "lane-app", remark="门口"
+    )
+    assert by_app.status_code == 201 and lane(client).taken == before, by_app.json
     by_lane = buy(client, store["member"], sale["id"], "lane-key-1", remark="门口")
     assert by_lane.status_code == 201, by_lane.json
     assert lane(client).taken == before + 1
@@ -192,6 +203,47 @@ def test_refusals_in_the_lane_are_the_apps_errors_and_sold_out_sets_the_gate(cli
     refused = buy(client, late, sale["id"], "lane-late")
     assert (refused.status_code, refused.json["error"]["code"]) == (409, "sold_out")
     assert gate.look(store["merchant"].id, sale["id"]).sold_out  # the next buyers are refused by the gate
+
+
+def test_the_gates_sold_out_answer_in_the_lane_is_the_apps_and_a_retry_still_gets_its_order(client, ctx, monkeypatch):
+    store, sale = selling(client, quota=1)  # its only unit sold
+    late = member_headers(client, store["merchant"].code, "late")
+    assert buy(client, late, sale["id"], "lane-first-refusal").json["error"]["code"] == "sold_out"  # sets the gate
+    assert gate.look(store["merchant"].id, sale["id"]).sold_out
+
+    later = member_headers(client, store["merchant"].code, "later")
+    before = lane(client).taken
+    by_app = by_the_app(client, later, sale["id"], "lane-refused-by-app")
+    app_dispatch = lane(client).inner
+
+    def not_the_app(environ, start_response):
+        raise AssertionError("the lane handed the refusal to the app")
+
+    monkeypatch.setattr(lane(client), "inner", not_the_app)
+    with sent_statements() as sent:
+        by_lane = buy(client, later, sale["id"], "lane-refused-by-lane")
+    monkeypatch.setattr(lane(client), "inner", app_dispatch)
+    assert lane(client).taken == before  # refusals are not counted as the lane's orders
+    assert (
+        (by_lane.status_code, by_lane.json)
+        == (by_app.status_code, by_app.json)
+        == (
+            409,
+            {
+                "error": {
+                    "code": "sold_out",
+                    "message": by_app.json["error"]["message"],
+                    "details": {"offer_id": sale["id"], "left": 0},
+                }
+            },
+        )
+    )
+    assert sorted(by_lane.headers.items()) == sorted(by_app.headers.items())
+    assert [statement.split()[0] for statement in sent] == ["SELECT"]  # the key looked up, nothing written
+
+    first = member_headers(client, store["merchant"].code, "first")  # the buyer of the only unit retries
+    again = buy(client, first, sale["id"], "lane-first")
+    assert again.status_code == 200 and again.json["status"] == "pending_payment"
 
 
 def test_a_veto_of_a_lane_order_is_answered_by_the_apps_handlers(client, ctx):
