@@ -28,7 +28,7 @@ from api.http_rules import register_http_rules
 from api.schemas.common import MAX_ID
 from shop.core.cache import BACKGROUND_REDIS_EXTENSION, LOCAL_CACHE_EXTENSION, REDIS_EXTENSION, LocalCache
 from shop.core.db import db
-from shop.core.redisguard import guarded_redis, reconnect_retry
+from shop.core.redisguard import CONNECTION_OPTIONS, guarded_redis, reconnect_retry
 from shop.core.runner import QUEUE_EXTENSION
 from shop.identity.wechat import FakeWeChatAuth, HttpWeChatAuth
 
@@ -118,7 +118,11 @@ def background_redis(settings: Settings) -> Redis:
     assert settings.redis_url is not None
     timeout = settings.redis_background_timeout
     return Redis.from_url(
-        settings.redis_url, socket_connect_timeout=timeout, socket_timeout=timeout, retry=reconnect_retry()
+        settings.redis_url,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        retry=reconnect_retry(),
+        **CONNECTION_OPTIONS,
     )
 
 

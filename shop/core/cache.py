@@ -40,7 +40,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from shop.core.db import after_commit
-from shop.core.redisguard import RedisUnavailable, guard_of
+from shop.core.redisguard import CONNECTION_OPTIONS, RedisUnavailable, guard_of
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +275,10 @@ class LocalCache:
         wait = 0.1
         while not stop.is_set():
             client = Redis.from_url(
-                self.redis_url, socket_timeout=self.health_check_interval + 1, socket_connect_timeout=1
+                self.redis_url,
+                socket_timeout=self.health_check_interval + 1,
+                socket_connect_timeout=1,
+                **CONNECTION_OPTIONS,
             )
             pubsub = client.pubsub(ignore_subscribe_messages=False)
             try:

@@ -25,6 +25,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from redis import Redis
 from redis.backoff import NoBackoff
 from redis.client import Pipeline
@@ -309,9 +310,27 @@ def reconnect_retry() -> Retry:
     return Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
 
 
+def _driver_options() -> dict[str, Any]:
+    """redis-py 8 looks its own version up in the installed packages' metadata for every connection
+    it opens (a walk of sys.path, zip files included: a stampede's workers, opening connections as
+    their threads came, spent a fifth of their time there); told it once, it does not. Older
+    versions take it as `lib_version` (and read it once themselves)."""
+    try:
+        from redis.driver_info import DriverInfo
+    except ImportError:
+        return {"lib_version": redis.__version__}
+    return {"driver_info": DriverInfo(lib_version=redis.__version__)}
+
+
+# Options for every client this project makes (`Redis.from_url(url, **CONNECTION_OPTIONS, ...)`).
+CONNECTION_OPTIONS = _driver_options()
+
+
 def guarded_redis(url: str, *, timeout: float, cooloff: float) -> GuardedRedis:
     """A request-path client: `timeout` seconds to connect and to answer, and a breaker."""
-    client = GuardedRedis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout, retry=reconnect_retry())
+    client = GuardedRedis.from_url(
+        url, socket_connect_timeout=timeout, socket_timeout=timeout, retry=reconnect_retry(), **CONNECTION_OPTIONS
+    )
     client.guard = RedisGuard(client, cooloff)
     client.breaker = client.guard.breaker
     return client

@@ -144,3 +144,22 @@ def test_draining_gives_up_after_its_timeout_when_redis_stays_away(guard):
     guard.defer_job("job", refused)
     assert guard.drain(timeout=0.2) is False
     assert guard.pending() == 1
+
+
+def test_the_projects_clients_open_connections_without_reading_package_metadata(monkeypatch):
+    """redis-py 8 reads its version from the installed packages' metadata for each connection it
+    opens unless told it: the clients are told it once (CONNECTION_OPTIONS)."""
+    import redis.utils
+
+    from api import background_redis
+    from api.config import Settings
+    from shop.core.redisguard import guarded_redis
+
+    def looked_up() -> str:
+        raise AssertionError("a connection looked redis-py's version up")
+
+    monkeypatch.setattr(redis.utils, "get_lib_version", looked_up)
+    settings = Settings(env="test", redis_url="redis://127.0.0.1:1/0", secret_key="x" * 40)
+    for client in (guarded_redis("redis://127.0.0.1:1/0", timeout=1, cooloff=1), background_redis(settings)):
+        connections = [client.connection_pool.make_connection() for _ in range(3)]  # made, never connected
+        assert all(connection.driver_info is not None for connection in connections)
