@@ -142,11 +142,12 @@ machinery: Flask's dispatch, flask-smorest's and webargs' wrappers, marshmallow,
 one statement. So a running sale's common placement is answered by a WSGI layer in front of Flask,
 which does only what the endpoint does for that case: the request limits
 (`api.http_rules.oversized`), the member's token, the Idempotency-Key, the body loaded by the
-endpoint's own schema, `flash_sales.place_while_selling` (the one-round-trip placement, only for a
-sale this process placed an order of within the last second: the first buyers of a sale and every
-sold-out answer go through the app and its gate), the order dumped by a planned OrderSchema dump
-(`api.schemas.dumping.planned_dump`). Refusals and errors go through the app's own error handlers;
-anything else (a bad body, a retry, coupons) goes to the app untouched. tests/api/test_flash_lane.py
+endpoint's own schema, `flash_sales.place_while_selling` (the one-round-trip placement; for a sale
+this process has not placed an order of within the last second, the gate read first, and its
+sold-out refusal answered there too since 2026-12-02: in a stampede, nine buyers in ten are
+refused), the order dumped by a planned OrderSchema dump (`api.schemas.dumping.planned_dump`).
+Refusals and errors go through the app's own error handlers; anything else (a bad body, a retry,
+coupons) goes to the app untouched. tests/api/test_flash_lane.py
 holds its answers equal to the app's (body, status, headers). Cut again on 2026-12-02, each held by
 tests: what a body asks (the schema's load and the request's fingerprint) is kept per body and sale,
 since a stampede's buyers send the same few bodies; the placed order is answered as plain objects
@@ -161,8 +162,9 @@ it: the function's call, a transaction, its commit; and in the worker, a connect
 driver's round trip and its wake-ups. So the placements one server process makes at the same moment
 share one statement (`shop.core.batching.Gathering`, used by `shop.offers.flash_fast`): a placement
 arriving while none runs goes at once, alone; those arriving while one runs wait for it to end, and
-the first of them then runs them all (up to 16) in one statement, `flash_place()` over arrays,
-once per buyer in one transaction, each buyer answered its own row. A lone buyer waits for nothing;
+the first of them then runs them all (up to 16) in one statement, `flash_place()` once per
+buyer in one transaction (the placements sent as one JSON array: an array per argument cost the
+driver more, dumped element by element in Python), each buyer answered its own row. A lone buyer waits for nothing;
 a stampede's buyers share the statement and its commit. Should that statement fail (an order number
 drawn twice, a lock wait that deadlocked with another statement's), PostgreSQL rolls all of it back
 and its buyers are placed the usual way. On a scratch database (pgbench at 4 connections, the
@@ -187,13 +189,18 @@ threads opened and closed PostgreSQL sessions every round, each paying a backend
 `BENCH_ROUNDS=4 BENCH_NO_WRITE=1`, at commit a11a7b0 (before the shared statements, 2 threads):
 72.6% of the raw rate (1,073 orders/s against 1,479; rounds from 59% to 83%), with gunicorn's
 workers taking 1.11 ms of CPU per buyer and PostgreSQL 0.23 ms; with 2 workers of 4, 3 of 2, 4 of 1
-and 4 of 2 threads, 76.9% to 80.9%. With the shared statements and 16 threads, before the pool
-change: 90.7% and 80.8% in two runs; after it: 88.1% (rounds from 78% to 105%); this run's figures
-are above. When every buyer gets a unit (`BENCH_FLASH_UNITS=4999`, 2 rounds, before the shared
-statements), a placement took 0.88 ms of the workers' CPU and 0.63 ms of PostgreSQL's. **The goal
-is not met**: the placements are bound by the CPUs, and the raw transaction by one row's commit
-(1,479 to 1,511 transactions/s on this machine, 238 to 496 on 2026-12-02's slower disk, where a run
-reached 105.8%). The rounds vary by a quarter.
+and 4 of 2 threads, 76.9% to 80.9%. With the shared statements and 16 threads: 90.7% and 80.8%;
+with the pool kept: 88.1%; the placements as one JSON array: 93.1%; the gate's refusals in the
+lane: 88.2% and 90.3% (the sold-out answers from 1,385/s to 1,739/s, the workers' CPU per buyer from
+1.04 ms to 0.80 ms); the Redis clients told their version (redis-py 8 read it from the installed
+packages' metadata for every connection it opened, a walk of sys.path: a fifth of the workers' time
+while threads opened connections): 82.2%, 76.3% and 101.0% (rounds from 60% to 112%, the idle CPU
+share from 10% to 21% between those runs: this machine's other load). This run's figures are above.
+When every buyer gets a unit (`BENCH_FLASH_UNITS=4999`, 2 rounds, before the shared statements), a
+placement took 0.88 ms of the workers' CPU and 0.63 ms of PostgreSQL's. **The goal is not met
+reliably**: the placements are bound by the CPUs, the raw transaction by one row's commit (1,479 to
+1,573 transactions/s on this machine, 238 to 496 on 2026-12-02's slower disk), and the rounds vary
+by a third.
 
 **Tried and dropped.** A connection kept per thread (it doubles the connections a thread holds, and
 the race tests ran the pool dry); units taken from a random point of the sale (three index descents
