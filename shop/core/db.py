@@ -193,14 +193,21 @@ class MerchantScoped:
     )
 
 
+def bound_connection() -> Connection | None:
+    """The connection the session is bound to (the test harness's, in its transaction), read
+    without making the session; None when the session takes connections from the engine."""
+    bind = db.session.session_factory.kw.get("bind")
+    return bind if isinstance(bind, Connection) else None
+
+
 @contextmanager
 def statement_of_its_own() -> Iterator[Connection]:
     """A connection for one statement that is a transaction of its own: in autocommit, so no
     BEGIN and no COMMIT round trip (one round trip in all), outside the session's transaction.
     When the session is bound to a connection already in a transaction (the test harness's), the
     statement runs in it instead, under a savepoint (its error leaves that transaction usable)."""
-    bind = db.session.session_factory.kw.get("bind")  # read without making the session
-    if isinstance(bind, Connection):
+    bind = bound_connection()
+    if bind is not None:
         with bind.begin_nested():
             yield bind
         return

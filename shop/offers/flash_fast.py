@@ -37,13 +37,13 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, DateTime, Integer, String, text
+from sqlalchemy import BigInteger, DateTime, Integer, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
 
 from shop.checkout import pricing
 from shop.core.batching import Failed, Gathering
-from shop.core.db import Direct, db, statement_of_its_own, transaction, transaction_if_used, utcnow
+from shop.core.db import Direct, bound_connection, db, statement_of_its_own, transaction, transaction_if_used, utcnow
 from shop.core.errors import Conflict
 from shop.identity.settings import default_settings
 from shop.offers.models import FLASH_SALE
@@ -165,7 +165,7 @@ def _placed_row(statement: Direct, placement: dict[str, Any]) -> tuple[Any, ...]
     """flash_place()'s row for one placement, run with the placements of other threads of this
     process that wait at the same time (or alone); Failed when the statement raised. In the test
     harness (the session bound to one connection in a transaction), alone, on that connection."""
-    if isinstance(db.session.session_factory.kw.get("bind"), Connection):
+    if bound_connection() is not None:
         try:
             return _run_many(statement, [placement])[0]
         except Exception as error:
